@@ -1,0 +1,83 @@
+# issuebridge: two commands on a fresh machine.
+#
+#   make run    set up, build, and serve the console (SQLite; demo mode
+#               without Sentry credentials) at http://127.0.0.1:3000
+#   make test   set up, build, and run every test: unit, SQLite and
+#               PostgreSQL integration, SSR, and the browser tests in Chromium
+#
+# Set-up is idempotent and installs only what is missing. Nothing downloads a
+# binary: tools come from crates.io, npm and Debian.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+OUTPUT_NAME := issuebridge
+SITE_ROOT   := target/site
+WASM_TARGET := wasm32-unknown-unknown
+WASM_FILE   := target/$(WASM_TARGET)/wasm-release/issuebridge_app.wasm
+# The CLI must match the wasm-bindgen crate in Cargo.lock to the patch level.
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+# The hydration script asks for <name>_bg.wasm or <name>.wasm depending on
+# whether LEPTOS_OUTPUT_NAME was set while the server compiled; keep it out
+# of the compile and ship both names below.
+unexport LEPTOS_OUTPUT_NAME
+
+.PHONY: run test setup setup-e2e front server test-unit test-e2e check clean-site
+
+run: setup front server
+	target/release/issuebridge serve
+
+test: setup setup-e2e test-unit front server test-e2e
+
+## Set-up ---------------------------------------------------------------------
+
+setup:
+	@rustup target list --installed | grep -qx '$(WASM_TARGET)' || rustup target add $(WASM_TARGET)
+	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (the lockfile's version)"; \
+	  cargo install wasm-bindgen-cli --version '$(WASM_BINDGEN_VERSION)'; \
+	fi
+
+setup-e2e: end2end/node_modules/.installed
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+
+# Playwright's npm package downloads no browser; the tests use Debian's.
+end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
+	cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	touch $@
+
+## Builds -----------------------------------------------------------------------
+
+# The hydrating front end: a size-optimised WASM bound by wasm-bindgen, plus
+# the stylesheet and static assets, all under target/site.
+front:
+	cargo build -p issuebridge-app --lib --target $(WASM_TARGET) --no-default-features --features hydrate --profile wasm-release
+	mkdir -p $(SITE_ROOT)/pkg
+	wasm-bindgen --target web --no-typescript --out-dir $(SITE_ROOT)/pkg --out-name $(OUTPUT_NAME) $(WASM_FILE)
+	cp $(SITE_ROOT)/pkg/$(OUTPUT_NAME)_bg.wasm $(SITE_ROOT)/pkg/$(OUTPUT_NAME).wasm
+	cp style/main.css $(SITE_ROOT)/pkg/$(OUTPUT_NAME).css
+	cp -R public/. $(SITE_ROOT)/
+
+server:
+	cargo build -p issuebridge-server --release --bin issuebridge
+
+## Tests --------------------------------------------------------------------------
+
+# One package at a time: testing the workspace at once would unify features
+# and build leptos twice.
+test-unit:
+	cargo test -p issuebridge --features server
+	cargo test -p issuebridge-app --features ssr
+	cargo test -p issuebridge-server
+
+test-e2e:
+	cd end2end && npx playwright test
+
+check:
+	cargo check -p issuebridge-server --tests
+	cargo check -p issuebridge-app --lib --target $(WASM_TARGET) --no-default-features --features hydrate
+
+clean-site:
+	rm -rf $(SITE_ROOT)

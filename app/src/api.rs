@@ -1,0 +1,58 @@
+//! Server functions: the console's only way to the data.
+//!
+//! Each one finds [`issuebridge::AppState`] in the Leptos context (the server
+//! provides it for every request) and goes through the store. Errors are
+//! logged here with their cause and reach the browser as a plain sentence.
+
+use issuebridge::console::{ConsoleInfo, InstallationSummary};
+use issuebridge::ticket::TicketSummary;
+use leptos::prelude::*;
+
+/// The board shows at most this many tickets; paging comes with search.
+pub const BOARD_LIMIT: i64 = 500;
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use leptos::prelude::*;
+
+    pub fn state() -> Result<issuebridge::AppState, ServerFnError> {
+        use_context::<issuebridge::AppState>()
+            .ok_or_else(|| ServerFnError::new("the console is not connected to its store"))
+    }
+
+    /// Logs the cause, returns a message that leaks nothing.
+    pub fn store_failed(what: &str, error: impl std::fmt::Display) -> ServerFnError {
+        tracing::error!(%error, "console could not {what}");
+        ServerFnError::new(format!("Could not {what}; the server log has the details."))
+    }
+}
+
+#[server]
+pub async fn list_tickets() -> Result<Vec<TicketSummary>, ServerFnError> {
+    let state = ssr::state()?;
+    state.store.list_tickets(BOARD_LIMIT).await.map_err(|e| ssr::store_failed("load tickets", e))
+}
+
+#[server]
+pub async fn list_installations() -> Result<Vec<InstallationSummary>, ServerFnError> {
+    let state = ssr::state()?;
+    state.store.list_installations().await.map_err(|e| ssr::store_failed("load installations", e))
+}
+
+#[server]
+pub async fn load_console_info() -> Result<ConsoleInfo, ServerFnError> {
+    let state = ssr::state()?;
+    let config = &state.config;
+    let deliveries = state.store.count_deliveries().await.map_err(|e| ssr::store_failed("count deliveries", e))?;
+    Ok(ConsoleInfo {
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        demo_mode: config.mode() == issuebridge::config::Mode::Demo,
+        database: state.store.backend().name().to_owned(),
+        public_url: config.public_url_or(config.site_addr).to_string(),
+        sentry_url: config.sentry_url.to_string(),
+        app_client_id: config.app.as_ref().map(|app| app.client_id.clone()),
+        previous_secret_set: config.app.as_ref().is_some_and(|app| app.previous_client_secret.is_some()),
+        login_configured: config.oauth.is_some(),
+        deliveries,
+    })
+}

@@ -1,0 +1,101 @@
+//! The issuebridge console: a Leptos app rendered on the server and hydrated
+//! in the browser.
+//!
+//! Pages are thin: they fetch through the server functions in [`api`] and
+//! render plain data types from the core crate, so the logic they show (the
+//! board's filter, for one) is unit-tested there.
+
+pub mod api;
+pub mod pages;
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, MetaTags, Title};
+use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::path;
+
+use pages::{BoardPage, DeliveriesPage, InstallationsPage, NotFound, SettingsPage};
+
+/// The HTML document around the app, rendered on the server only.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    let stylesheet = format!("/pkg/{}.css", options.output_name);
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <link rel="stylesheet" href=stylesheet/>
+                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+
+    // Runs only in the browser, once the WASM has taken over the page: tests
+    // and people can tell a hydrated console from server-rendered HTML.
+    Effect::new(move |_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Title formatter=|page: String| format!("{page} · issuebridge")/>
+        <Router>
+            <header class="topbar">
+                <a class="brand" href="/">"issuebridge"</a>
+                <nav aria-label="Console">
+                    <A href="/" exact=true>"Board"</A>
+                    <A href="/deliveries">"Deliveries"</A>
+                    <A href="/installations">"Installations"</A>
+                    <A href="/settings">"Settings"</A>
+                </nav>
+                <ModeBadge/>
+            </header>
+            <main>
+                <Routes fallback=NotFound>
+                    <Route path=path!("/") view=BoardPage/>
+                    <Route path=path!("/deliveries") view=DeliveriesPage/>
+                    <Route path=path!("/installations") view=InstallationsPage/>
+                    <Route path=path!("/settings") view=SettingsPage/>
+                </Routes>
+            </main>
+        </Router>
+    }
+}
+
+/// Tells people at a glance whether they are looking at demo data.
+#[component]
+fn ModeBadge() -> impl IntoView {
+    let info = Resource::new(|| (), |_| api::load_console_info());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                match info.await {
+                    Ok(info) if info.demo_mode => {
+                        view! { <span class="mode demo" title="No Sentry credentials are configured: sample data, nothing reaches Sentry.">"Demo mode"</span> }.into_any()
+                    }
+                    Ok(_) => view! { <span class="mode live">"Connected to Sentry"</span> }.into_any(),
+                    Err(_) => ().into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(App);
+}

@@ -1,0 +1,47 @@
+mod board;
+mod deliveries;
+mod installations;
+mod settings;
+
+pub use board::{BoardPage, TicketBoard};
+pub use deliveries::DeliveriesPage;
+pub use installations::InstallationsPage;
+pub use settings::SettingsPage;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    // Unknown paths reach the server's fallback, which answers 404.
+    view! {
+        <Title text="Not found"/>
+        <section class="page">
+            <h1>"Not found"</h1>
+            <p>"There is no page here. " <a href="/">"Back to the board"</a></p>
+        </section>
+    }
+}
+
+/// The frame the simpler pages share: the title (in the tab and as the
+/// heading) and a placeholder while the page's data loads.
+#[component]
+fn Page(title: &'static str, children: Children) -> impl IntoView {
+    view! {
+        <Title text=title/>
+        <section class="page">
+            <header class="page-head"><h1>{title}</h1></header>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>{children()}</Suspense>
+        </section>
+    }
+}
+
+/// A load error as a person should read it.
+#[component]
+fn LoadError(error: ServerFnError) -> impl IntoView {
+    let message = match error {
+        ServerFnError::ServerError(message) => message,
+        other => other.to_string(),
+    };
+    view! { <p class="error" role="alert">{message}</p> }
+}

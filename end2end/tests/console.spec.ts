@@ -1,0 +1,95 @@
+import { test, expect, Page } from "@playwright/test";
+
+// Every test fails on an uncaught error in the page: a broken WASM module
+// only shows up there.
+let pageErrors: string[] = [];
+
+test.beforeEach(async ({ page }) => {
+  pageErrors = [];
+  page.on("pageerror", (error) => pageErrors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") pageErrors.push(message.text());
+  });
+});
+
+test.afterEach(() => {
+  expect(pageErrors, "errors in the page").toEqual([]);
+});
+
+async function openHydrated(page: Page, path: string) {
+  const response = await page.goto(path);
+  expect(response?.status()).toBe(200);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+test("the board is server-rendered with the demo tickets and hydrates", async ({ page }) => {
+  await openHydrated(page, "/");
+  await expect(page).toHaveTitle("Board · issuebridge");
+  await expect(page.getByRole("navigation", { name: "Console" }).getByRole("link")).toHaveText([
+    "Board",
+    "Deliveries",
+    "Installations",
+    "Settings",
+  ]);
+  await expect(page.getByText("Demo mode")).toBeVisible();
+  await expect(page.getByTestId("ticket-count")).toHaveText("4 tickets");
+  await expect(page.locator(".column[data-status=in_progress] .card")).toHaveCount(1);
+});
+
+test("the filter box narrows the board once hydrated", async ({ page }) => {
+  await openHydrated(page, "/");
+  const filter = page.getByRole("searchbox", { name: "Filter tickets" });
+  await filter.fill("payment");
+  await expect(page.getByTestId("ticket-count")).toHaveText("1 of 4 tickets");
+  await expect(page.locator(".card")).toHaveCount(1);
+  await expect(page.locator(".card .title")).toHaveText("ConnectionResetError in payment webhook");
+
+  await filter.fill("ada@example.com");
+  await expect(page.getByTestId("ticket-count")).toHaveText("2 of 4 tickets");
+
+  await filter.fill("no such ticket");
+  await expect(page.locator(".card")).toHaveCount(0);
+
+  await filter.fill("");
+  await expect(page.getByTestId("ticket-count")).toHaveText("4 tickets");
+});
+
+test("navigation moves between pages in the browser", async ({ page }) => {
+  await openHydrated(page, "/");
+  const nav = page.getByRole("navigation", { name: "Console" });
+
+  await nav.getByRole("link", { name: "Installations" }).click();
+  await expect(page).toHaveURL(/\/installations$/);
+  await expect(page.getByRole("cell", { name: "demo-org" })).toBeVisible();
+  await expect(nav.getByRole("link", { name: "Installations" })).toHaveAttribute("aria-current", "page");
+
+  await nav.getByRole("link", { name: "Settings" }).click();
+  await expect(page.getByText("SQLite")).toBeVisible();
+
+  await nav.getByRole("link", { name: "Deliveries" }).click();
+  await expect(page.getByTestId("delivery-count")).toHaveText("0 deliveries stored.");
+
+  await nav.getByRole("link", { name: "Board" }).click();
+  await expect(page.getByTestId("ticket-count")).toHaveText("4 tickets");
+});
+
+test("an unknown page answers 404 with the console around it", async ({ page }) => {
+  const response = await page.goto("/no-such-page");
+  expect(response?.status()).toBe(404);
+  await expect(page.getByRole("heading", { name: "Not found" })).toBeVisible();
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  // Chromium reports the document's own 404 on the console; that one is
+  // expected, anything else is not.
+  const documentNotFound = "Failed to load resource: the server responded with a status of 404 (Not Found)";
+  expect(pageErrors.filter((e) => e === documentNotFound)).toHaveLength(1);
+  pageErrors = pageErrors.filter((e) => e !== documentNotFound);
+});
+
+test("operations endpoints answer", async ({ request }) => {
+  expect((await request.get("/healthz")).status()).toBe(200);
+  const ready = await request.get("/readyz");
+  expect(ready.status()).toBe(200);
+  expect(await ready.json()).toEqual({ status: "ready", database: "SQLite" });
+  const metrics = await (await request.get("/metrics")).text();
+  expect(metrics).toContain('issuebridge_http_requests_total{method="GET",route="/",status="200"}');
+});

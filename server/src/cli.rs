@@ -1,0 +1,126 @@
+//! The command line: `serve` (the default), `migrate`, and `--help` with
+//! every environment variable.
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
+use issuebridge::config::{self, Config, LogFormat, Mode, SecretKeySource, ENV_VARS};
+use issuebridge::store::Store;
+
+use crate::startup::{shutdown_signal, Application};
+use crate::telemetry;
+
+/// issuebridge: a Sentry App that links Sentry issues to a fast ticket board.
+#[derive(Parser, Debug)]
+#[command(name = "issuebridge", version)]
+pub struct Cli {
+    /// Log format: human or json [overrides ISSUEBRIDGE_LOG_FORMAT]
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// Apply migrations and serve the console, Sentry's callbacks and the
+    /// operations endpoints (the default command).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+}
+
+/// The variables table that `--help` prints after the commands.
+pub fn environment_help() -> String {
+    let width = ENV_VARS.iter().map(|v| v.name.len()).max().unwrap_or(0);
+    let mut text = String::from("Environment (also read from ./.env):\n");
+    for var in ENV_VARS {
+        text.push_str(&format!(
+            "  {:width$}  {}\n  {:width$}  [default: {}]\n",
+            var.name, var.meaning, "", var.default
+        ));
+    }
+    text.push_str("\nWith no SENTRY_CLIENT_ID/SENTRY_CLIENT_SECRET, issuebridge runs in demo mode.");
+    text
+}
+
+pub fn parse_args() -> Cli {
+    let command = Cli::command().after_help(environment_help());
+    let matches = command.get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+/// Exit codes: 0 done, 1 failed while running, 2 bad configuration.
+pub fn run() -> ExitCode {
+    config::load_dotenv();
+    let cli = parse_args();
+    let config = match Config::from_env() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("issuebridge: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init(cli.log_format.unwrap_or(config.log_format));
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("issuebridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => serve(config).await,
+            Command::Migrate => migrate(config).await,
+        }
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("issuebridge: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    match &config.secret_key_source {
+        SecretKeySource::Generated(path) => {
+            tracing::warn!(path = %path.display(), "ISSUEBRIDGE_SECRET_KEY is unset: generated a key; keep this file")
+        }
+        SecretKeySource::File(path) => tracing::info!(path = %path.display(), "secret key read from the data folder"),
+        SecretKeySource::Environment => {}
+    }
+    tracing::info!(database = %config.database_url, "opening the store");
+    let mode = config.mode();
+    let app = Application::build(config).await?;
+    let mode_text = match mode {
+        Mode::Demo => "demo mode: no Sentry credentials are configured",
+        Mode::Sentry => "connected to Sentry",
+    };
+    tracing::info!(address = %app.local_addr(), "listening");
+    // On stdout, for people and for scripts that wait for the server.
+    println!("issuebridge is ready: console at {} ({mode_text})", app.public_url());
+    app.run_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn migrate(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let applied = store.applied_migrations().await?;
+    println!(
+        "{} database at {} is migrated: {} migration(s) applied, latest version {}",
+        store.backend().name(),
+        config.database_url,
+        applied.len(),
+        applied.last().copied().unwrap_or_default()
+    );
+    store.close().await;
+    Ok(())
+}

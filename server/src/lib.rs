@@ -1,0 +1,13 @@
+//! The issuebridge server: the HTTP surface, console hosting and the CLI.
+//!
+//! `main.rs` only calls [`cli::run`]. Everything it wires up is a library
+//! function, so the integration tests build exactly the router that runs in
+//! production ([`startup::router`]) and start exactly the same server
+//! ([`startup::Application`]).
+
+pub mod cli;
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod startup;
+pub mod telemetry;

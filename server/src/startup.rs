@@ -1,0 +1,193 @@
+//! Building the router and running the server, shared by `main` and tests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::{middleware, Router};
+use issuebridge::config::{Config, Mode};
+use issuebridge::store::Store;
+use issuebridge::AppState;
+use issuebridge_app::{shell, App};
+use leptos::config::{Env, LeptosOptions};
+use leptos::prelude::provide_context;
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::metrics::{self, Metrics};
+use crate::ops;
+
+/// How long requests in flight may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// The router's state: the application's own state, plus what only the HTTP
+/// layer needs.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: AppState,
+    pub leptos_options: LeptosOptions,
+    pub metrics: Arc<Metrics>,
+}
+
+impl FromRef<ServerState> for LeptosOptions {
+    fn from_ref(state: &ServerState) -> Self {
+        state.leptos_options.clone()
+    }
+}
+
+/// Leptos options from our configuration, so that `LEPTOS_*` variables are
+/// read in one place.
+pub fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name(config.output_name.clone())
+        .site_root(config.site_root.display().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(bound)
+        .env(if config.live_reload { Env::DEV } else { Env::PROD })
+        .reload_port(u32::from(config.reload_port))
+        .build()
+}
+
+/// Every route issuebridge serves.
+pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
+    let metrics = Arc::new(Metrics::default());
+    let state = ServerState { app, leptos_options, metrics: metrics.clone() };
+
+    // Server functions and pages find the application state in the Leptos
+    // context; this closure provides it for each request.
+    let provide_app_state = {
+        let app = state.app.clone();
+        move || provide_context(app.clone())
+    };
+    let render_shell = {
+        let options = state.leptos_options.clone();
+        move || shell(options.clone())
+    };
+
+    Router::new()
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .leptos_routes_with_context(&state, generate_route_list(App), provide_app_state.clone(), render_shell)
+        // Static files from the site root; anything else renders the
+        // console's 404 page.
+        .fallback(file_and_error_handler_with_context::<ServerState, _>(provide_app_state, shell))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// A server that is connected, migrated and bound, but not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+    public_url: url::Url,
+}
+
+impl Application {
+    /// Connects to the store, applies migrations, seeds demo data in demo
+    /// mode, and binds the listening socket.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database_url).await?;
+        store.migrate().await.context("applying migrations")?;
+        if config.mode() == Mode::Demo && issuebridge::demo::seed_if_empty(&store).await? {
+            tracing::info!("demo mode: seeded a demo organization with sample tickets");
+        }
+        let listener = TcpListener::bind(config.site_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
+        let bound = listener.local_addr()?;
+        let mut config = config;
+        let public_url = config.public_url_or(bound);
+        config.public_url = Some(public_url.clone());
+        let options = leptos_options(&config, bound);
+        let state = AppState::new(config, store);
+        let router = router(state.clone(), options);
+        Ok(Self { listener, router, state, public_url })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn public_url(&self) -> &url::Url {
+        &self.public_url
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets requests
+    /// in flight finish (for at most [`SHUTDOWN_GRACE`]) and closes the store.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        self.run_with_grace(shutdown, SHUTDOWN_GRACE).await
+    }
+
+    pub async fn run_with_grace(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+        grace: Duration,
+    ) -> anyhow::Result<()> {
+        let outcome = serve_until(self.listener, self.router, shutdown, grace).await;
+        self.state.store.close().await;
+        outcome
+    }
+}
+
+/// Serves `router` until `shutdown` completes; then stops accepting
+/// connections and waits for requests in flight, for at most `grace`.
+pub async fn serve_until(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> anyhow::Result<()> {
+    let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
+    let shutdown = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections, finishing requests in flight");
+        let _ = signalled_tx.send(true);
+    };
+    let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown);
+    let deadline = async move {
+        if signalled_rx.wait_for(|signalled| *signalled).await.is_err() {
+            // The signal can no longer come: never cut serving short.
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        served = serve => served.context("serving HTTP")?,
+        () = deadline => tracing::warn!(?grace, "requests still in flight after the grace period; stopping anyway"),
+    }
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,105 @@
+//! The real `issuebridge` binary: its CLI, configuration errors, `migrate`,
+//! and `serve` with a graceful stop on SIGTERM.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use issuebridge::config::ENV_VARS;
+use issuebridge::on_both_stores;
+use issuebridge::store::testing::TestDatabase;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::helpers::TEST_SECRET_KEY;
+
+const BIN: &str = env!("CARGO_BIN_EXE_issuebridge");
+
+/// A clean environment: only what the test sets, run from an empty folder so
+/// that no stray `.env` is read.
+fn issuebridge(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command.env_clear().current_dir(dir).env("ISSUEBRIDGE_DATA_DIR", dir);
+    command.kill_on_drop(true);
+    command
+}
+
+#[tokio::test]
+async fn help_documents_every_command_and_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = issuebridge(dir.path()).arg("--help").output().await.unwrap();
+    assert!(output.status.success());
+    let help = String::from_utf8(output.stdout).unwrap();
+    for expected in ["serve", "migrate", "--log-format", "demo mode"] {
+        assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
+    }
+    for var in ENV_VARS {
+        assert!(help.contains(var.name), "--help lacks {}:\n{help}", var.name);
+    }
+}
+
+#[tokio::test]
+async fn a_bad_value_stops_start_up_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = issuebridge(dir.path()).env("LEPTOS_SITE_ADDR", "everywhere").output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("configuration error: LEPTOS_SITE_ADDR: \"everywhere\" is not an address"), "{stderr}");
+}
+
+on_both_stores!(migrate_applies_migrations_and_is_idempotent, |db: TestDatabase| async move {
+    let dir = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        let output = issuebridge(dir.path())
+            .arg("migrate")
+            .env("DATABASE_URL", db.url.expose())
+            .env("ISSUEBRIDGE_SECRET_KEY", TEST_SECRET_KEY)
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+        assert!(stdout.contains("is migrated: 1 migration(s) applied, latest version 1"), "{stdout}");
+    }
+});
+
+on_both_stores!(serve_announces_its_address_and_stops_cleanly_on_sigterm, |db: TestDatabase| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = issuebridge(dir.path())
+        .args(["serve", "--log-format", "json"])
+        .env("DATABASE_URL", db.url.expose())
+        .env("ISSUEBRIDGE_SECRET_KEY", TEST_SECRET_KEY)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), stdout.next_line())
+        .await
+        .expect("ready within a minute")
+        .unwrap()
+        .expect("a line on stdout");
+    assert!(line.starts_with("issuebridge is ready: console at http://127.0.0.1:"), "{line}");
+    assert!(line.contains("demo mode"), "{line}");
+    let base = line.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+
+    let ready = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    assert_eq!(ready.status(), 200);
+
+    let status = std::process::Command::new("kill").args(["-TERM", &child.id().unwrap().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.expect("exits").unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+
+    // --log-format json: every log line is one JSON object with a level.
+    let mut stderr = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).await.unwrap();
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert!(!lines.is_empty());
+    for line in lines {
+        let value: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value.get("level").is_some(), "{line}");
+    }
+    assert!(stderr.contains("stopped"));
+});

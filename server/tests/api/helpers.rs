@@ -1,0 +1,79 @@
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use issuebridge::config::Config;
+use issuebridge::store::testing::TestDatabase;
+use issuebridge::store::Store;
+use issuebridge::AppState;
+use issuebridge_server::startup::{leptos_options, router};
+use tower::ServiceExt;
+
+pub const TEST_SECRET_KEY: &str = "4242424242424242424242424242424242424242424242424242424242424242";
+
+/// A router over a fresh, migrated store seeded with the demo data, as
+/// `issuebridge serve` builds it.
+pub struct TestApp {
+    pub router: Router,
+    pub state: AppState,
+    pub data_dir: tempfile::TempDir,
+    _db: TestDatabase,
+}
+
+/// The variables a test starts from; `extra` adds or overrides.
+pub fn test_config(db: &TestDatabase, data_dir: &std::path::Path, extra: &[(&str, &str)]) -> Config {
+    let mut vars: HashMap<String, String> = HashMap::from([
+        ("ISSUEBRIDGE_DATA_DIR".into(), data_dir.display().to_string()),
+        ("DATABASE_URL".into(), db.url.expose().to_owned()),
+        ("ISSUEBRIDGE_SECRET_KEY".into(), TEST_SECRET_KEY.into()),
+        ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
+        ("LEPTOS_SITE_ROOT".into(), data_dir.join("site").display().to_string()),
+    ]);
+    for (name, value) in extra {
+        vars.insert((*name).into(), (*value).into());
+    }
+    Config::from_lookup(|name| vars.get(name).cloned()).expect("a valid test configuration")
+}
+
+pub async fn spawn_app(db: TestDatabase) -> TestApp {
+    spawn_app_with(db, &[]).await
+}
+
+pub async fn spawn_app_with(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("a temporary folder");
+    let config = test_config(&db, data_dir.path(), extra);
+    let store = Store::connect(&config.database_url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    if config.mode() == issuebridge::config::Mode::Demo {
+        issuebridge::demo::seed_if_empty(&store).await.expect("seed");
+    }
+    let options = leptos_options(&config, config.site_addr);
+    let state = AppState::new(config, store);
+    TestApp { router: router(state.clone(), options), state, data_dir, _db: db }
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub content_type: Option<String>,
+    pub body: String,
+}
+
+impl TestApp {
+    pub async fn send(&self, request: Request<Body>) -> Answer {
+        answer(&self.router, request).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+}
+
+pub async fn answer(router: &Router, request: Request<Body>) -> Answer {
+    let response = router.clone().oneshot(request).await.expect("the router always answers");
+    let status = response.status();
+    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let bytes = response.into_body().collect().await.expect("a body").to_bytes();
+    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
+}

@@ -1,0 +1,72 @@
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Router;
+use issuebridge_server::startup::serve_until;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A router with one slow route, to have a request in flight at shutdown.
+async fn slow_server(delay: Duration) -> (String, TcpListener, Router) {
+    let router = Router::new().route(
+        "/slow",
+        get(move || async move {
+            tokio::time::sleep(delay).await;
+            "finished"
+        }),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/slow", listener.local_addr().unwrap());
+    (url, listener, router)
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
+    let (url, listener, router) = slow_server(Duration::from_millis(500)).await;
+    let addr = listener.local_addr().unwrap();
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(serve_until(
+        listener,
+        router,
+        async {
+            let _ = stop_rx.await;
+        },
+        Duration::from_secs(10),
+    ));
+
+    let in_flight = tokio::spawn(reqwest::get(url));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    stop_tx.send(()).unwrap();
+
+    let response = in_flight.await.unwrap().expect("the request in flight is answered");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.text().await.unwrap(), "finished");
+    server.await.unwrap().expect("a clean stop");
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "still accepting after shutdown");
+}
+
+#[tokio::test]
+async fn shutdown_gives_up_on_requests_after_the_grace_period() {
+    let (url, listener, router) = slow_server(Duration::from_secs(3600)).await;
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let grace = Duration::from_millis(300);
+    let server = tokio::spawn(serve_until(
+        listener,
+        router,
+        async {
+            let _ = stop_rx.await;
+        },
+        grace,
+    ));
+
+    let _hanging = tokio::spawn(reqwest::get(url));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stopped_at = Instant::now();
+    stop_tx.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the server stops after its grace period")
+        .unwrap()
+        .unwrap();
+    assert!(stopped_at.elapsed() >= grace);
+}

@@ -1,0 +1,8 @@
+//! Black-box tests of the server: one integration binary, a fresh database
+//! per test, each test on SQLite and on PostgreSQL.
+
+mod binary;
+mod console;
+mod helpers;
+mod lifecycle;
+mod ops;

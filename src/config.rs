@@ -1,0 +1,635 @@
+//! One typed configuration, read from the environment.
+//!
+//! Environment variables rather than a config file, because that is how
+//! secrets reach a process on every platform people deploy to; a `.env` file
+//! fills them in during development. Every value is parsed here, once, so a
+//! bad value stops start-up with a message that names the variable.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+/// One variable of the public contract, for `--help` and the README.
+pub struct EnvVar {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+/// Every variable issuebridge reads. `--help` prints this table and a test
+/// checks that the README's configuration table names each one.
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "ISSUEBRIDGE_DATA_DIR",
+        default: "./data",
+        meaning: "Folder for the SQLite database and the generated secret key.",
+    },
+    EnvVar {
+        name: "DATABASE_URL",
+        default: "sqlite://<data dir>/issuebridge.db",
+        meaning: "sqlite://PATH or postgres://USER@HOST/DB; chosen at run time.",
+    },
+    EnvVar {
+        name: "LEPTOS_SITE_ADDR",
+        default: "127.0.0.1:3000",
+        meaning: "Address and port to listen on (port 0 picks a free one).",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_PUBLIC_URL",
+        default: "http://<listening address>",
+        meaning: "Base URL that Sentry and browsers reach; http(s), no query.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_SECRET_KEY",
+        default: "generated into <data dir>/secret.key",
+        meaning: "64 hex digits (32 bytes): encrypts tokens at rest, signs cookies. Required with PostgreSQL.",
+    },
+    EnvVar {
+        name: "SENTRY_URL",
+        default: "https://sentry.io",
+        meaning: "The Sentry to talk to (self-hosted or a region).",
+    },
+    EnvVar { name: "SENTRY_CLIENT_ID", default: "unset: demo mode", meaning: "The Sentry App's Client ID." },
+    EnvVar {
+        name: "SENTRY_CLIENT_SECRET",
+        default: "unset: demo mode",
+        meaning: "The Sentry App's Client Secret: verifies webhooks, exchanges grants.",
+    },
+    EnvVar {
+        name: "SENTRY_CLIENT_SECRET_PREVIOUS",
+        default: "unset",
+        meaning: "The secret before a rotation; still verifies webhooks.",
+    },
+    EnvVar {
+        name: "SENTRY_OAUTH_CLIENT_ID",
+        default: "unset",
+        meaning: "OAuth application for console login with a Sentry identity.",
+    },
+    EnvVar { name: "SENTRY_OAUTH_CLIENT_SECRET", default: "unset", meaning: "Secret of that OAuth application." },
+    EnvVar {
+        name: "LEPTOS_SITE_ROOT",
+        default: "target/site",
+        meaning: "Folder holding the built front end (pkg/, CSS, assets).",
+    },
+    EnvVar {
+        name: "LEPTOS_OUTPUT_NAME",
+        default: "issuebridge",
+        meaning: "Base name of the front end's files under /pkg.",
+    },
+    EnvVar { name: "ISSUEBRIDGE_LOG_FORMAT", default: "human", meaning: "human or json (same as --log-format)." },
+    EnvVar { name: "RUST_LOG", default: "info", meaning: "Log filter, e.g. info,issuebridge=debug." },
+    EnvVar { name: "LEPTOS_ENV", default: "PROD", meaning: "DEV turns on live reload (set by `cargo leptos watch`)." },
+    EnvVar { name: "LEPTOS_RELOAD_PORT", default: "3001", meaning: "Live-reload port in DEV." },
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "human" => Ok(Self::Human),
+            "json" => Ok(Self::Json),
+            other => Err(format!("{other:?} is neither human nor json")),
+        }
+    }
+}
+
+/// A variable that could not be used, and why. Shown to the operator as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {problem}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, problem: impl Into<String>) -> Self {
+        Self { var, problem: problem.into() }
+    }
+}
+
+/// A value that must never reach a log: `Debug` prints a placeholder and
+/// there is no `Display`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+/// The 32-byte master key. Tokens are encrypted with keys derived from it,
+/// and so are the console's cookies.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretKey([u8; 32]);
+
+impl SecretKey {
+    pub fn parse_hex(raw: &str) -> Result<Self, String> {
+        let bytes = hex::decode(raw.trim())
+            .map_err(|_| "must be 64 hex digits (for example from `openssl rand -hex 32`)".to_owned())?;
+        let array: [u8; 32] = bytes
+            .try_into()
+            .map_err(|b: Vec<u8>| format!("must be 32 bytes (64 hex digits), got {} bytes", b.len()))?;
+        Ok(Self(array))
+    }
+
+    pub fn generate() -> Self {
+        use rand::RngCore;
+        let mut key = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut key);
+        Self(key)
+    }
+
+    pub fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SecretKey([redacted])")
+    }
+}
+
+/// Where the secret key came from, for the start-up log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretKeySource {
+    Environment,
+    File(PathBuf),
+    Generated(PathBuf),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sqlite => "SQLite",
+            Self::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// A database URL whose backend is known. `Display` and `Debug` hide the
+/// password, so the URL can be logged.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    url: String,
+    backend: Backend,
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let backend = if raw.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            Url::parse(raw).map_err(|e| format!("is not a valid URL ({e})"))?;
+            Backend::Postgres
+        } else {
+            return Err("must start with sqlite: or postgres://".to_owned());
+        };
+        if backend == Backend::Sqlite && raw.contains(":memory:") {
+            // Every pooled connection would get its own empty database.
+            return Err("an in-memory SQLite database cannot be shared by a pool; use a file".to_owned());
+        }
+        Ok(Self { url: raw.to_owned(), backend })
+    }
+
+    pub fn sqlite_file(path: &Path) -> Self {
+        Self { url: format!("sqlite://{}", path.display()), backend: Backend::Sqlite }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The full URL, password included: only for connecting.
+    pub fn expose(&self) -> &str {
+        &self.url
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("redacted"));
+                f.write_str(url.as_str())
+            }
+            _ => f.write_str(&self.url),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// The Sentry App's own credentials (Developer Settings → the app).
+#[derive(Debug, Clone)]
+pub struct AppCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// Kept for the rotation window: webhooks signed with it still verify.
+    pub previous_client_secret: Option<Secret>,
+}
+
+/// An OAuth application used only to log people into the console.
+#[derive(Debug, Clone)]
+pub struct OAuthCredentials {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
+/// Demo mode runs on sample data with no Sentry to talk to; it is chosen when no
+/// Sentry App credentials are configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Demo,
+    Sentry,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub database_url: DatabaseUrl,
+    pub site_addr: SocketAddr,
+    /// `None` until the listener is bound, when it defaults to that address.
+    pub public_url: Option<Url>,
+    pub secret_key: SecretKey,
+    pub secret_key_source: SecretKeySource,
+    pub sentry_url: Url,
+    pub app: Option<AppCredentials>,
+    pub oauth: Option<OAuthCredentials>,
+    pub site_root: PathBuf,
+    pub output_name: String,
+    pub log_format: LogFormat,
+    /// `LEPTOS_ENV=DEV`: the page connects to cargo-leptos' reload socket.
+    pub live_reload: bool,
+    pub reload_port: u16,
+}
+
+impl Config {
+    /// Reads the process environment, after a `.env` file in the working
+    /// directory if there is one (development only; real deployments set
+    /// variables).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        load_dotenv();
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Builds the configuration from any source of variables; tests pass a
+    /// map instead of touching the process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty value counts as unset: `.env` files often carry `NAME=`.
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+
+        let data_dir = PathBuf::from(get("ISSUEBRIDGE_DATA_DIR").unwrap_or_else(|| "./data".into()));
+
+        let database_url = match get("DATABASE_URL") {
+            Some(raw) => DatabaseUrl::parse(&raw).map_err(|p| ConfigError::new("DATABASE_URL", p))?,
+            None => DatabaseUrl::sqlite_file(&data_dir.join("issuebridge.db")),
+        };
+
+        let site_addr = match get("LEPTOS_SITE_ADDR") {
+            Some(raw) => raw.trim().parse().map_err(|_| {
+                ConfigError::new("LEPTOS_SITE_ADDR", format!("{raw:?} is not an address like 127.0.0.1:3000"))
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+
+        let public_url = get("ISSUEBRIDGE_PUBLIC_URL")
+            .map(|raw| parse_base_url(&raw).map_err(|p| ConfigError::new("ISSUEBRIDGE_PUBLIC_URL", p)))
+            .transpose()?;
+
+        let sentry_url = parse_base_url(&get("SENTRY_URL").unwrap_or_else(|| "https://sentry.io".into()))
+            .map_err(|p| ConfigError::new("SENTRY_URL", p))?;
+
+        let app = match (get("SENTRY_CLIENT_ID"), get("SENTRY_CLIENT_SECRET")) {
+            (Some(client_id), Some(secret)) => Some(AppCredentials {
+                client_id: client_id.trim().to_owned(),
+                client_secret: Secret::new(secret.trim()),
+                previous_client_secret: get("SENTRY_CLIENT_SECRET_PREVIOUS").map(|s| Secret::new(s.trim())),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new("SENTRY_CLIENT_SECRET", "must be set when SENTRY_CLIENT_ID is"))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new("SENTRY_CLIENT_ID", "must be set when SENTRY_CLIENT_SECRET is"))
+            }
+        };
+        if app.is_none() && get("SENTRY_CLIENT_SECRET_PREVIOUS").is_some() {
+            return Err(ConfigError::new(
+                "SENTRY_CLIENT_SECRET_PREVIOUS",
+                "needs SENTRY_CLIENT_ID and SENTRY_CLIENT_SECRET",
+            ));
+        }
+
+        let oauth = match (get("SENTRY_OAUTH_CLIENT_ID"), get("SENTRY_OAUTH_CLIENT_SECRET")) {
+            (Some(client_id), Some(secret)) => Some(OAuthCredentials {
+                client_id: client_id.trim().to_owned(),
+                client_secret: Secret::new(secret.trim()),
+            }),
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "SENTRY_OAUTH_CLIENT_SECRET",
+                    "must be set when SENTRY_OAUTH_CLIENT_ID is",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "SENTRY_OAUTH_CLIENT_ID",
+                    "must be set when SENTRY_OAUTH_CLIENT_SECRET is",
+                ))
+            }
+        };
+
+        let log_format = match get("ISSUEBRIDGE_LOG_FORMAT") {
+            Some(raw) => raw.parse().map_err(|p| ConfigError::new("ISSUEBRIDGE_LOG_FORMAT", p))?,
+            None => LogFormat::Human,
+        };
+
+        let live_reload = match get("LEPTOS_ENV").as_deref().map(str::trim) {
+            None | Some("PROD") | Some("prod") | Some("production") => false,
+            Some("DEV") | Some("dev") | Some("development") => true,
+            Some(other) => return Err(ConfigError::new("LEPTOS_ENV", format!("{other:?} is neither DEV nor PROD"))),
+        };
+        let reload_port = match get("LEPTOS_RELOAD_PORT") {
+            Some(raw) => raw
+                .trim()
+                .parse()
+                .map_err(|_| ConfigError::new("LEPTOS_RELOAD_PORT", format!("{raw:?} is not a port number")))?,
+            None => 3001,
+        };
+
+        let (secret_key, secret_key_source) = match get("ISSUEBRIDGE_SECRET_KEY") {
+            Some(raw) => (
+                SecretKey::parse_hex(&raw).map_err(|p| ConfigError::new("ISSUEBRIDGE_SECRET_KEY", p))?,
+                SecretKeySource::Environment,
+            ),
+            // Several instances share one PostgreSQL database and must share
+            // the key too; a key generated on one machine would strand the
+            // tokens it encrypted.
+            None if database_url.backend() == Backend::Postgres => {
+                return Err(ConfigError::new(
+                    "ISSUEBRIDGE_SECRET_KEY",
+                    "must be set when DATABASE_URL is PostgreSQL, so that every instance shares it",
+                ))
+            }
+            None => load_or_generate_key(&data_dir)?,
+        };
+
+        Ok(Self {
+            data_dir,
+            database_url,
+            site_addr,
+            public_url,
+            secret_key,
+            secret_key_source,
+            sentry_url,
+            app,
+            oauth,
+            site_root: PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into())),
+            output_name: get("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "issuebridge".into()),
+            log_format,
+            live_reload,
+            reload_port,
+        })
+    }
+
+    pub fn mode(&self) -> Mode {
+        if self.app.is_some() {
+            Mode::Sentry
+        } else {
+            Mode::Demo
+        }
+    }
+
+    /// The base URL others reach us at, falling back to the bound address.
+    pub fn public_url_or(&self, bound: SocketAddr) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            let host = if bound.ip().is_unspecified() { "127.0.0.1".to_owned() } else { bound.ip().to_string() };
+            let host = if bound.is_ipv6() && host != "127.0.0.1" { format!("[{host}]") } else { host };
+            Url::parse(&format!("http://{host}:{}", bound.port())).expect("an address always makes a URL")
+        })
+    }
+}
+
+/// Fills unset variables from `./.env`, if there is one. Variables already
+/// set win, so production settings are never overridden by a stray file.
+pub fn load_dotenv() {
+    let _ = dotenvy::dotenv();
+}
+
+/// An absolute http(s) URL with no query or fragment; the trailing slash is
+/// dropped so paths can be appended with `/…`.
+fn parse_base_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{raw:?} must be an http or https URL"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("{raw:?} must not have a query or fragment"));
+    }
+    let trimmed = url.as_str().trim_end_matches('/').to_owned();
+    Url::parse(&trimmed).map_err(|e| format!("{raw:?} is not a URL ({e})"))
+}
+
+/// The development default: a key kept in the data folder, created on first
+/// run with owner-only permissions.
+fn load_or_generate_key(data_dir: &Path) -> Result<(SecretKey, SecretKeySource), ConfigError> {
+    const VAR: &str = "ISSUEBRIDGE_SECRET_KEY";
+    let path = data_dir.join("secret.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let key = SecretKey::parse_hex(&text)
+                .map_err(|p| ConfigError::new(VAR, format!("the key file {} is damaged: it {p}", path.display())))?;
+            return Ok((key, SecretKeySource::File(path)));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(ConfigError::new(VAR, format!("unset, and {} cannot be read: {e}", path.display()))),
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ConfigError::new("ISSUEBRIDGE_DATA_DIR", format!("cannot create {}: {e}", data_dir.display())))?;
+    let key = SecretKey::generate();
+    write_private_file(&path, &key.to_hex())
+        .map_err(|e| ConfigError::new(VAR, format!("unset, and {} cannot be written: {e}", path.display())))?;
+    Ok((key, SecretKeySource::Generated(path)))
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    // create_new: two processes starting at once must not overwrite each
+    // other's key.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(contents.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config_with(dir: &Path, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        map.entry("ISSUEBRIDGE_DATA_DIR".into()).or_insert_with(|| dir.display().to_string());
+        Config::from_lookup(|name| map.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_run_out_of_the_box_in_demo_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(dir.path(), &[]).unwrap();
+        assert_eq!(config.mode(), Mode::Demo);
+        assert_eq!(config.site_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url.backend(), Backend::Sqlite);
+        assert!(config.database_url.expose().ends_with("issuebridge.db"));
+        assert_eq!(config.sentry_url.as_str(), "https://sentry.io/");
+        assert!(matches!(config.secret_key_source, SecretKeySource::Generated(_)));
+        assert_eq!(config.public_url_or(config.site_addr).as_str(), "http://127.0.0.1:3000/");
+    }
+
+    #[test]
+    fn generated_key_is_kept_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = config_with(dir.path(), &[]).unwrap();
+        let second = config_with(dir.path(), &[]).unwrap();
+        assert_eq!(first.secret_key, second.secret_key);
+        assert!(matches!(second.secret_key_source, SecretKeySource::File(_)));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let dir = tempfile::tempdir().unwrap();
+        let cases: &[(&str, &str)] = &[
+            ("DATABASE_URL", "mysql://localhost/x"),
+            ("DATABASE_URL", "sqlite::memory:"),
+            ("LEPTOS_SITE_ADDR", "localhost"),
+            ("ISSUEBRIDGE_PUBLIC_URL", "ftp://example.com"),
+            ("ISSUEBRIDGE_PUBLIC_URL", "https://example.com/?a=b"),
+            ("ISSUEBRIDGE_SECRET_KEY", "abc"),
+            ("ISSUEBRIDGE_SECRET_KEY", "00"),
+            ("SENTRY_URL", "not a url"),
+            ("ISSUEBRIDGE_LOG_FORMAT", "xml"),
+            ("LEPTOS_ENV", "staging"),
+            ("LEPTOS_RELOAD_PORT", "70000"),
+        ];
+        for (var, value) in cases {
+            let err = config_with(dir.path(), &[(var, value)]).unwrap_err();
+            assert_eq!(err.var, *var, "{var}={value} blamed {err}");
+            assert!(err.to_string().starts_with(var));
+        }
+    }
+
+    #[test]
+    fn credentials_come_in_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = config_with(dir.path(), &[("SENTRY_CLIENT_ID", "abc")]).unwrap_err();
+        assert_eq!(err.var, "SENTRY_CLIENT_SECRET");
+        let err = config_with(dir.path(), &[("SENTRY_OAUTH_CLIENT_SECRET", "s")]).unwrap_err();
+        assert_eq!(err.var, "SENTRY_OAUTH_CLIENT_ID");
+        let config = config_with(
+            dir.path(),
+            &[
+                ("SENTRY_CLIENT_ID", "abc"),
+                ("SENTRY_CLIENT_SECRET", "s3cret"),
+                ("SENTRY_CLIENT_SECRET_PREVIOUS", "old"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.mode(), Mode::Sentry);
+        let app = config.app.unwrap();
+        assert_eq!(app.client_secret.expose(), "s3cret");
+        assert_eq!(app.previous_client_secret.unwrap().expose(), "old");
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(dir.path(), &[("SENTRY_CLIENT_ID", ""), ("SENTRY_CLIENT_SECRET", " ")]).unwrap();
+        assert_eq!(config.mode(), Mode::Demo);
+    }
+
+    #[test]
+    fn postgres_requires_an_explicit_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = config_with(dir.path(), &[("DATABASE_URL", "postgres://u@localhost/db")]).unwrap_err();
+        assert_eq!(err.var, "ISSUEBRIDGE_SECRET_KEY");
+        let key = "11".repeat(32);
+        let config =
+            config_with(dir.path(), &[("DATABASE_URL", "postgres://u@localhost/db"), ("ISSUEBRIDGE_SECRET_KEY", &key)])
+                .unwrap();
+        assert_eq!(config.secret_key_source, SecretKeySource::Environment);
+        assert!(!dir.path().join("secret.key").exists());
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(
+            dir.path(),
+            &[
+                ("SENTRY_CLIENT_ID", "abc"),
+                ("SENTRY_CLIENT_SECRET", "topsecretvalue"),
+                ("DATABASE_URL", "postgres://user:hunter2@db.example/issuebridge"),
+                ("ISSUEBRIDGE_SECRET_KEY", &"ab".repeat(32)),
+            ],
+        )
+        .unwrap();
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("topsecretvalue"));
+        assert!(!printed.contains("hunter2"));
+        assert!(!printed.contains(&"ab".repeat(32)));
+        assert!(config.database_url.to_string().contains("user:redacted@db.example"));
+    }
+
+    #[test]
+    fn public_url_loses_its_trailing_slash() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(dir.path(), &[("ISSUEBRIDGE_PUBLIC_URL", "https://ib.example.com/base/")]).unwrap();
+        assert_eq!(config.public_url.unwrap().as_str(), "https://ib.example.com/base");
+    }
+}

@@ -1,0 +1,22 @@
+//! issuebridge's core: the types every part of the system agrees on.
+//!
+//! The always-on part compiles to `wasm32-unknown-unknown`, so the console in
+//! the browser uses the very same types as the server. Everything that needs
+//! a database, the file system or a network sits behind the `server` feature.
+
+pub mod console;
+pub mod domain;
+pub mod ticket;
+pub mod time;
+
+#[cfg(feature = "server")]
+pub mod config;
+#[cfg(feature = "server")]
+pub mod demo;
+#[cfg(feature = "server")]
+pub mod state;
+#[cfg(feature = "server")]
+pub mod store;
+
+#[cfg(feature = "server")]
+pub use state::AppState;

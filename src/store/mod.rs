@@ -1,0 +1,372 @@
+//! The one store API the rest of the code uses, over SQLite or PostgreSQL.
+//!
+//! The backend is chosen at run time from `DATABASE_URL`. Both pools are
+//! concrete sqlx pools (not `sqlx::Any`), which keeps native types and lets
+//! the session store share them. Every query is written once, in SQL that
+//! both dialects accept (`$1` placeholders, `bigint` times), and the
+//! [`on_pool!`] macro runs that one text against whichever pool is live.
+
+pub mod testing;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+use crate::config::{Backend, DatabaseUrl};
+use crate::console::InstallationSummary;
+use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId, TicketId};
+use crate::ticket::{TicketStatus, TicketSummary};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Runs the same block against either pool. Each arm is type-checked on its
+/// own, so one query text serves both dialects with native types.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match $store {
+            Store::Sqlite($pool) => $body,
+            Store::Postgres($pool) => $body,
+        }
+    };
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("cannot create the database folder {path}: {source}")]
+    CreateDir { path: String, source: std::io::Error },
+    #[error("migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("the database holds a value this version cannot read: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// True when a write failed only because the row exists already.
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(self, Self::Query(sqlx::Error::Database(e)) if e.is_unique_violation())
+    }
+}
+
+/// Why `/readyz` says no.
+#[derive(Debug, thiserror::Error)]
+pub enum NotReady {
+    #[error("database unreachable: {0}")]
+    Unreachable(sqlx::Error),
+    #[error("{missing} migration(s) not applied yet")]
+    Unmigrated { missing: usize },
+}
+
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Store {
+    /// Opens a pool without touching the schema; [`Store::migrate`] does that.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Self, StoreError> {
+        let connect_error = |source| StoreError::Connect { url: url.to_string(), source };
+        match url.backend() {
+            Backend::Sqlite => {
+                let options = SqliteConnectOptions::from_str(url.expose())
+                    .map_err(connect_error)?
+                    .create_if_missing(true)
+                    // WAL lets the console read while the worker writes;
+                    // NORMAL is durable at every checkpoint under WAL and
+                    // avoids an fsync per commit.
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(5));
+                if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(parent)
+                        .map_err(|source| StoreError::CreateDir { path: parent.display().to_string(), source })?;
+                }
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Self::Sqlite(pool))
+            }
+            Backend::Postgres => {
+                let options = PgConnectOptions::from_str(url.expose()).map_err(connect_error)?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(5))
+                    .connect_with(options)
+                    .await
+                    .map_err(connect_error)?;
+                Ok(Self::Postgres(pool))
+            }
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self {
+            Self::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Self::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    /// Applies every embedded migration not yet applied. Safe to run from
+    /// several instances at once: sqlx takes an advisory lock on PostgreSQL.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| self.migrator().run(pool).await)?;
+        Ok(())
+    }
+
+    /// The versions this binary knows, in order.
+    pub fn known_migrations(&self) -> Vec<i64> {
+        self.migrator().iter().map(|m| m.version).collect()
+    }
+
+    /// The versions the database has applied successfully.
+    pub async fn applied_migrations(&self) -> Result<Vec<i64>, StoreError> {
+        let exists = self.migration_table_exists().await?;
+        if !exists {
+            return Ok(Vec::new());
+        }
+        let sql = "select version from _sqlx_migrations where success = true order by version";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql).fetch_all(pool).await)?)
+    }
+
+    async fn migration_table_exists(&self) -> Result<bool, StoreError> {
+        let count: i64 = match self {
+            Self::Sqlite(pool) => {
+                sqlx::query_scalar("select count(*) from sqlite_master where type = 'table' and name = '_sqlx_migrations'")
+                    .fetch_one(pool)
+                    .await?
+            }
+            Self::Postgres(pool) => {
+                sqlx::query_scalar("select count(*) from information_schema.tables where table_schema = current_schema() and table_name = '_sqlx_migrations'")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        Ok(count > 0)
+    }
+
+    /// Reachable and at the schema this binary expects.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        on_pool!(self, |pool| sqlx::query_scalar::<_, i32>("select 1").fetch_one(pool).await)
+            .map_err(NotReady::Unreachable)?;
+        let applied = match self.applied_migrations().await {
+            Ok(applied) => applied,
+            Err(StoreError::Query(e)) => return Err(NotReady::Unreachable(e)),
+            Err(_) => Vec::new(),
+        };
+        let missing = self.known_migrations().iter().filter(|v| !applied.contains(v)).count();
+        if missing > 0 {
+            return Err(NotReady::Unmigrated { missing });
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+
+    // ----- installations -----
+
+    /// Records an installation, or refreshes its organization and status if it
+    /// is known already. Tokens are not touched here.
+    pub async fn upsert_installation(&self, new: &NewInstallation) -> Result<(), StoreError> {
+        let now = now_ms();
+        let sql = "insert into installation (uuid, org_slug, org_id, app_slug, status, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $6)
+                   on conflict (uuid) do update set
+                       org_slug = excluded.org_slug,
+                       org_id = coalesce(excluded.org_id, installation.org_id),
+                       app_slug = coalesce(excluded.app_slug, installation.app_slug),
+                       status = excluded.status,
+                       updated_at = excluded.updated_at";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(new.uuid.as_str())
+            .bind(new.org_slug.as_str())
+            .bind(new.org_id)
+            .bind(new.app_slug.as_deref())
+            .bind(&new.status)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn list_installations(&self) -> Result<Vec<InstallationSummary>, StoreError> {
+        let sql = "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
+                          (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets
+                   from installation i
+                   order by i.org_slug, i.uuid";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, InstallationRow>(sql).fetch_all(pool).await)?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    pub async fn count_installations(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from installation")
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    // ----- tickets -----
+
+    pub async fn create_ticket(&self, new: &NewTicket) -> Result<TicketId, StoreError> {
+        let now = now_ms();
+        let sql =
+            "insert into ticket (installation_uuid, title, description, status, assignee_email, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $6)
+                   returning id";
+        let id = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
+            .bind(new.installation.as_str())
+            .bind(&new.title)
+            .bind(&new.description)
+            .bind(new.status.as_str())
+            .bind(new.assignee_email.as_deref())
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        Ok(TicketId(id))
+    }
+
+    /// Links a Sentry issue to a ticket. A Sentry issue belongs to one ticket
+    /// per installation: linking it again is refused as a unique violation.
+    pub async fn link_issue(&self, ticket: TicketId, link: &NewIssueLink) -> Result<(), StoreError> {
+        let sql = "insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, short_id, title, web_url, project_slug, created_at)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8)";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(link.installation.as_str())
+            .bind(link.issue_id.as_str())
+            .bind(ticket.0)
+            .bind(link.short_id.as_deref())
+            .bind(link.title.as_deref())
+            .bind(link.web_url.as_deref())
+            .bind(link.project_slug.as_deref())
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// The board: most recently changed first.
+    pub async fn list_tickets(&self, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
+        let sql = "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at,
+                          (select l.short_id from ticket_link l where l.ticket_id = t.id
+                           order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
+                          (select count(*) from ticket_link l where l.ticket_id = t.id) as linked_issues
+                   from ticket t
+                   join installation i on i.uuid = t.installation_uuid
+                   order by t.updated_at desc, t.id desc
+                   limit $1";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(limit).fetch_all(pool).await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
+    }
+}
+
+/// Milliseconds since the Unix epoch, the store's one time unit.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[derive(Debug, Clone)]
+pub struct NewInstallation {
+    pub uuid: InstallationUuid,
+    pub org_slug: OrgSlug,
+    pub org_id: Option<i64>,
+    pub app_slug: Option<String>,
+    pub status: String,
+}
+
+#[derive(sqlx::FromRow)]
+struct InstallationRow {
+    uuid: String,
+    org_slug: String,
+    app_slug: Option<String>,
+    status: String,
+    created_at: i64,
+    tickets: i64,
+}
+
+impl From<InstallationRow> for InstallationSummary {
+    fn from(row: InstallationRow) -> Self {
+        Self {
+            uuid: row.uuid,
+            org_slug: row.org_slug,
+            app_slug: row.app_slug,
+            status: row.status,
+            created_at_ms: row.created_at,
+            tickets: row.tickets,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub installation: InstallationUuid,
+    pub title: String,
+    pub description: String,
+    pub status: TicketStatus,
+    pub assignee_email: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIssueLink {
+    pub installation: InstallationUuid,
+    pub issue_id: SentryIssueId,
+    pub short_id: Option<String>,
+    pub title: Option<String>,
+    pub web_url: Option<String>,
+    pub project_slug: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    id: i64,
+    title: String,
+    status: String,
+    assignee_email: Option<String>,
+    org_slug: String,
+    updated_at: i64,
+    sentry_short_id: Option<String>,
+    linked_issues: i64,
+}
+
+impl TryFrom<TicketRow> for TicketSummary {
+    type Error = StoreError;
+    fn try_from(row: TicketRow) -> Result<Self, StoreError> {
+        let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
+        Ok(Self {
+            id: TicketId(row.id),
+            title: row.title,
+            status,
+            assignee: row.assignee_email,
+            org_slug: row.org_slug,
+            sentry_short_id: row.sentry_short_id,
+            linked_issues: row.linked_issues,
+            updated_at_ms: row.updated_at,
+        })
+    }
+}

@@ -1,0 +1,110 @@
+//! Fresh databases for tests, one per test, on both backends.
+//!
+//! SQLite lives in a temporary folder. PostgreSQL gets a uniquely named
+//! database on the server at `ISSUEBRIDGE_TEST_POSTGRES_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`), dropped when the test ends.
+//! Without a server the PostgreSQL half of a test is skipped, except under
+//! `CI=true`, where a missing server fails the test: CI must prove both.
+
+use sqlx::{Connection, PgConnection};
+
+use crate::config::DatabaseUrl;
+
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+pub struct TestDatabase {
+    pub url: DatabaseUrl,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<PostgresDrop>,
+}
+
+struct PostgresDrop {
+    admin_url: String,
+    name: String,
+}
+
+impl TestDatabase {
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = DatabaseUrl::sqlite_file(&dir.path().join("test.db"));
+        Self { url, _dir: Some(dir), postgres: None }
+    }
+
+    /// `None` means "skip": no server here and not under CI.
+    pub async fn postgres() -> Option<Self> {
+        let admin_url = std::env::var("ISSUEBRIDGE_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.to_owned());
+        let mut admin = match PgConnection::connect(&admin_url).await {
+            Ok(conn) => conn,
+            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL at {admin_url} is unreachable and CI=true requires it: {e}")
+            }
+            Err(e) => {
+                eprintln!("skipping the PostgreSQL half of this test: {admin_url} is unreachable ({e})");
+                return None;
+            }
+        };
+        let name = format!("issuebridge_test_{}", random_suffix());
+        sqlx::query(&format!("create database {name}")).execute(&mut admin).await.expect("create a test database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("a valid admin URL");
+        url.set_path(&name);
+        let url = DatabaseUrl::parse(url.as_str()).expect("a postgres URL");
+        Some(Self { url, _dir: None, postgres: Some(PostgresDrop { admin_url, name }) })
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some(pg) = self.postgres.take() else { return };
+        // Drop runs inside the test's runtime, which cannot block on itself:
+        // drop the database from a thread with a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            if let Ok(runtime) = runtime {
+                runtime.block_on(async {
+                    if let Ok(mut admin) = PgConnection::connect(&pg.admin_url).await {
+                        let _ = sqlx::query(&format!("drop database if exists {} with (force)", pg.name))
+                            .execute(&mut admin)
+                            .await;
+                    }
+                });
+            }
+        })
+        .join();
+    }
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    (0..12).map(|_| char::from(b'a' + rng.gen_range(0..26))).collect()
+}
+
+/// Declares one test per backend from an async function that takes a
+/// [`TestDatabase`]:
+///
+/// ```ignore
+/// issuebridge::on_both_stores!(lists_tickets, |db| async move { … });
+/// ```
+#[macro_export]
+macro_rules! on_both_stores {
+    ($name:ident, $test:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let db = $crate::store::testing::TestDatabase::sqlite();
+                ($test)(db).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::store::testing::TestDatabase::postgres().await {
+                    ($test)(db).await;
+                }
+            }
+        }
+    };
+}

@@ -1,0 +1,131 @@
+//! Tickets as the board shows them.
+
+use crate::domain::TicketId;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where a ticket stands. Stored as its lower-case name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TicketStatus {
+    Todo,
+    InProgress,
+    Done,
+    WontDo,
+}
+
+impl TicketStatus {
+    pub const ALL: [TicketStatus; 4] = [Self::Todo, Self::InProgress, Self::Done, Self::WontDo];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Todo => "todo",
+            Self::InProgress => "in_progress",
+            Self::Done => "done",
+            Self::WontDo => "wont_do",
+        }
+    }
+
+    /// The words a person reads on the board.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Todo => "To do",
+            Self::InProgress => "In progress",
+            Self::Done => "Done",
+            Self::WontDo => "Won't do",
+        }
+    }
+
+    pub fn is_open(self) -> bool {
+        matches!(self, Self::Todo | Self::InProgress)
+    }
+}
+
+impl fmt::Display for TicketStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown ticket status {0:?}")]
+pub struct UnknownStatus(pub String);
+
+impl FromStr for TicketStatus {
+    type Err = UnknownStatus;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s).ok_or_else(|| UnknownStatus(s.to_owned()))
+    }
+}
+
+/// One row of the board.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketSummary {
+    pub id: TicketId,
+    pub title: String,
+    pub status: TicketStatus,
+    pub assignee: Option<String>,
+    pub org_slug: String,
+    /// The short id (`PROJ-1A`) of the first linked Sentry issue, if any.
+    pub sentry_short_id: Option<String>,
+    pub linked_issues: i64,
+    pub updated_at_ms: i64,
+}
+
+impl TicketSummary {
+    /// Whether the board's filter box keeps this row: every word of the query
+    /// must appear, case-insensitively, in the id, title, status, assignee,
+    /// organization or Sentry short id.
+    pub fn matches(&self, query: &str) -> bool {
+        let haystack = format!(
+            "{} {} {} {} {} {}",
+            self.id,
+            self.title,
+            self.status.label(),
+            self.assignee.as_deref().unwrap_or(""),
+            self.org_slug,
+            self.sentry_short_id.as_deref().unwrap_or(""),
+        )
+        .to_lowercase();
+        query.split_whitespace().all(|word| haystack.contains(&word.to_lowercase()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ticket() -> TicketSummary {
+        TicketSummary {
+            id: TicketId(7),
+            title: "TypeError in checkout".into(),
+            status: TicketStatus::InProgress,
+            assignee: Some("ada@example.com".into()),
+            org_slug: "acme".into(),
+            sentry_short_id: Some("WEB-1A".into()),
+            linked_issues: 1,
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn status_round_trips_through_its_name() {
+        for status in TicketStatus::ALL {
+            assert_eq!(status.as_str().parse::<TicketStatus>().unwrap(), status);
+        }
+        assert!("closed".parse::<TicketStatus>().is_err());
+    }
+
+    #[test]
+    fn filter_matches_every_word_in_any_field() {
+        let t = ticket();
+        assert!(t.matches(""));
+        assert!(t.matches("typeerror"));
+        assert!(t.matches("CHECKOUT ada"));
+        assert!(t.matches("web-1a"));
+        assert!(t.matches("ib-7"));
+        assert!(t.matches("in progress"));
+        assert!(!t.matches("checkout bob"));
+    }
+}

@@ -1,0 +1,152 @@
+//! The store on both backends: every query runs against SQLite in a temp
+//! folder and against a real PostgreSQL server.
+
+use issuebridge::config::Backend;
+use issuebridge::domain::{InstallationUuid, OrgSlug, SentryIssueId};
+use issuebridge::on_both_stores;
+use issuebridge::store::testing::TestDatabase;
+use issuebridge::store::{NewInstallation, NewIssueLink, NewTicket, Store};
+use issuebridge::ticket::TicketStatus;
+
+const INSTALLATION: &str = "a8e5d37a-1b2c-4d5e-8f90-123456789abc";
+
+async fn migrated(db: &TestDatabase) -> Store {
+    let store = Store::connect(&db.url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+fn installation() -> NewInstallation {
+    NewInstallation {
+        uuid: InstallationUuid::parse(INSTALLATION).unwrap(),
+        org_slug: OrgSlug::parse("acme").unwrap(),
+        org_id: Some(34),
+        app_slug: Some("issuebridge".into()),
+        status: "installed".into(),
+    }
+}
+
+fn ticket(title: &str, status: TicketStatus) -> NewTicket {
+    NewTicket {
+        installation: InstallationUuid::parse(INSTALLATION).unwrap(),
+        title: title.into(),
+        description: String::new(),
+        status,
+        assignee_email: None,
+    }
+}
+
+fn link(issue: &str, short: &str) -> NewIssueLink {
+    NewIssueLink {
+        installation: InstallationUuid::parse(INSTALLATION).unwrap(),
+        issue_id: SentryIssueId::parse(issue).unwrap(),
+        short_id: Some(short.into()),
+        title: None,
+        web_url: None,
+        project_slug: None,
+    }
+}
+
+fn migration_files(dialect: &str) -> Vec<String> {
+    let dir = format!("{}/migrations/{dialect}", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn both_dialects_have_the_same_migration_versions() {
+    assert_eq!(migration_files("sqlite"), migration_files("postgres"));
+    assert!(!migration_files("sqlite").is_empty());
+}
+
+on_both_stores!(migrations_apply_once_and_readiness_follows, |db: TestDatabase| async move {
+    let store = Store::connect(&db.url).await.unwrap();
+    assert!(store.applied_migrations().await.unwrap().is_empty());
+    assert!(store.readiness().await.is_err());
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    assert_eq!(store.applied_migrations().await.unwrap(), store.known_migrations());
+    assert_eq!(store.known_migrations().len(), migration_files("sqlite").len());
+    store.readiness().await.unwrap();
+    let expected = if db.url.expose().starts_with("sqlite") { Backend::Sqlite } else { Backend::Postgres };
+    assert_eq!(store.backend(), expected);
+});
+
+on_both_stores!(tickets_list_newest_first_with_their_links, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let first = store.create_ticket(&ticket("first", TicketStatus::Todo)).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let second = store.create_ticket(&ticket("second", TicketStatus::Done)).await.unwrap();
+    store.link_issue(second, &link("100", "WEB-1")).await.unwrap();
+    store.link_issue(second, &link("101", "WEB-2")).await.unwrap();
+
+    let board = store.list_tickets(10).await.unwrap();
+    assert_eq!(board.iter().map(|t| t.id).collect::<Vec<_>>(), vec![second, first]);
+    assert_eq!(board[0].status, TicketStatus::Done);
+    assert_eq!(board[0].org_slug, "acme");
+    assert_eq!(board[0].linked_issues, 2);
+    assert_eq!(board[0].sentry_short_id.as_deref(), Some("WEB-1"));
+    assert_eq!(board[1].linked_issues, 0);
+    assert_eq!(board[1].sentry_short_id, None);
+    assert_eq!(store.list_tickets(1).await.unwrap().len(), 1);
+});
+
+on_both_stores!(a_sentry_issue_links_to_one_ticket_per_installation, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let a = store.create_ticket(&ticket("a", TicketStatus::Todo)).await.unwrap();
+    let b = store.create_ticket(&ticket("b", TicketStatus::Todo)).await.unwrap();
+    store.link_issue(a, &link("42", "API-1")).await.unwrap();
+    let err = store.link_issue(b, &link("42", "API-1")).await.unwrap_err();
+    assert!(err.is_unique_violation(), "{err}");
+});
+
+on_both_stores!(tickets_need_a_known_installation, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    // Foreign keys are enforced on SQLite too (they are off by default there).
+    assert!(store.create_ticket(&ticket("orphan", TicketStatus::Todo)).await.is_err());
+    assert!(store.list_tickets(10).await.unwrap().is_empty());
+});
+
+on_both_stores!(installations_upsert_without_duplicates, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let mut again = installation();
+    again.status = "pending".into();
+    again.org_id = None;
+    store.upsert_installation(&again).await.unwrap();
+    let listed = store.list_installations().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].status, "pending");
+    assert_eq!(listed[0].org_slug, "acme");
+    assert_eq!(listed[0].app_slug.as_deref(), Some("issuebridge"));
+});
+
+on_both_stores!(demo_data_is_seeded_once, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    assert!(issuebridge::demo::seed_if_empty(&store).await.unwrap());
+    assert!(!issuebridge::demo::seed_if_empty(&store).await.unwrap());
+    assert_eq!(store.list_tickets(100).await.unwrap().len(), 4);
+    let installations = store.list_installations().await.unwrap();
+    assert_eq!(installations.len(), 1);
+    assert_eq!(installations[0].tickets, 4);
+    assert_eq!(store.count_deliveries().await.unwrap(), 0);
+});
+
+#[tokio::test]
+async fn sqlite_creates_the_database_folder_with_wal_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = issuebridge::config::DatabaseUrl::sqlite_file(&dir.path().join("nested/deeper/ib.db"));
+    let store = Store::connect(&url).await.unwrap();
+    let Store::Sqlite(pool) = &store else { panic!("a SQLite store") };
+    let mode: String = sqlx::query_scalar("pragma journal_mode").fetch_one(pool).await.unwrap();
+    assert_eq!(mode, "wal");
+    let foreign_keys: i64 = sqlx::query_scalar("pragma foreign_keys").fetch_one(pool).await.unwrap();
+    assert_eq!(foreign_keys, 1);
+    assert!(dir.path().join("nested/deeper/ib.db").exists());
+}
