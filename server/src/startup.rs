@@ -15,7 +15,7 @@ use issuebridge::AppState;
 use issuebridge_app::{shell, App};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
-use leptos_axum::{file_and_error_handler_with_context, generate_route_list, LeptosRoutes};
+use leptos_axum::{file_and_error_handler_with_context, generate_route_list, AxumRouteListing, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
@@ -53,6 +53,18 @@ pub fn leptos_options(config: &Config, bound: SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// The console's routes, generated once per process.
+///
+/// Generating them renders the app with resource loading suppressed by a
+/// process-wide flag (leptos_server's `SuppressResourceLoad`); a resource
+/// first polled by another request while that flag is up never wakes
+/// (leptos issue #4773). Generating once, before any router exists, keeps
+/// the two from ever overlapping, however many routers a process builds.
+fn console_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: std::sync::OnceLock<Vec<AxumRouteListing>> = std::sync::OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
+}
+
 /// Every route issuebridge serves.
 pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
     let metrics = Arc::new(Metrics::default());
@@ -73,7 +85,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
-        .leptos_routes_with_context(&state, generate_route_list(App), provide_app_state.clone(), render_shell)
+        .leptos_routes_with_context(&state, console_routes(), provide_app_state.clone(), render_shell)
         // Static files from the site root; anything else renders the
         // console's 404 page.
         .fallback(file_and_error_handler_with_context::<ServerState, _>(provide_app_state, shell))
