@@ -6,6 +6,7 @@
 
 pub mod console;
 pub mod domain;
+pub mod sentry;
 pub mod ticket;
 pub mod time;
 

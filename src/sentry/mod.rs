@@ -1,0 +1,8 @@
+//! Sentry's side of the wire: how it serializes and signs what it sends.
+//!
+//! Both directions use this module: the app verifies what Sentry sent, and
+//! the simulator produces bytes that Sentry itself would produce (contract
+//! §1.3), so the tests exercise the very encoding a real Sentry uses.
+
+pub mod signature;
+pub mod wire;
