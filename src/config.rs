@@ -285,6 +285,8 @@ pub struct Config {
     pub public_url: Option<Url>,
     pub secret_key: SecretKey,
     pub secret_key_source: SecretKeySource,
+    /// Keys from before a rotation: they open old ciphertexts only.
+    pub previous_secret_keys: Vec<SecretKey>,
     pub sentry_url: Url,
     pub app: Option<AppCredentials>,
     pub oauth: Option<OAuthCredentials>,
@@ -408,6 +410,16 @@ impl Config {
             None => load_or_generate_key(&data_dir)?,
         };
 
+        let previous_secret_keys = match get("ISSUEBRIDGE_SECRET_KEY_PREVIOUS") {
+            Some(raw) => raw
+                .split(',')
+                .filter(|part| !part.trim().is_empty())
+                .map(SecretKey::parse_hex)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|p| ConfigError::new("ISSUEBRIDGE_SECRET_KEY_PREVIOUS", format!("each key {p}")))?,
+            None => Vec::new(),
+        };
+
         Ok(Self {
             data_dir,
             database_url,
@@ -415,6 +427,7 @@ impl Config {
             public_url,
             secret_key,
             secret_key_source,
+            previous_secret_keys,
             sentry_url,
             app,
             oauth,
@@ -555,6 +568,7 @@ mod tests {
             ("SENTRY_URL", "not a url"),
             ("ISSUEBRIDGE_LOG_FORMAT", "xml"),
             ("LEPTOS_ENV", "staging"),
+            ("ISSUEBRIDGE_SECRET_KEY_PREVIOUS", "beef"),
             ("LEPTOS_RELOAD_PORT", "70000"),
         ];
         for (var, value) in cases {
