@@ -17,6 +17,10 @@ pub mod crypto;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]
+pub mod install;
+#[cfg(feature = "server")]
+pub mod locks;
+#[cfg(feature = "server")]
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;

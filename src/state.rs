@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::crypto::TokenCipher;
+use crate::locks::KeyedLocks;
+use crate::sentry::api::{SentryApp, SentryClient};
 use crate::store::Store;
 
 /// One context rather than one extractor per dependency: handlers and Leptos
@@ -12,10 +15,23 @@ use crate::store::Store;
 pub struct AppState {
     pub config: Arc<Config>,
     pub store: Store,
+    pub cipher: Arc<TokenCipher>,
+    /// `None` in demo mode without a simulator: nothing to talk to.
+    pub sentry: Option<Arc<SentryClient>>,
+    /// Serialises work per installation (installs, token refreshes).
+    pub locks: Arc<KeyedLocks>,
 }
 
 impl AppState {
     pub fn new(config: Config, store: Store) -> Self {
-        Self { config: Arc::new(config), store }
+        let cipher = TokenCipher::new(&config.secret_key, &config.previous_secret_keys);
+        let sentry = config.app.as_ref().map(|app| {
+            Arc::new(SentryClient::new(SentryApp {
+                base_url: config.sentry_url.clone(),
+                client_id: app.client_id.clone(),
+                client_secret: app.client_secret.clone(),
+            }))
+        });
+        Self { config: Arc::new(config), store, cipher: Arc::new(cipher), sentry, locks: Arc::default() }
     }
 }

@@ -9,5 +9,7 @@ pub mod cli;
 pub mod error;
 pub mod metrics;
 pub mod ops;
+pub mod setup;
+pub mod sim;
 pub mod startup;
 pub mod telemetry;

@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::{self, Metrics};
-use crate::ops;
+use crate::{ops, setup};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -85,6 +85,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/sentry/setup", get(setup::setup))
         .leptos_routes_with_context(&state, console_routes(), provide_app_state.clone(), render_shell)
         // Static files from the site root; anything else renders the
         // console's 404 page.

@@ -4,5 +4,7 @@
 //! the simulator produces bytes that Sentry itself would produce (contract
 //! §1.3), so the tests exercise the very encoding a real Sentry uses.
 
+#[cfg(feature = "server")]
+pub mod api;
 pub mod signature;
 pub mod wire;

@@ -211,6 +211,46 @@ impl Store {
         Ok(())
     }
 
+    /// Records a verified installation and its (sealed) tokens in one
+    /// statement, so an installation is never stored without them.
+    pub async fn install_with_tokens(&self, new: &NewInstallation, tokens: &SealedTokens) -> Result<(), StoreError> {
+        let now = now_ms();
+        let sql = "insert into installation (uuid, org_slug, org_id, app_slug, status, access_token, refresh_token, token_expires_at, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                   on conflict (uuid) do update set
+                       org_slug = excluded.org_slug,
+                       org_id = coalesce(excluded.org_id, installation.org_id),
+                       app_slug = coalesce(excluded.app_slug, installation.app_slug),
+                       status = excluded.status,
+                       access_token = excluded.access_token,
+                       refresh_token = excluded.refresh_token,
+                       token_expires_at = excluded.token_expires_at,
+                       updated_at = excluded.updated_at";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(new.uuid.as_str())
+            .bind(new.org_slug.as_str())
+            .bind(new.org_id)
+            .bind(new.app_slug.as_deref())
+            .bind(&new.status)
+            .bind(&tokens.access_token)
+            .bind(&tokens.refresh_token)
+            .bind(tokens.expires_at_ms)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn installation(&self, uuid: &InstallationUuid) -> Result<Option<InstallationRecord>, StoreError> {
+        let sql = "select uuid, org_slug, app_slug, status, access_token, refresh_token, token_expires_at
+                   from installation where uuid = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, InstallationRecord>(sql)
+            .bind(uuid.as_str())
+            .fetch_optional(pool)
+            .await)?)
+    }
+
     pub async fn list_installations(&self) -> Result<Vec<InstallationSummary>, StoreError> {
         let sql = "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
                           (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets
@@ -298,6 +338,31 @@ pub struct NewInstallation {
     pub org_id: Option<i64>,
     pub app_slug: Option<String>,
     pub status: String,
+}
+
+/// Tokens as they are stored: sealed by [`crate::crypto::TokenCipher`].
+#[derive(Debug, Clone)]
+pub struct SealedTokens {
+    pub access_token: Vec<u8>,
+    pub refresh_token: Vec<u8>,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstallationRecord {
+    pub uuid: String,
+    pub org_slug: String,
+    pub app_slug: Option<String>,
+    pub status: String,
+    pub access_token: Option<Vec<u8>>,
+    pub refresh_token: Option<Vec<u8>>,
+    pub token_expires_at: Option<i64>,
+}
+
+impl InstallationRecord {
+    pub fn is_installed_with_tokens(&self) -> bool {
+        self.status == "installed" && self.access_token.is_some() && self.refresh_token.is_some()
+    }
 }
 
 #[derive(sqlx::FromRow)]

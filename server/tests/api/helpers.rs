@@ -77,3 +77,25 @@ pub async fn answer(router: &Router, request: Request<Body>) -> Answer {
     let bytes = response.into_body().collect().await.expect("a body").to_bytes();
     Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
 }
+
+/// An app connected to a fresh simulated Sentry, as a real deployment would
+/// be to sentry.io.
+pub async fn spawn_app_with_sim(db: TestDatabase) -> (TestApp, issuebridge_server::sim::Simulator) {
+    spawn_app_with_sim_and(db, &[]).await
+}
+
+pub async fn spawn_app_with_sim_and(
+    db: TestDatabase,
+    extra: &[(&str, &str)],
+) -> (TestApp, issuebridge_server::sim::Simulator) {
+    let sim = issuebridge_server::sim::Simulator::start(Default::default()).await.expect("start the simulator");
+    let base = sim.base_url().to_string();
+    let mut vars = vec![
+        ("SENTRY_URL", base.as_str()),
+        ("SENTRY_CLIENT_ID", sim.app().client_id.as_str()),
+        ("SENTRY_CLIENT_SECRET", sim.app().client_secret.as_str()),
+        ("ISSUEBRIDGE_PUBLIC_URL", "http://issuebridge.test"),
+    ];
+    vars.extend_from_slice(extra);
+    (spawn_app_with(db, &vars).await, sim)
+}

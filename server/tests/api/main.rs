@@ -4,5 +4,6 @@
 mod binary;
 mod console;
 mod helpers;
+mod install;
 mod lifecycle;
 mod ops;

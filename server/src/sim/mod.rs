@@ -1,0 +1,155 @@
+//! A simulated Sentry that speaks the wire contract (`sentry-contract.md`)
+//! to the byte: the test suites run against it in-process, and demo mode
+//! runs against it when no real Sentry is configured.
+//!
+//! [`Simulator::start`] serves the fake Sentry on a free loopback port; its
+//! driver methods act as Sentry would towards a running app (create an
+//! installation, build the setup redirect, expire grants and tokens, make
+//! endpoints fail).
+
+mod api;
+mod model;
+
+use std::sync::{Arc, Mutex};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use model::Model;
+pub use model::{random_hex, SimInstallation};
+
+/// The Sentry App as registered in the simulated Sentry.
+#[derive(Debug, Clone)]
+pub struct SimApp {
+    pub uuid: String,
+    pub slug: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Sentry's default: installations stay pending until the app verifies.
+    pub verify_install: bool,
+}
+
+impl Default for SimApp {
+    fn default() -> Self {
+        Self {
+            uuid: model::random_uuid(),
+            slug: "issuebridge".to_owned(),
+            client_id: random_hex(32),
+            client_secret: random_hex(32),
+            verify_install: true,
+        }
+    }
+}
+
+/// An installation Sentry has created but the app has not completed yet.
+#[derive(Debug, Clone)]
+pub struct PendingInstall {
+    pub installation: String,
+    pub org_slug: String,
+    pub code: String,
+}
+
+pub(crate) struct Shared {
+    pub app: SimApp,
+    pub model: Mutex<Model>,
+}
+
+impl Shared {
+    pub fn model(&self) -> std::sync::MutexGuard<'_, Model> {
+        self.model.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+pub struct Simulator {
+    base_url: Url,
+    shared: Arc<Shared>,
+    server: JoinHandle<()>,
+}
+
+impl Simulator {
+    /// Serves a fresh simulated Sentry on `127.0.0.1` at a free port.
+    pub async fn start(app: SimApp) -> std::io::Result<Self> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let base_url = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("an address makes a URL");
+        let shared = Arc::new(Shared { app, model: Mutex::new(Model::default()) });
+        let router = api::router(shared.clone());
+        let server = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(Self { base_url, shared, server })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    pub fn app(&self) -> &SimApp {
+        &self.shared.app
+    }
+
+    /// A user installs the app into `org_slug`: Sentry creates the
+    /// installation (pending, or installed without `verify_install`) and a
+    /// grant code valid for 10 minutes.
+    pub fn create_installation(&self, org_slug: &str) -> PendingInstall {
+        let verify = self.shared.app.verify_install;
+        self.shared.model().create_installation(org_slug, verify)
+    }
+
+    /// The URL Sentry sends the browser to after an install: the app's
+    /// redirect URL with `code`, `installationId` and `orgSlug` added.
+    pub fn setup_redirect(&self, redirect_url: &Url, pending: &PendingInstall) -> Url {
+        let mut url = redirect_url.clone();
+        url.query_pairs_mut()
+            .append_pair("code", &pending.code)
+            .append_pair("installationId", &pending.installation)
+            .append_pair("orgSlug", &pending.org_slug);
+        url
+    }
+
+    pub fn installation(&self, uuid: &str) -> Option<SimInstallation> {
+        self.shared.model().installations.get(uuid).cloned()
+    }
+
+    /// Every grant code expires now (they last 10 minutes in Sentry).
+    pub fn expire_grants(&self) {
+        self.shared.model().expire_grants();
+    }
+
+    /// Every token expires now (they last 8 hours in Sentry).
+    pub fn expire_tokens(&self) {
+        self.shared.model().expire_tokens();
+    }
+
+    /// The next `times` requests with `method` whose path ends with
+    /// `path_end` answer `status` instead of being served.
+    pub fn fail_next(&self, method: &str, path_end: &str, status: u16, times: usize) {
+        self.shared.model().failures.push(model::Failure {
+            method: method.to_owned(),
+            path_part: path_end.to_owned(),
+            status,
+            remaining: times,
+        });
+    }
+
+    /// The installation's current token, as Sentry knows it.
+    pub fn current_token(&self, installation: &str) -> Option<String> {
+        self.shared.model().tokens.iter().find(|(_, t)| t.installation == installation).map(|(token, _)| token.clone())
+    }
+
+    /// How many requests reached `path_part` with `method`, failed or not.
+    pub fn requests(&self, method: &str, path_part: &str) -> usize {
+        self.shared.model().log.iter().filter(|(m, p, _)| m == method && p.contains(path_part)).count()
+    }
+
+    /// How many token pairs were handed out by refresh.
+    pub fn refreshes(&self) -> usize {
+        self.shared.model().refresh_count
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}

@@ -1,0 +1,115 @@
+//! The simulated Sentry's records, with Sentry's rules for them.
+
+use std::collections::HashMap;
+
+use issuebridge::store::now_ms;
+use rand::Rng;
+
+/// Grant codes live 10 minutes, tokens 8 hours (contract §2.1, §2.2).
+pub const GRANT_LIFETIME_MS: i64 = 10 * 60 * 1000;
+pub const TOKEN_LIFETIME_MS: i64 = 8 * 60 * 60 * 1000;
+
+#[derive(Debug, Clone)]
+pub struct SimInstallation {
+    pub uuid: String,
+    pub org_slug: String,
+    pub org_id: i64,
+    pub status: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Grant {
+    pub installation: String,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Token {
+    pub installation: String,
+    pub refresh_token: String,
+    pub expires_at_ms: i64,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub method: String,
+    pub path_part: String,
+    pub status: u16,
+    pub remaining: usize,
+}
+
+#[derive(Default)]
+pub struct Model {
+    pub installations: HashMap<String, SimInstallation>,
+    pub orgs: HashMap<String, i64>,
+    pub grants: HashMap<String, Grant>,
+    /// token → record; the installation's current token is the only one
+    /// kept, as Sentry deletes the old token on refresh.
+    pub tokens: HashMap<String, Token>,
+    pub failures: Vec<Failure>,
+    pub log: Vec<(String, String, u16)>,
+    pub refresh_count: usize,
+}
+
+impl Model {
+    pub fn create_installation(&mut self, org_slug: &str, verify_install: bool) -> super::PendingInstall {
+        let next_org_id = self.orgs.len() as i64 + 1;
+        let org_id = *self.orgs.entry(org_slug.to_owned()).or_insert(next_org_id);
+        let uuid = random_uuid();
+        let status = if verify_install { "pending" } else { "installed" };
+        self.installations.insert(
+            uuid.clone(),
+            SimInstallation { uuid: uuid.clone(), org_slug: org_slug.to_owned(), org_id, status: status.to_owned() },
+        );
+        let code = random_hex(16);
+        self.grants
+            .insert(code.clone(), Grant { installation: uuid.clone(), expires_at_ms: now_ms() + GRANT_LIFETIME_MS });
+        super::PendingInstall { installation: uuid, org_slug: org_slug.to_owned(), code }
+    }
+
+    /// A new token pair for `installation`, replacing any it had.
+    pub fn issue_token(&mut self, installation: &str) -> (String, Token) {
+        self.tokens.retain(|_, token| token.installation != installation);
+        let now = now_ms();
+        let token = Token {
+            installation: installation.to_owned(),
+            refresh_token: random_hex(32),
+            expires_at_ms: now + TOKEN_LIFETIME_MS,
+            created_at_ms: now,
+        };
+        let value = random_hex(32);
+        self.tokens.insert(value.clone(), token.clone());
+        (value, token)
+    }
+
+    pub fn expire_grants(&mut self) {
+        let past = now_ms() - 1;
+        self.grants.values_mut().for_each(|grant| grant.expires_at_ms = past);
+    }
+
+    pub fn expire_tokens(&mut self) {
+        let past = now_ms() - 1;
+        self.tokens.values_mut().for_each(|token| token.expires_at_ms = past);
+    }
+
+    /// The failure to inject for this path, if one is armed.
+    pub fn take_failure(&mut self, method: &str, path: &str) -> Option<u16> {
+        let failure =
+            self.failures.iter_mut().find(|f| f.remaining > 0 && f.method == method && path.ends_with(&f.path_part))?;
+        failure.remaining -= 1;
+        Some(failure.status)
+    }
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::thread_rng();
+    (0..bytes).map(|_| format!("{:02x}", rng.gen::<u8>())).collect()
+}
+
+/// A version-4 uuid in its hyphenated form.
+pub fn random_uuid() -> String {
+    let hex = random_hex(16);
+    let variant = ["8", "9", "a", "b"][rand::thread_rng().gen_range(0..4)];
+    format!("{}-{}-4{}-{}{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], variant, &hex[17..20], &hex[20..32])
+}

@@ -1,0 +1,171 @@
+//! Installing by redirect: `GET /sentry/setup?code&installationId&orgSlug`
+//! against the simulated Sentry, on both stores.
+
+use axum::http::StatusCode;
+use issuebridge::domain::InstallationUuid;
+use issuebridge::install::token_context;
+use issuebridge::on_both_stores;
+use issuebridge_server::sim::{PendingInstall, Simulator};
+
+use crate::helpers::{spawn_app, spawn_app_with_sim, spawn_app_with_sim_and, Answer, TestApp};
+
+/// Follows Sentry's redirect the way a browser would.
+async fn follow_redirect(app: &TestApp, sim: &Simulator, pending: &PendingInstall) -> Answer {
+    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), pending);
+    app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await
+}
+
+async fn stored(app: &TestApp, installation: &str) -> Option<issuebridge::store::InstallationRecord> {
+    app.state.store.installation(&InstallationUuid::parse(installation).unwrap()).await.unwrap()
+}
+
+on_both_stores!(install_by_redirect_exchanges_verifies_and_stores_encrypted_tokens, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    assert_eq!(sim.installation(&pending.installation).unwrap().status, "pending");
+
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("installed in the Sentry organization acme"), "{}", page.body);
+    assert!(page.body.contains(r#"href="http://issuebridge.test/""#), "links to the console: {}", page.body);
+
+    // Verified in Sentry, stored here with both tokens.
+    assert_eq!(sim.installation(&pending.installation).unwrap().status, "installed");
+    let record = stored(&app, &pending.installation).await.expect("stored");
+    assert!(record.is_installed_with_tokens());
+    assert_eq!(record.org_slug, "acme");
+    assert_eq!(record.app_slug.as_deref(), Some("issuebridge"));
+    let expires = record.token_expires_at.unwrap();
+    let eight_hours = 8 * 3600 * 1000;
+    assert!((expires - issuebridge::store::now_ms() - eight_hours).abs() < 60_000);
+
+    // Encrypted at rest: the stored bytes are not the token, but open to it.
+    let token = sim.current_token(&pending.installation).unwrap();
+    let sealed = record.access_token.unwrap();
+    assert!(!sealed.windows(token.len()).any(|w| w == token.as_bytes()));
+    let uuid = InstallationUuid::parse(&pending.installation).unwrap();
+    let opened = app.state.cipher.open(&sealed, &token_context(&uuid, "access_token")).unwrap();
+    assert_eq!(opened, token.as_bytes());
+});
+
+on_both_stores!(a_replayed_redirect_changes_nothing, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
+    let token = sim.current_token(&pending.installation).unwrap();
+
+    let again = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(again.status, StatusCode::OK, "{}", again.body);
+    assert!(again.body.contains("already installed"));
+    // One exchange only: the second visit did not spend anything.
+    assert_eq!(sim.requests("POST", "/authorizations/"), 1);
+    assert_eq!(sim.current_token(&pending.installation).unwrap(), token);
+});
+
+on_both_stores!(concurrent_redirects_install_once, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let (a, b) = tokio::join!(follow_redirect(&app, &sim, &pending), follow_redirect(&app, &sim, &pending));
+    assert_eq!((a.status, b.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(sim.requests("POST", "/authorizations/"), 1);
+});
+
+on_both_stores!(a_code_spent_elsewhere_gets_a_clear_page, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    // Spend the code directly against the simulator, as another instance
+    // with a database of its own would.
+    let client = reqwest::Client::new();
+    let spent = client
+        .post(format!("{}api/0/sentry-app-installations/{}/authorizations/", sim.base_url(), pending.installation))
+        .json(&serde_json::json!({"grant_type": "authorization_code", "code": pending.code, "client_id": sim.app().client_id, "client_secret": sim.app().client_secret}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(spent.status(), 201);
+
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Could not find grant for given code"), "{}", page.body);
+    assert!(stored(&app, &pending.installation).await.is_none(), "nothing half-stored");
+});
+
+on_both_stores!(an_expired_code_gets_a_clear_page, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    sim.expire_grants();
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("Grant has already expired"), "{}", page.body);
+    assert!(stored(&app, &pending.installation).await.is_none());
+    assert_eq!(sim.installation(&pending.installation).unwrap().status, "pending");
+});
+
+on_both_stores!(a_wrong_client_secret_is_named_as_such, |db| async move {
+    let (app, sim) = spawn_app_with_sim_and(db, &[("SENTRY_CLIENT_SECRET", "not-the-secret")]).await;
+    let pending = sim.create_installation("acme");
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.body.contains("SENTRY_CLIENT_SECRET"), "{}", page.body);
+    assert!(!page.body.contains("not-the-secret"), "never shows a secret");
+    assert!(stored(&app, &pending.installation).await.is_none());
+});
+
+on_both_stores!(a_failed_verification_stores_nothing, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    sim.fail_next("PUT", &format!("/sentry-app-installations/{}/", pending.installation), 400, 1);
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.body.contains("verification"), "{}", page.body);
+    assert!(stored(&app, &pending.installation).await.is_none());
+});
+
+on_both_stores!(sentry_down_gets_a_clear_page, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    sim.fail_next("POST", "/authorizations/", 503, 1);
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+    assert!(page.body.contains("could not be reached"), "{}", page.body);
+    assert!(stored(&app, &pending.installation).await.is_none());
+
+    // The code was not spent: once Sentry is back, the same link works.
+    assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
+
+    // And with Sentry gone entirely.
+    let other = sim.create_installation("globex");
+    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), &other);
+    drop(sim);
+    let page = app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY);
+});
+
+on_both_stores!(an_unknown_installation_gets_a_404_page, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let mut pending = sim.create_installation("acme");
+    pending.installation = "0f0f0f0f-0000-4000-8000-000000000000".into();
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("does not know this installation"));
+});
+
+on_both_stores!(incomplete_or_damaged_links_are_explained, |db| async move {
+    let (app, _sim) = spawn_app_with_sim(db).await;
+    for path in ["/sentry/setup", "/sentry/setup?code=abc", "/sentry/setup?installationId=x&code=", "/sentry/setup?%zz"]
+    {
+        let page = app.get(path).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{path}");
+        assert!(page.body.contains("<h1>This link is"), "{path}: {}", page.body);
+    }
+    let page = app.get("/sentry/setup?code=abc&installationId=not-a-uuid").await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("damaged"));
+});
+
+on_both_stores!(without_credentials_setup_says_so, |db| async move {
+    let app = spawn_app(db).await;
+    let page = app.get("/sentry/setup?code=abc&installationId=0f0f0f0f-0000-4000-8000-000000000000").await;
+    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(page.body.contains("not connected to Sentry"));
+});
