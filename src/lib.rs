@@ -24,6 +24,8 @@ pub mod locks;
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
+#[cfg(feature = "server")]
+pub mod tokens;
 
 #[cfg(feature = "server")]
 pub use state::AppState;

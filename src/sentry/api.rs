@@ -146,13 +146,42 @@ impl SentryClient {
         .await
     }
 
+    /// The last resort when the refresh token is gone: a JWT signed with the
+    /// client secret asks for a new pair (contract §2.3).
+    pub async fn manual_refresh(&self, installation: &InstallationUuid) -> Result<TokenGrant, SentryError> {
+        let now = crate::store::now_ms() / 1000;
+        let jti = {
+            use rand::RngCore;
+            let mut bytes = [0u8; 16];
+            rand::rngs::OsRng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        };
+        let claims = crate::sentry::jwt::Claims::for_client(&self.app.client_id, now, jti);
+        let jwt = crate::sentry::jwt::encode(&claims, self.app.client_secret.expose().as_bytes());
+        let body = json!({ "grant_type": "urn:sentry:params:oauth:grant-type:jwt-bearer" });
+        self.send_authorization(installation, body, Some(jwt)).await
+    }
+
     async fn authorize(
         &self,
         installation: &InstallationUuid,
         body: serde_json::Value,
     ) -> Result<TokenGrant, SentryError> {
+        self.send_authorization(installation, body, None).await
+    }
+
+    async fn send_authorization(
+        &self,
+        installation: &InstallationUuid,
+        body: serde_json::Value,
+        bearer: Option<String>,
+    ) -> Result<TokenGrant, SentryError> {
         let url = self.url(&format!("/api/0/sentry-app-installations/{installation}/authorizations/"));
-        let response = self.http.post(url).json(&body).send().await.map_err(unavailable)?;
+        let mut request = self.http.post(url).json(&body);
+        if let Some(jwt) = bearer {
+            request = request.bearer_auth(jwt);
+        }
+        let response = request.send().await.map_err(unavailable)?;
         let response = check(response).await?;
         let token: TokenResponse =
             response.json().await.map_err(|e| SentryError::BadResponse(format!("token response: {e}")))?;
@@ -163,6 +192,20 @@ impl SentryClient {
             refresh_token: Secret::new(token.refresh_token),
             scopes: token.scopes,
         })
+    }
+
+    /// `GET /api/0/sentry-app-installations/{uuid}/` with the installation's
+    /// token: the cheapest authenticated call, and how the app checks it is
+    /// still installed.
+    pub async fn get_installation(
+        &self,
+        installation: &InstallationUuid,
+        token: &Secret,
+    ) -> Result<InstallationDetails, SentryError> {
+        let url = self.url(&format!("/api/0/sentry-app-installations/{installation}/"));
+        let response = self.http.get(url).bearer_auth(token.expose()).send().await.map_err(unavailable)?;
+        let response = check(response).await?;
+        response.json().await.map_err(|e| SentryError::BadResponse(format!("installation response: {e}")))
     }
 
     /// Marks the installation installed (`verify_install`): until then

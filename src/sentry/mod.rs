@@ -6,5 +6,7 @@
 
 #[cfg(feature = "server")]
 pub mod api;
+#[cfg(feature = "server")]
+pub mod jwt;
 pub mod signature;
 pub mod wire;

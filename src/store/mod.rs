@@ -251,6 +251,33 @@ impl Store {
             .await)?)
     }
 
+    /// Reads an installation's record for a token change; the change is
+    /// applied by [`InstallationForUpdate::finish`]. On PostgreSQL the row
+    /// stays locked (`for update`) until then, so instances sharing the
+    /// database refresh a token once between them; dropping the guard
+    /// without finishing rolls back. SQLite serves a single instance, whose
+    /// per-installation lock already serialises this; holding SQLite's write
+    /// lock across a call to Sentry would stall every other writer.
+    pub async fn installation_for_update(&self, uuid: &InstallationUuid) -> Result<InstallationForUpdate, StoreError> {
+        const SELECT: &str = "select uuid, org_slug, app_slug, status, access_token, refresh_token, token_expires_at
+                              from installation where uuid = $1";
+        match self {
+            Self::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                let record = sqlx::query_as::<_, InstallationRecord>(&format!("{SELECT} for update"))
+                    .bind(uuid.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                Ok(InstallationForUpdate { record, uuid: uuid.clone(), guard: UpdateGuard::Postgres(tx) })
+            }
+            Self::Sqlite(pool) => {
+                let record =
+                    sqlx::query_as::<_, InstallationRecord>(SELECT).bind(uuid.as_str()).fetch_optional(pool).await?;
+                Ok(InstallationForUpdate { record, uuid: uuid.clone(), guard: UpdateGuard::Sqlite(pool.clone()) })
+            }
+        }
+    }
+
     pub async fn list_installations(&self) -> Result<Vec<InstallationSummary>, StoreError> {
         let sql = "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
                           (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets
@@ -322,6 +349,75 @@ impl Store {
 
     pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
         Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
+    }
+}
+
+/// What a token refresh leaves behind.
+#[derive(Debug, Clone)]
+pub enum TokenWrite {
+    Keep,
+    Replace(SealedTokens),
+    /// The tokens are dead and cannot be renewed: drop them and wait for a
+    /// person to re-authorize.
+    NeedsReauth,
+}
+
+/// An installation read for a token change; see
+/// [`Store::installation_for_update`].
+pub struct InstallationForUpdate {
+    pub record: Option<InstallationRecord>,
+    uuid: InstallationUuid,
+    guard: UpdateGuard,
+}
+
+enum UpdateGuard {
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Sqlite(SqlitePool),
+}
+
+impl InstallationForUpdate {
+    /// Applies `write` and releases the row.
+    pub async fn finish(self, write: &TokenWrite) -> Result<(), StoreError> {
+        const UPDATE: &str = "update installation set access_token = $2, refresh_token = $3, token_expires_at = $4,
+                                     status = $5, updated_at = $6
+                              where uuid = $1";
+        let (access, refresh, expires, status) = match write {
+            TokenWrite::Keep => (None, None, None, None),
+            TokenWrite::Replace(t) => (
+                Some(t.access_token.as_slice()),
+                Some(t.refresh_token.as_slice()),
+                Some(t.expires_at_ms),
+                Some("installed"),
+            ),
+            // Dead tokens are purged, not kept.
+            TokenWrite::NeedsReauth => (None, None, None, Some("needs_reauth")),
+        };
+        let uuid = self.uuid.as_str();
+        // One statement for either executor; each expansion is typed for
+        // its own database.
+        macro_rules! update {
+            ($executor:expr) => {
+                if let Some(status) = status {
+                    sqlx::query(UPDATE)
+                        .bind(uuid)
+                        .bind(access)
+                        .bind(refresh)
+                        .bind(expires)
+                        .bind(status)
+                        .bind(now_ms())
+                        .execute($executor)
+                        .await?;
+                }
+            };
+        }
+        match self.guard {
+            UpdateGuard::Postgres(mut tx) => {
+                update!(&mut *tx);
+                tx.commit().await?;
+            }
+            UpdateGuard::Sqlite(pool) => update!(&pool),
+        }
+        Ok(())
     }
 }
 

@@ -23,7 +23,7 @@ pub fn InstallationsPage() -> impl IntoView {
                                 {list.into_iter().map(|i| view! {
                                     <tr>
                                         <td>{i.org_slug}</td>
-                                        <td><span class=format!("status {}", i.status)>{i.status.clone()}</span></td>
+                                        <td><span class=format!("status {}", i.status)>{status_label(&i.status)}</span></td>
                                         <td>{i.tickets}</td>
                                         <td>{format_utc_minutes(i.created_at_ms)}</td>
                                         <td><code>{i.uuid}</code></td>
@@ -36,5 +36,16 @@ pub fn InstallationsPage() -> impl IntoView {
                 }
             })}
         </Page>
+    }
+}
+
+/// The words a person reads for an installation's status.
+fn status_label(status: &str) -> String {
+    match status {
+        "installed" => "installed".to_owned(),
+        "pending" => "pending verification".to_owned(),
+        "needs_reauth" => "needs re-authorization".to_owned(),
+        "deleted" => "uninstalled".to_owned(),
+        other => other.replace('_', " "),
     }
 }

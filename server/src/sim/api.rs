@@ -70,6 +70,9 @@ async fn authorizations(
         Ok(Value::Object(map)) if is_json => Value::Object(map),
         _ => return detail(StatusCode::UNAUTHORIZED, "Invalid request"),
     };
+    if body.get("grant_type").and_then(Value::as_str) == Some(JWT_BEARER) {
+        return manual_refresh(&shared, &uuid, &headers, body);
+    }
     let field = |name: &str| body.get(name).and_then(Value::as_str).map(str::to_owned);
     let app = &shared.app;
     if field("client_id").as_deref() != Some(app.client_id.as_str())
@@ -113,6 +116,41 @@ async fn authorizations(
         }
         _ => return detail(StatusCode::FORBIDDEN, "Invalid grant_type"),
     };
+    sentry_json(StatusCode::CREATED, token_body(&token, &record, body.get("state").cloned()))
+}
+
+const JWT_BEARER: &str = "urn:sentry:params:oauth:grant-type:jwt-bearer";
+
+/// The manual refresh of contract §2.3: a one-minute HS256 JWT signed with
+/// the client secret, each `jti` usable once.
+fn manual_refresh(shared: &Shared, uuid: &str, headers: &HeaderMap, body: Value) -> Response {
+    let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {
+        return detail(StatusCode::UNAUTHORIZED, "Header is in invalid form");
+    };
+    let Some(jwt) = authorization.strip_prefix("Bearer ") else {
+        return detail(StatusCode::UNAUTHORIZED, "Bearer not present in token");
+    };
+    let Some(claims) = issuebridge::sentry::jwt::decode(jwt.trim(), shared.app.client_secret.as_bytes()) else {
+        return detail(StatusCode::UNAUTHORIZED, "Could not validate JWT");
+    };
+    if claims.exp <= now_ms() / 1000 {
+        return detail(StatusCode::UNAUTHORIZED, "Could not validate JWT");
+    }
+    if claims.iss != shared.app.client_id || claims.sub != shared.app.client_id {
+        return detail(StatusCode::UNAUTHORIZED, "JWT is not valid for this application");
+    }
+    let mut model = shared.model();
+    if !model.used_jtis.insert(claims.jti) {
+        return detail(StatusCode::UNAUTHORIZED, "JWT has already been used");
+    }
+    if !model.installations.contains_key(uuid) {
+        return detail(StatusCode::UNAUTHORIZED, "Installation not found");
+    }
+    if !model.manual_refresh_enabled {
+        return detail(StatusCode::FORBIDDEN, "Manual token refresh is not enabled for this organization");
+    }
+    model.manual_refresh_count += 1;
+    let (token, record) = model.issue_token(uuid);
     sentry_json(StatusCode::CREATED, token_body(&token, &record, body.get("state").cloned()))
 }
 

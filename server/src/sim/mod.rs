@@ -146,6 +146,23 @@ impl Simulator {
     pub fn refreshes(&self) -> usize {
         self.shared.model().refresh_count
     }
+
+    /// How many token pairs were handed out by the JWT manual refresh.
+    pub fn manual_refreshes(&self) -> usize {
+        self.shared.model().manual_refresh_count
+    }
+
+    /// Turns the organization feature flag for manual refresh on or off.
+    pub fn set_manual_refresh(&self, enabled: bool) {
+        self.shared.model().manual_refresh_enabled = enabled;
+    }
+
+    /// Sentry refreshes the installation's token behind the app's back (as
+    /// another holder of the refresh token would): the app's refresh token
+    /// stops working.
+    pub fn rotate_token_elsewhere(&self, installation: &str) {
+        self.shared.model().issue_token(installation);
+    }
 }
 
 impl Drop for Simulator {

@@ -39,7 +39,6 @@ pub struct Failure {
     pub remaining: usize,
 }
 
-#[derive(Default)]
 pub struct Model {
     pub installations: HashMap<String, SimInstallation>,
     pub orgs: HashMap<String, i64>,
@@ -50,6 +49,27 @@ pub struct Model {
     pub failures: Vec<Failure>,
     pub log: Vec<(String, String, u16)>,
     pub refresh_count: usize,
+    pub manual_refresh_count: usize,
+    pub manual_refresh_enabled: bool,
+    pub used_jtis: std::collections::HashSet<String>,
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Self {
+            installations: HashMap::new(),
+            orgs: HashMap::new(),
+            grants: HashMap::new(),
+            tokens: HashMap::new(),
+            failures: Vec::new(),
+            log: Vec::new(),
+            refresh_count: 0,
+            manual_refresh_count: 0,
+            // The feature flag is on unless a test turns it off.
+            manual_refresh_enabled: true,
+            used_jtis: Default::default(),
+        }
+    }
 }
 
 impl Model {

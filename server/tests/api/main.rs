@@ -7,3 +7,4 @@ mod helpers;
 mod install;
 mod lifecycle;
 mod ops;
+mod tokens;
