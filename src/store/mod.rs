@@ -278,6 +278,36 @@ impl Store {
         }
     }
 
+    /// The uninstall policy: the tokens go at once, the links between
+    /// tickets and the organization's Sentry issues go too (they point at
+    /// issues we can no longer reach), and the tickets stay, with their
+    /// comments, as the team's record. The installation row is kept, marked
+    /// `deleted`, so the tickets keep their organization. Returns whether
+    /// the installation was known.
+    pub async fn uninstall(&self, uuid: &InstallationUuid) -> Result<bool, StoreError> {
+        let now = now_ms();
+        let known = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("delete from ticket_link where installation_uuid = $1")
+                .bind(uuid.as_str())
+                .execute(&mut *tx)
+                .await?;
+            let updated = sqlx::query(
+                "update installation set status = 'deleted', access_token = null, refresh_token = null,
+                        token_expires_at = null, updated_at = $2
+                 where uuid = $1",
+            )
+            .bind(uuid.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(updated > 0)
+        })?;
+        Ok(known)
+    }
+
     pub async fn list_installations(&self) -> Result<Vec<InstallationSummary>, StoreError> {
         let sql = "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
                           (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets

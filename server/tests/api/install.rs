@@ -169,3 +169,54 @@ on_both_stores!(without_credentials_setup_says_so, |db| async move {
     assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(page.body.contains("not connected to Sentry"));
 });
+
+on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| async move {
+    use issuebridge::domain::SentryIssueId;
+    use issuebridge::install::forget_installation;
+    use issuebridge::store::{NewIssueLink, NewTicket};
+    use issuebridge::ticket::TicketStatus;
+
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
+    let uuid = InstallationUuid::parse(&pending.installation).unwrap();
+    let store = &app.state.store;
+    let ticket = store
+        .create_ticket(&NewTicket {
+            installation: uuid.clone(),
+            title: "kept after uninstall".into(),
+            description: String::new(),
+            status: TicketStatus::Todo,
+            assignee_email: None,
+        })
+        .await
+        .unwrap();
+    let link = NewIssueLink {
+        installation: uuid.clone(),
+        issue_id: SentryIssueId::parse("77").unwrap(),
+        short_id: Some("WEB-7".into()),
+        title: None,
+        web_url: None,
+        project_slug: None,
+    };
+    store.link_issue(ticket, &link).await.unwrap();
+
+    assert!(forget_installation(&app.state, &uuid).await.unwrap());
+
+    let record = stored(&app, &pending.installation).await.unwrap();
+    assert_eq!(record.status, "deleted");
+    assert!(record.access_token.is_none() && record.refresh_token.is_none() && record.token_expires_at.is_none());
+    let board = store.list_tickets(10).await.unwrap();
+    assert_eq!(board.len(), 1, "the ticket stays");
+    assert_eq!(board[0].linked_issues, 0, "its link to the Sentry issue goes");
+    assert!(matches!(
+        issuebridge::tokens::access_token(&app.state, &uuid).await,
+        Err(issuebridge::tokens::TokenError::NotInstalled)
+    ));
+    assert!(app.get("/installations").await.body.contains("uninstalled"));
+
+    // Again, or for an installation never seen: nothing to do, no error.
+    assert!(forget_installation(&app.state, &uuid).await.unwrap());
+    let stranger = InstallationUuid::parse("0f0f0f0f-0000-4000-8000-000000000000").unwrap();
+    assert!(!forget_installation(&app.state, &stranger).await.unwrap());
+});
