@@ -261,6 +261,15 @@ pub struct AppCredentials {
     pub previous_client_secret: Option<Secret>,
 }
 
+/// Internal integration mode: Sentry made the installation and its token
+/// when the integration was created, so there is nothing to exchange.
+#[derive(Debug, Clone)]
+pub struct InternalIntegration {
+    pub token: Secret,
+    pub installation: crate::domain::InstallationUuid,
+    pub org_slug: crate::domain::OrgSlug,
+}
+
 /// An OAuth application used only to log people into the console.
 #[derive(Debug, Clone)]
 pub struct OAuthCredentials {
@@ -289,6 +298,7 @@ pub struct Config {
     pub previous_secret_keys: Vec<SecretKey>,
     pub sentry_url: Url,
     pub app: Option<AppCredentials>,
+    pub internal: Option<InternalIntegration>,
     pub oauth: Option<OAuthCredentials>,
     pub site_root: PathBuf,
     pub output_name: String,
@@ -354,6 +364,39 @@ impl Config {
                 "needs SENTRY_CLIENT_ID and SENTRY_CLIENT_SECRET",
             ));
         }
+
+        let internal =
+            match (get("SENTRY_INTERNAL_TOKEN"), get("SENTRY_INTERNAL_INSTALLATION"), get("SENTRY_INTERNAL_ORG")) {
+                (None, None, None) => None,
+                (Some(token), Some(installation), Some(org)) => {
+                    if app.is_none() {
+                        return Err(ConfigError::new(
+                            "SENTRY_INTERNAL_TOKEN",
+                            "needs SENTRY_CLIENT_ID and SENTRY_CLIENT_SECRET too (the secret verifies webhooks)",
+                        ));
+                    }
+                    Some(InternalIntegration {
+                        token: Secret::new(token.trim()),
+                        installation: crate::domain::InstallationUuid::parse(&installation)
+                            .map_err(|e| ConfigError::new("SENTRY_INTERNAL_INSTALLATION", e.to_string()))?,
+                        org_slug: crate::domain::OrgSlug::parse(org.trim())
+                            .map_err(|e| ConfigError::new("SENTRY_INTERNAL_ORG", e.to_string()))?,
+                    })
+                }
+                (token, installation, _) => {
+                    let missing = if token.is_none() {
+                        "SENTRY_INTERNAL_TOKEN"
+                    } else if installation.is_none() {
+                        "SENTRY_INTERNAL_INSTALLATION"
+                    } else {
+                        "SENTRY_INTERNAL_ORG"
+                    };
+                    return Err(ConfigError::new(
+                        missing,
+                        "internal integration mode needs all three SENTRY_INTERNAL_* variables",
+                    ));
+                }
+            };
 
         let oauth = match (get("SENTRY_OAUTH_CLIENT_ID"), get("SENTRY_OAUTH_CLIENT_SECRET")) {
             (Some(client_id), Some(secret)) => Some(OAuthCredentials {
@@ -430,6 +473,7 @@ impl Config {
             previous_secret_keys,
             sentry_url,
             app,
+            internal,
             oauth,
             site_root: PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into())),
             output_name: get("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "issuebridge".into()),
@@ -598,6 +642,26 @@ mod tests {
         let app = config.app.unwrap();
         assert_eq!(app.client_secret.expose(), "s3cret");
         assert_eq!(app.previous_client_secret.unwrap().expose(), "old");
+    }
+
+    #[test]
+    fn internal_mode_needs_all_three_and_the_app_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = [("SENTRY_CLIENT_ID", "id"), ("SENTRY_CLIENT_SECRET", "secret")];
+        let internal = [
+            ("SENTRY_INTERNAL_TOKEN", "tok"),
+            ("SENTRY_INTERNAL_INSTALLATION", "7a485448-a9e2-4c85-8a3c-4f44175783c9"),
+            ("SENTRY_INTERNAL_ORG", "acme"),
+        ];
+        let all: Vec<_> = app.iter().chain(&internal).copied().collect();
+        let config = config_with(dir.path(), &all).unwrap();
+        assert_eq!(config.internal.unwrap().org_slug.as_str(), "acme");
+        assert_eq!(config_with(dir.path(), &internal).unwrap_err().var, "SENTRY_INTERNAL_TOKEN");
+        let partial: Vec<_> = app.iter().chain(&internal[..2]).copied().collect();
+        assert_eq!(config_with(dir.path(), &partial).unwrap_err().var, "SENTRY_INTERNAL_ORG");
+        let mut bad = all.clone();
+        bad[3] = ("SENTRY_INTERNAL_INSTALLATION", "nope");
+        assert_eq!(config_with(dir.path(), &bad).unwrap_err().var, "SENTRY_INTERNAL_INSTALLATION");
     }
 
     #[test]

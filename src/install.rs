@@ -134,3 +134,22 @@ pub async fn forget_installation(state: &AppState, installation: &InstallationUu
     }
     Ok(known)
 }
+
+/// Internal integration mode: records the configured installation and its
+/// token at start-up (again on every start, so a new token in the
+/// environment takes over).
+pub async fn register_internal(state: &AppState) -> Result<(), StoreError> {
+    let Some(internal) = state.config.internal.as_ref() else { return Ok(()) };
+    let sealed =
+        state.cipher.seal(internal.token.expose().as_bytes(), &token_context(&internal.installation, "access_token"));
+    let record = NewInstallation {
+        uuid: internal.installation.clone(),
+        org_slug: internal.org_slug.clone(),
+        org_id: None,
+        app_slug: Some("internal-integration".to_owned()),
+        status: "installed".to_owned(),
+    };
+    state.store.install_internal(&record, &sealed).await?;
+    tracing::info!(installation = %internal.installation, org = %internal.org_slug, "internal integration registered");
+    Ok(())
+}

@@ -77,7 +77,8 @@ async fn decide(
     if record.status == "needs_reauth" {
         return (Err(TokenError::NeedsReauth), TokenWrite::Keep);
     }
-    let (Some(sealed_access), Some(sealed_refresh)) = (record.access_token, record.refresh_token) else {
+    let internal = record.is_internal();
+    let Some(sealed_access) = record.access_token else {
         return (Err(TokenError::NotInstalled), TokenWrite::Keep);
     };
     let open = |sealed: &[u8], field: &str| -> Result<Secret, TokenError> {
@@ -90,9 +91,16 @@ async fn decide(
     };
     let fresh = record.token_expires_at.is_some_and(|expires| expires - now_ms() > REFRESH_MARGIN_MS);
     let superseded = rejected.is_some_and(|rejected| !same_secret(rejected, &current));
-    if superseded || (fresh && rejected.is_none()) {
+    if superseded || ((fresh || internal) && rejected.is_none()) {
         return (Ok(current), TokenWrite::Keep);
     }
+    let Some(sealed_refresh) = record.refresh_token else {
+        // An internal integration's token cannot be refreshed: Sentry
+        // refusing it means it was revoked, and a person must configure a
+        // new one.
+        tracing::error!(%installation, "the internal integration's token was refused");
+        return (Err(TokenError::NeedsReauth), TokenWrite::NeedsReauth);
+    };
 
     let refresh_token = match open(&sealed_refresh, "refresh_token") {
         Ok(token) => token,

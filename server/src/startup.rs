@@ -95,6 +95,20 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .with_state(state)
 }
 
+/// Connects to the store, applies migrations, registers an internal
+/// integration or seeds demo data, and returns the state every request
+/// shares. The tests build their state here too.
+pub async fn prepare_state(config: Config) -> anyhow::Result<AppState> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await.context("applying migrations")?;
+    if config.mode() == Mode::Demo && issuebridge::demo::seed_if_empty(&store).await? {
+        tracing::info!("demo mode: seeded a demo organization with sample tickets");
+    }
+    let state = AppState::new(config, store);
+    issuebridge::install::register_internal(&state).await?;
+    Ok(state)
+}
+
 /// A server that is connected, migrated and bound, but not yet serving.
 pub struct Application {
     listener: TcpListener,
@@ -107,11 +121,6 @@ impl Application {
     /// Connects to the store, applies migrations, seeds demo data in demo
     /// mode, and binds the listening socket.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let store = Store::connect(&config.database_url).await?;
-        store.migrate().await.context("applying migrations")?;
-        if config.mode() == Mode::Demo && issuebridge::demo::seed_if_empty(&store).await? {
-            tracing::info!("demo mode: seeded a demo organization with sample tickets");
-        }
         let listener = TcpListener::bind(config.site_addr)
             .await
             .with_context(|| format!("cannot listen on {} (LEPTOS_SITE_ADDR)", config.site_addr))?;
@@ -120,7 +129,7 @@ impl Application {
         let public_url = config.public_url_or(bound);
         config.public_url = Some(public_url.clone());
         let options = leptos_options(&config, bound);
-        let state = AppState::new(config, store);
+        let state = prepare_state(config).await?;
         let router = router(state.clone(), options);
         Ok(Self { listener, router, state, public_url })
     }

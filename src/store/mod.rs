@@ -242,6 +242,31 @@ impl Store {
         Ok(())
     }
 
+    /// Internal integration mode: the installation and its long-lived token
+    /// come from configuration; there is no refresh token and no expiry.
+    pub async fn install_internal(&self, new: &NewInstallation, sealed_token: &[u8]) -> Result<(), StoreError> {
+        let sql = "insert into installation (uuid, org_slug, app_slug, status, access_token, created_at, updated_at)
+                   values ($1, $2, $3, 'installed', $4, $5, $5)
+                   on conflict (uuid) do update set
+                       org_slug = excluded.org_slug,
+                       app_slug = excluded.app_slug,
+                       status = 'installed',
+                       access_token = excluded.access_token,
+                       refresh_token = null,
+                       token_expires_at = null,
+                       updated_at = excluded.updated_at";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(new.uuid.as_str())
+            .bind(new.org_slug.as_str())
+            .bind(new.app_slug.as_deref())
+            .bind(sealed_token)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
     pub async fn installation(&self, uuid: &InstallationUuid) -> Result<Option<InstallationRecord>, StoreError> {
         let sql = "select uuid, org_slug, app_slug, status, access_token, refresh_token, token_expires_at
                    from installation where uuid = $1";
@@ -488,6 +513,11 @@ pub struct InstallationRecord {
 impl InstallationRecord {
     pub fn is_installed_with_tokens(&self) -> bool {
         self.status == "installed" && self.access_token.is_some() && self.refresh_token.is_some()
+    }
+
+    /// An internal integration's token: no refresh token, no expiry.
+    pub fn is_internal(&self) -> bool {
+        self.access_token.is_some() && self.refresh_token.is_none() && self.token_expires_at.is_none()
     }
 }
 

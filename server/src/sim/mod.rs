@@ -96,6 +96,24 @@ impl Simulator {
         self.shared.model().create_installation(org_slug, verify)
     }
 
+    /// An internal integration in `org_slug`: installed from the start, with
+    /// a token that does not expire. Returns the installation and its token.
+    pub fn create_internal_installation(&self, org_slug: &str) -> (String, String) {
+        let mut model = self.shared.model();
+        let pending = model.create_installation(org_slug, false);
+        model.grants.remove(&pending.code);
+        let (token, _) = model.issue_token(&pending.installation);
+        if let Some(record) = model.tokens.get_mut(&token) {
+            record.expires_at_ms = i64::MAX;
+        }
+        (pending.installation, token)
+    }
+
+    /// Sentry revokes every token of the installation.
+    pub fn revoke_tokens(&self, installation: &str) {
+        self.shared.model().tokens.retain(|_, token| token.installation != installation);
+    }
+
     /// The URL Sentry sends the browser to after an install: the app's
     /// redirect URL with `code`, `installationId` and `orgSlug` added.
     pub fn setup_redirect(&self, redirect_url: &Url, pending: &PendingInstall) -> Url {

@@ -6,9 +6,8 @@ use axum::Router;
 use http_body_util::BodyExt;
 use issuebridge::config::Config;
 use issuebridge::store::testing::TestDatabase;
-use issuebridge::store::Store;
 use issuebridge::AppState;
-use issuebridge_server::startup::{leptos_options, router};
+use issuebridge_server::startup::{leptos_options, prepare_state, router};
 use tower::ServiceExt;
 
 pub const TEST_SECRET_KEY: &str = "4242424242424242424242424242424242424242424242424242424242424242";
@@ -44,13 +43,8 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
 pub async fn spawn_app_with(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
     let config = test_config(&db, data_dir.path(), extra);
-    let store = Store::connect(&config.database_url).await.expect("connect");
-    store.migrate().await.expect("migrate");
-    if config.mode() == issuebridge::config::Mode::Demo {
-        issuebridge::demo::seed_if_empty(&store).await.expect("seed");
-    }
     let options = leptos_options(&config, config.site_addr);
-    let state = AppState::new(config, store);
+    let state = prepare_state(config).await.expect("a prepared state");
     TestApp { router: router(state.clone(), options), state, data_dir, _db: db }
 }
 

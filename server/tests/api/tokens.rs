@@ -11,7 +11,7 @@ use issuebridge::tokens::{access_token, with_token, ApiCallError, TokenError};
 use issuebridge::AppState;
 use issuebridge_server::sim::Simulator;
 
-use crate::helpers::{spawn_app_with_sim, TestApp};
+use crate::helpers::{spawn_app_with, spawn_app_with_sim, TestApp};
 
 /// Installs into `org` through the setup redirect; returns the installation.
 async fn installed(app: &TestApp, sim: &Simulator, org: &str) -> InstallationUuid {
@@ -152,3 +152,34 @@ async fn two_instances_on_postgres_refresh_once_between_them() {
     assert_eq!(sim.refreshes(), 1);
     assert_eq!(sim.manual_refreshes(), 0);
 }
+
+on_both_stores!(internal_integration_mode_uses_the_configured_token, |db| async move {
+    let sim = Simulator::start(Default::default()).await.unwrap();
+    let (installation, token) = sim.create_internal_installation("acme");
+    let base = sim.base_url().to_string();
+    let app = spawn_app_with(
+        db,
+        &[
+            ("SENTRY_URL", base.as_str()),
+            ("SENTRY_CLIENT_ID", sim.app().client_id.as_str()),
+            ("SENTRY_CLIENT_SECRET", sim.app().client_secret.as_str()),
+            ("SENTRY_INTERNAL_TOKEN", token.as_str()),
+            ("SENTRY_INTERNAL_INSTALLATION", installation.as_str()),
+            ("SENTRY_INTERNAL_ORG", "acme"),
+        ],
+    )
+    .await;
+    let uuid = InstallationUuid::parse(&installation).unwrap();
+
+    assert_eq!(call_sentry(&app.state, &uuid).await.unwrap(), "installed");
+    assert_eq!(sim.requests("POST", "/authorizations/"), 0, "no OAuth exchange, no refresh");
+    let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
+    assert_eq!((record.status.as_str(), record.org_slug.as_str()), ("installed", "acme"));
+    assert!(app.get("/installations").await.body.contains("acme"));
+
+    // A revoked internal token cannot be refreshed: a person must act.
+    sim.revoke_tokens(&installation);
+    let error = call_sentry(&app.state, &uuid).await.unwrap_err();
+    assert!(matches!(error, ApiCallError::Token(TokenError::NeedsReauth)), "{error}");
+    assert_eq!(sim.requests("POST", "/authorizations/"), 0);
+});
