@@ -13,7 +13,7 @@ use serde_json::json;
 use url::Url;
 
 use crate::config::Secret;
-use crate::domain::InstallationUuid;
+use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId};
 
 /// The Sentry App's identity towards one Sentry.
 #[derive(Debug, Clone)]
@@ -55,6 +55,74 @@ pub struct OrganizationRef {
     pub id: Option<serde_json::Value>,
 }
 
+/// A Sentry issue (group), read tolerantly: unknown fields are ignored and
+/// ids may be strings or numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Issue {
+    pub id: SentryIssueId,
+    #[serde(default)]
+    pub short_id: Option<String>,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub permalink: Option<String>,
+}
+
+/// A comment (a "note" activity) on an issue.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Comment {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    #[serde(default)]
+    pub data: CommentData,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CommentData {
+    #[serde(default)]
+    pub text: String,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalIssueLink {
+    /// Sentry's issue id; sent as a number, as Sentry expects.
+    pub issue_id: i64,
+    pub web_url: String,
+    /// Strings, never numbers: a numeric identifier breaks Sentry's UI.
+    pub project: String,
+    pub identifier: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExternalIssue {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    #[serde(deserialize_with = "string_or_number")]
+    pub issue_id: String,
+    #[serde(default)]
+    pub display_name: String,
+    #[serde(default)]
+    pub web_url: String,
+}
+
+fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Ok(s),
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        other => Err(serde::de::Error::custom(format!("expected an id, got {other}"))),
+    }
+}
+
+async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response, what: &str) -> Result<T, SentryError> {
+    response.json().await.map_err(|e| SentryError::BadResponse(format!("{what} response: {e}")))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SentryError {
     /// A 4xx: retrying the same request will not help.
@@ -80,6 +148,36 @@ impl SentryError {
 pub struct SentryClient {
     http: reqwest::Client,
     app: SentryApp,
+    policy: RetryPolicy,
+    /// Set when Sentry said the rate limit is used up: no request leaves
+    /// before this instant.
+    blocked_until: std::sync::Arc<std::sync::Mutex<Option<std::time::Instant>>>,
+}
+
+/// How resource calls are retried: on 429, on 5xx and on timeouts or
+/// connection errors, with jittered exponential backoff. Token exchanges are
+/// never retried: a grant code and a refresh token work once.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_retries: u32,
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// The longest a rate limit may hold a call back.
+    pub max_rate_limit_wait: Duration,
+    /// Per attempt; UI and API calls to Sentry should not hang a worker.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(8),
+            max_rate_limit_wait: Duration::from_secs(60),
+            request_timeout: Duration::from_secs(15),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -101,7 +199,72 @@ impl SentryClient {
             .user_agent(concat!("issuebridge/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("a TLS backend is compiled in");
-        Self { http, app }
+        Self { http, app, policy: RetryPolicy::default(), blocked_until: Default::default() }
+    }
+
+    pub fn with_policy(mut self, policy: RetryPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Sends a resource call, honouring Sentry's rate limit and retrying
+    /// what is worth retrying. `build` makes a fresh request per attempt.
+    async fn execute(&self, build: impl Fn() -> reqwest::RequestBuilder) -> Result<reqwest::Response, SentryError> {
+        let mut attempt = 0;
+        loop {
+            self.wait_for_rate_limit().await;
+            let outcome = build().timeout(self.policy.request_timeout).send().await;
+            let retry_after = match &outcome {
+                Ok(response) => {
+                    self.note_rate_limit(response.headers());
+                    let status = response.status();
+                    if status == StatusCode::TOO_MANY_REQUESTS {
+                        Some(rate_limit_wait(response.headers()).unwrap_or_else(|| self.backoff(attempt)))
+                    } else if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
+                        Some(self.backoff(attempt))
+                    } else {
+                        None
+                    }
+                }
+                Err(error) if error.is_timeout() || error.is_connect() => Some(self.backoff(attempt)),
+                Err(_) => None,
+            };
+            match retry_after {
+                Some(wait) if attempt < self.policy.max_retries => {
+                    attempt += 1;
+                    tokio::time::sleep(wait.min(self.policy.max_rate_limit_wait)).await;
+                }
+                _ => return check(outcome.map_err(unavailable)?).await,
+            }
+        }
+    }
+
+    /// Exponential backoff with full jitter.
+    fn backoff(&self, attempt: u32) -> Duration {
+        use rand::Rng;
+        let ceiling = self.policy.base_delay.saturating_mul(2u32.saturating_pow(attempt)).min(self.policy.max_delay);
+        ceiling.mul_f64(rand::thread_rng().gen_range(0.5..=1.0))
+    }
+
+    async fn wait_for_rate_limit(&self) {
+        let until = *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(until) = until {
+            let now = std::time::Instant::now();
+            if until > now {
+                tokio::time::sleep((until - now).min(self.policy.max_rate_limit_wait)).await;
+            }
+        }
+    }
+
+    /// `X-Sentry-Rate-Limit-Remaining: 0` holds further calls back until
+    /// `X-Sentry-Rate-Limit-Reset` (Unix seconds).
+    fn note_rate_limit(&self, headers: &reqwest::header::HeaderMap) {
+        let remaining = header_number(headers, "x-sentry-rate-limit-remaining");
+        let mut blocked = self.blocked_until.lock().unwrap_or_else(|p| p.into_inner());
+        *blocked = match (remaining, rate_limit_wait(headers)) {
+            (Some(0), Some(wait)) => Some(std::time::Instant::now() + wait),
+            _ => None,
+        };
     }
 
     pub fn app(&self) -> &SentryApp {
@@ -203,9 +366,104 @@ impl SentryClient {
         token: &Secret,
     ) -> Result<InstallationDetails, SentryError> {
         let url = self.url(&format!("/api/0/sentry-app-installations/{installation}/"));
-        let response = self.http.get(url).bearer_auth(token.expose()).send().await.map_err(unavailable)?;
-        let response = check(response).await?;
-        response.json().await.map_err(|e| SentryError::BadResponse(format!("installation response: {e}")))
+        let response = self.execute(|| self.http.get(url.clone()).bearer_auth(token.expose())).await?;
+        decode(response, "installation").await
+    }
+
+    // ----- issues (contract §4) -----
+
+    pub async fn get_issue(&self, token: &Secret, org: &OrgSlug, issue: &SentryIssueId) -> Result<Issue, SentryError> {
+        let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/"));
+        decode(self.execute(|| self.http.get(url.clone()).bearer_auth(token.expose())).await?, "issue").await
+    }
+
+    /// `PUT` on the issue, e.g. `{"status": "resolved"}` or
+    /// `{"assignedTo": "user:1"}`.
+    pub async fn update_issue(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        issue: &SentryIssueId,
+        update: &serde_json::Value,
+    ) -> Result<Issue, SentryError> {
+        let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/"));
+        let response = self.execute(|| self.http.put(url.clone()).bearer_auth(token.expose()).json(update)).await?;
+        decode(response, "issue").await
+    }
+
+    pub async fn list_comments(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        issue: &SentryIssueId,
+    ) -> Result<Vec<Comment>, SentryError> {
+        let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/comments/"));
+        decode(self.execute(|| self.http.get(url.clone()).bearer_auth(token.expose())).await?, "comments").await
+    }
+
+    /// Posts a comment; Sentry answers 400 to the same text twice.
+    pub async fn add_comment(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        issue: &SentryIssueId,
+        text: &str,
+    ) -> Result<Comment, SentryError> {
+        let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/comments/"));
+        let body = json!({ "text": text });
+        let response = self.execute(|| self.http.post(url.clone()).bearer_auth(token.expose()).json(&body)).await?;
+        decode(response, "comment").await
+    }
+
+    pub async fn update_comment(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        issue: &SentryIssueId,
+        comment_id: &str,
+        text: &str,
+    ) -> Result<Comment, SentryError> {
+        let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/comments/{comment_id}/"));
+        let body = json!({ "text": text });
+        let response = self.execute(|| self.http.put(url.clone()).bearer_auth(token.expose()).json(&body)).await?;
+        decode(response, "comment").await
+    }
+
+    pub async fn delete_comment(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        issue: &SentryIssueId,
+        comment_id: &str,
+    ) -> Result<(), SentryError> {
+        let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/comments/{comment_id}/"));
+        self.execute(|| self.http.delete(url.clone()).bearer_auth(token.expose())).await?;
+        Ok(())
+    }
+
+    // ----- external issues: the link Sentry shows on the issue -----
+
+    pub async fn link_external_issue(
+        &self,
+        token: &Secret,
+        installation: &InstallationUuid,
+        link: &ExternalIssueLink,
+    ) -> Result<ExternalIssue, SentryError> {
+        let url = self.url(&format!("/api/0/sentry-app-installations/{installation}/external-issues/"));
+        let response = self.execute(|| self.http.post(url.clone()).bearer_auth(token.expose()).json(link)).await?;
+        decode(response, "external issue").await
+    }
+
+    pub async fn unlink_external_issue(
+        &self,
+        token: &Secret,
+        installation: &InstallationUuid,
+        external_issue_id: &str,
+    ) -> Result<(), SentryError> {
+        let url =
+            self.url(&format!("/api/0/sentry-app-installations/{installation}/external-issues/{external_issue_id}/"));
+        self.execute(|| self.http.delete(url.clone()).bearer_auth(token.expose())).await?;
+        Ok(())
     }
 
     /// Marks the installation installed (`verify_install`): until then
@@ -227,6 +485,20 @@ impl SentryClient {
         let response = check(response).await?;
         response.json().await.map_err(|e| SentryError::BadResponse(format!("installation response: {e}")))
     }
+}
+
+fn header_number(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
+    headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().map(|n| n as i64)
+}
+
+/// How long Sentry asks us to wait: `Retry-After` seconds, or until
+/// `X-Sentry-Rate-Limit-Reset`.
+fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    if let Some(seconds) = header_number(headers, "retry-after") {
+        return Some(Duration::from_secs(seconds.max(0) as u64));
+    }
+    let reset_ms = header_number(headers, "x-sentry-rate-limit-reset")? * 1000;
+    Some(Duration::from_millis((reset_ms - crate::store::now_ms()).max(0) as u64))
 }
 
 fn unavailable(error: reqwest::Error) -> SentryError {

@@ -25,16 +25,17 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             "/api/0/sentry-app-installations/{uuid}/",
             get(get_installation).put(verify_installation).delete(delete_installation),
         )
+        .merge(super::resources::router(shared.clone()))
         .layer(middleware::from_fn_with_state(shared.clone(), log_and_inject_failures))
         .with_state(shared)
 }
 
 /// Answers with Sentry's compact JSON encoding.
-fn sentry_json(status: StatusCode, body: Value) -> Response {
+pub(super) fn sentry_json(status: StatusCode, body: Value) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], to_sentry_json(&body)).into_response()
 }
 
-fn detail(status: StatusCode, text: &str) -> Response {
+pub(super) fn detail(status: StatusCode, text: &str) -> Response {
     sentry_json(status, json!({ "detail": text }))
 }
 
@@ -42,6 +43,10 @@ fn detail(status: StatusCode, text: &str) -> Response {
 async fn log_and_inject_failures(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
+    let delay = shared.model().take_delay(&method, &path);
+    if let Some(millis) = delay {
+        tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
+    }
     let injected = shared.model().take_failure(&method, &path);
     let response = match injected {
         Some(status) => {
@@ -171,9 +176,9 @@ fn token_body(token: &str, record: &Token, state: Option<Value>) -> Value {
 
 /// The installation a bearer token may act for, or Sentry's refusal.
 /// Sentry's refusal as status and detail text.
-type Refusal = (StatusCode, &'static str);
+pub(super) type Refusal = (StatusCode, &'static str);
 
-fn authenticate(shared: &Shared, headers: &HeaderMap, uuid: &str) -> Result<(), Refusal> {
+pub(super) fn authenticate(shared: &Shared, headers: &HeaderMap, uuid: &str) -> Result<(), Refusal> {
     let Some(token) =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
@@ -193,6 +198,27 @@ fn authenticate(shared: &Shared, headers: &HeaderMap, uuid: &str) -> Result<(), 
 }
 
 /// 200 with the serialized installation, or Sentry's 404.
+/// A token of an installed installation in `org`: what the org-scoped
+/// resource endpoints require.
+pub(super) fn authenticate_org(shared: &Shared, headers: &HeaderMap, org: &str) -> Result<(), Refusal> {
+    let Some(token) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+    else {
+        return Err((StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."));
+    };
+    let model = shared.model();
+    let Some(record) = model.tokens.get(token.trim()) else {
+        return Err((StatusCode::UNAUTHORIZED, "Invalid token"));
+    };
+    if record.expires_at_ms <= now_ms() {
+        return Err((StatusCode::UNAUTHORIZED, "Token expired"));
+    }
+    match model.installations.get(&record.installation) {
+        Some(installation) if installation.org_slug == org && installation.status == "installed" => Ok(()),
+        _ => Err((StatusCode::FORBIDDEN, "You do not have permission to perform this action.")),
+    }
+}
+
 fn installation_answer(shared: &Shared, uuid: &str) -> Response {
     match installation_body(shared, uuid) {
         Some(body) => sentry_json(StatusCode::OK, body),

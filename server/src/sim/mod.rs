@@ -9,6 +9,7 @@
 
 mod api;
 mod model;
+mod resources;
 
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +18,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use model::Model;
-pub use model::{random_hex, SimInstallation};
+pub use model::{random_hex, SimComment, SimExternalIssue, SimInstallation, SimIssue};
 
 /// The Sentry App as registered in the simulated Sentry.
 #[derive(Debug, Clone)]
@@ -52,6 +53,7 @@ pub struct PendingInstall {
 
 pub(crate) struct Shared {
     pub app: SimApp,
+    pub base_url: String,
     pub model: Mutex<Model>,
 }
 
@@ -72,7 +74,7 @@ impl Simulator {
     pub async fn start(app: SimApp) -> std::io::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("an address makes a URL");
-        let shared = Arc::new(Shared { app, model: Mutex::new(Model::default()) });
+        let shared = Arc::new(Shared { app, base_url: base_url.to_string(), model: Mutex::new(Model::default()) });
         let router = api::router(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -107,6 +109,59 @@ impl Simulator {
             record.expires_at_ms = i64::MAX;
         }
         (pending.installation, token)
+    }
+
+    /// An issue in `org_slug`'s project `project`; returns its id.
+    pub fn create_issue(&self, org_slug: &str, project: &str, title: &str) -> String {
+        let mut model = self.shared.model();
+        let id = model.next_id().to_string();
+        let short_id = format!("{}-{}", project.to_uppercase(), model.issues.len() + 1);
+        model.issues.insert(
+            id.clone(),
+            SimIssue {
+                id: id.clone(),
+                org_slug: org_slug.to_owned(),
+                project_slug: project.to_owned(),
+                short_id,
+                title: title.to_owned(),
+                status: "unresolved".to_owned(),
+                assigned_to: None,
+            },
+        );
+        id
+    }
+
+    pub fn issue(&self, id: &str) -> Option<SimIssue> {
+        self.shared.model().issues.get(id).cloned()
+    }
+
+    pub fn comments_on(&self, issue: &str) -> Vec<SimComment> {
+        self.shared.model().comments.iter().filter(|c| c.issue == issue).cloned().collect()
+    }
+
+    pub fn external_issues(&self) -> Vec<SimExternalIssue> {
+        self.shared.model().external_issues.clone()
+    }
+
+    /// Resource calls allowed per `window_ms`, with Sentry's rate-limit
+    /// headers on every answer and 429 once they are used up.
+    pub fn set_rate_limit(&self, limit: u32, window_ms: i64) {
+        self.shared.model().rate_limit = Some(model::RateLimit {
+            limit,
+            remaining: limit,
+            window_ms,
+            reset_at_ms: issuebridge::store::now_ms() + window_ms,
+        });
+    }
+
+    /// The next `times` matching requests wait `millis` before an answer.
+    pub fn delay_next(&self, method: &str, path_end: &str, millis: u64, times: usize) {
+        self.shared.model().delays.push(model::Delay {
+            method: method.to_owned(),
+            path_end: path_end.to_owned(),
+            millis,
+            remaining: times,
+        });
     }
 
     /// Sentry revokes every token of the installation.

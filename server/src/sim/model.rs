@@ -39,6 +39,60 @@ pub struct Failure {
     pub remaining: usize,
 }
 
+#[derive(Debug, Clone)]
+pub struct SimIssue {
+    pub id: String,
+    pub org_slug: String,
+    pub project_slug: String,
+    pub short_id: String,
+    pub title: String,
+    pub status: String,
+    pub assigned_to: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimComment {
+    pub id: i64,
+    pub issue: String,
+    pub text: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimExternalIssue {
+    pub id: String,
+    pub installation: String,
+    pub issue_id: String,
+    pub web_url: String,
+    pub project: String,
+    pub identifier: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimit {
+    pub limit: u32,
+    pub remaining: u32,
+    pub window_ms: i64,
+    pub reset_at_ms: i64,
+}
+
+/// Whether a call may go ahead, and the `X-Sentry-Rate-Limit-*` values.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitAnswer {
+    pub allowed: bool,
+    pub limit: u32,
+    pub remaining: u32,
+    pub reset_secs: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Delay {
+    pub method: String,
+    pub path_end: String,
+    pub millis: u64,
+    pub remaining: usize,
+}
+
 pub struct Model {
     pub installations: HashMap<String, SimInstallation>,
     pub orgs: HashMap<String, i64>,
@@ -52,6 +106,12 @@ pub struct Model {
     pub manual_refresh_count: usize,
     pub manual_refresh_enabled: bool,
     pub used_jtis: std::collections::HashSet<String>,
+    pub issues: HashMap<String, SimIssue>,
+    pub comments: Vec<SimComment>,
+    pub external_issues: Vec<SimExternalIssue>,
+    pub rate_limit: Option<RateLimit>,
+    pub delays: Vec<Delay>,
+    pub next_id: i64,
 }
 
 impl Default for Model {
@@ -68,6 +128,12 @@ impl Default for Model {
             // The feature flag is on unless a test turns it off.
             manual_refresh_enabled: true,
             used_jtis: Default::default(),
+            issues: HashMap::new(),
+            comments: Vec::new(),
+            external_issues: Vec::new(),
+            rate_limit: None,
+            delays: Vec::new(),
+            next_id: 4500,
         }
     }
 }
@@ -111,6 +177,34 @@ impl Model {
     pub fn expire_tokens(&mut self) {
         let past = now_ms() - 1;
         self.tokens.values_mut().for_each(|token| token.expires_at_ms = past);
+    }
+
+    pub fn next_id(&mut self) -> i64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    pub fn take_delay(&mut self, method: &str, path: &str) -> Option<u64> {
+        let delay =
+            self.delays.iter_mut().find(|d| d.remaining > 0 && d.method == method && path.ends_with(&d.path_end))?;
+        delay.remaining -= 1;
+        Some(delay.millis)
+    }
+
+    /// Counts one resource call against the rate limit, if one is set.
+    pub fn spend_rate_limit(&mut self) -> Option<RateLimitAnswer> {
+        let limit = self.rate_limit.as_mut()?;
+        let now = now_ms();
+        if now >= limit.reset_at_ms {
+            limit.remaining = limit.limit;
+            limit.reset_at_ms = now + limit.window_ms;
+        }
+        let reset_secs = (limit.reset_at_ms + 999) / 1000;
+        if limit.remaining == 0 {
+            return Some(RateLimitAnswer { allowed: false, limit: limit.limit, remaining: 0, reset_secs });
+        }
+        limit.remaining -= 1;
+        Some(RateLimitAnswer { allowed: true, limit: limit.limit, remaining: limit.remaining, reset_secs })
     }
 
     /// The failure to inject for this path, if one is armed.

@@ -7,4 +7,5 @@ mod helpers;
 mod install;
 mod lifecycle;
 mod ops;
+mod sentry_api;
 mod tokens;

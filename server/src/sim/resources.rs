@@ -1,0 +1,293 @@
+//! The simulated Sentry's resource API (contract §4): issues, comments and
+//! external issues, with Sentry's rate-limit headers.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::Router;
+use issuebridge::sentry::api::format_datetime_ms;
+use issuebridge::store::now_ms;
+use serde_json::{json, Value};
+
+use super::api::{authenticate_org, detail, sentry_json, Refusal};
+use super::model::{SimComment, SimExternalIssue, SimIssue};
+use super::Shared;
+
+pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/api/0/organizations/{org}/issues/{issue}/", get(get_issue).put(update_issue))
+        .route("/api/0/organizations/{org}/issues/{issue}/comments/", get(list_comments).post(add_comment))
+        .route(
+            "/api/0/organizations/{org}/issues/{issue}/comments/{comment}/",
+            put(edit_comment).delete(delete_comment),
+        )
+        .route("/api/0/sentry-app-installations/{uuid}/external-issues/", axum::routing::post(link_external))
+        .route("/api/0/sentry-app-installations/{uuid}/external-issues/{id}/", axum::routing::delete(unlink_external))
+        .route_layer(middleware::from_fn_with_state(shared, rate_limit))
+}
+
+/// Sentry's per-caller rate limit: `X-Sentry-Rate-Limit-*` headers on every
+/// answer, and 429 while the window's calls are used up.
+async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
+    let Some(answer) = shared.model().spend_rate_limit() else { return next.run(request).await };
+    let mut response = if answer.allowed {
+        next.run(request).await
+    } else {
+        detail(StatusCode::TOO_MANY_REQUESTS, "You are attempting to use this endpoint too frequently.")
+    };
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("x-sentry-rate-limit-limit", answer.limit.to_string()),
+        ("x-sentry-rate-limit-remaining", answer.remaining.to_string()),
+        ("x-sentry-rate-limit-reset", answer.reset_secs.to_string()),
+    ] {
+        headers.insert(name, HeaderValue::from_str(&value).expect("digits"));
+    }
+    response
+}
+
+fn issue_body(base: &str, issue: &SimIssue) -> Value {
+    json!({
+        "id": issue.id,
+        "shortId": issue.short_id,
+        "title": issue.title,
+        "culprit": "",
+        "permalink": format!("{base}/organizations/{}/issues/{}/", issue.org_slug, issue.id),
+        "level": "error",
+        "status": issue.status,
+        "count": "1",
+        "userCount": 0,
+        "project": { "id": "1", "name": issue.project_slug, "slug": issue.project_slug, "platform": "python" },
+        "assignedTo": issue.assigned_to.as_ref().map(|a| json!({ "type": "user", "id": a, "name": a })),
+    })
+}
+
+fn comment_body(comment: &SimComment) -> Value {
+    json!({
+        "id": comment.id.to_string(),
+        "user": null,
+        "type": "note",
+        "data": { "text": comment.text },
+        "dateCreated": format_datetime_ms(comment.created_at_ms),
+    })
+}
+
+/// The org's issue, if the token may see it; else Sentry's refusal.
+fn issue_in_org(shared: &Shared, headers: &HeaderMap, org: &str, issue: &str) -> Result<SimIssue, Refusal> {
+    authenticate_org(shared, headers, org)?;
+    shared
+        .model()
+        .issues
+        .get(issue)
+        .filter(|i| i.org_slug == org)
+        .cloned()
+        .ok_or((StatusCode::NOT_FOUND, "The requested resource does not exist"))
+}
+
+fn base(shared: &Shared) -> String {
+    shared.base_url.trim_end_matches('/').to_owned()
+}
+
+async fn get_issue(
+    State(shared): State<Arc<Shared>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    match issue_in_org(&shared, &headers, &org, &id) {
+        Ok(issue) => sentry_json(StatusCode::OK, issue_body(&base(&shared), &issue)),
+        Err((status, text)) => detail(status, text),
+    }
+}
+
+async fn update_issue(
+    State(shared): State<Arc<Shared>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err((status, text)) = issue_in_org(&shared, &headers, &org, &id) {
+        return detail(status, text);
+    }
+    let Ok(Value::Object(update)) = serde_json::from_slice::<Value>(&body) else {
+        return detail(StatusCode::BAD_REQUEST, "Invalid request");
+    };
+    let status = match update.get("status").and_then(Value::as_str) {
+        None => None,
+        Some("resolved" | "resolvedInNextRelease") => Some("resolved"),
+        Some("unresolved") => Some("unresolved"),
+        Some("ignored") => Some("ignored"),
+        Some(other) => {
+            return sentry_json(
+                StatusCode::BAD_REQUEST,
+                json!({ "status": [format!("\"{other}\" is not a valid choice.")] }),
+            )
+        }
+    };
+    let mut model = shared.model();
+    let issue = model.issues.get_mut(&id).expect("checked above");
+    if let Some(status) = status {
+        issue.status = status.to_owned();
+    }
+    if let Some(assignee) = update.get("assignedTo") {
+        issue.assigned_to = assignee.as_str().filter(|a| !a.is_empty()).map(str::to_owned);
+    }
+    let issue = issue.clone();
+    drop(model);
+    sentry_json(StatusCode::OK, issue_body(&base(&shared), &issue))
+}
+
+async fn list_comments(
+    State(shared): State<Arc<Shared>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, text)) = issue_in_org(&shared, &headers, &org, &id) {
+        return detail(status, text);
+    }
+    let comments: Vec<Value> = shared.model().comments.iter().filter(|c| c.issue == id).map(comment_body).collect();
+    sentry_json(StatusCode::OK, Value::Array(comments))
+}
+
+/// The comment's text; `None` gets Sentry's field error from the caller.
+fn comment_text(body: &Bytes) -> Option<String> {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("text")?.as_str().map(str::to_owned))
+        .filter(|text| !text.trim().is_empty())
+}
+
+fn text_required() -> Response {
+    sentry_json(StatusCode::BAD_REQUEST, json!({ "text": ["This field is required."] }))
+}
+
+async fn add_comment(
+    State(shared): State<Arc<Shared>>,
+    Path((org, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err((status, text)) = issue_in_org(&shared, &headers, &org, &id) {
+        return detail(status, text);
+    }
+    let Some(text) = comment_text(&body) else { return text_required() };
+    let mut model = shared.model();
+    if model.comments.iter().any(|c| c.issue == id && c.text == text) {
+        return detail(StatusCode::BAD_REQUEST, "You have already posted that comment.");
+    }
+    let comment = SimComment { id: model.next_id(), issue: id, text, created_at_ms: now_ms() };
+    model.comments.push(comment.clone());
+    sentry_json(StatusCode::CREATED, comment_body(&comment))
+}
+
+async fn edit_comment(
+    State(shared): State<Arc<Shared>>,
+    Path((org, id, comment_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err((status, text)) = issue_in_org(&shared, &headers, &org, &id) {
+        return detail(status, text);
+    }
+    let Some(text) = comment_text(&body) else { return text_required() };
+    let mut model = shared.model();
+    match model.comments.iter_mut().find(|c| c.issue == id && c.id.to_string() == comment_id) {
+        Some(comment) => {
+            comment.text = text;
+            sentry_json(StatusCode::OK, comment_body(comment))
+        }
+        None => detail(StatusCode::NOT_FOUND, "The requested resource does not exist"),
+    }
+}
+
+async fn delete_comment(
+    State(shared): State<Arc<Shared>>,
+    Path((org, id, comment_id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, text)) = issue_in_org(&shared, &headers, &org, &id) {
+        return detail(status, text);
+    }
+    let mut model = shared.model();
+    let before = model.comments.len();
+    model.comments.retain(|c| !(c.issue == id && c.id.to_string() == comment_id));
+    if model.comments.len() == before {
+        return detail(StatusCode::NOT_FOUND, "The requested resource does not exist");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn link_external(
+    State(shared): State<Arc<Shared>>,
+    Path(uuid): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err((status, text)) = super::api::authenticate(&shared, &headers, &uuid) {
+        return detail(status, text);
+    }
+    let Ok(Value::Object(link)) = serde_json::from_slice::<Value>(&body) else {
+        return detail(StatusCode::BAD_REQUEST, "Invalid request");
+    };
+    let text = |name: &str| link.get(name).and_then(|v| v.as_str().map(str::to_owned).or_else(|| Some(v.to_string())));
+    let issue_id = link.get("issueId").map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()));
+    let mut errors = serde_json::Map::new();
+    let web_url = text("webUrl").unwrap_or_default();
+    if !web_url.starts_with("http") {
+        errors.insert("webUrl".into(), json!(["Enter a valid URL."]));
+    }
+    for field in ["project", "identifier"] {
+        if text(field).is_none_or(|v| v.is_empty()) {
+            errors.insert(field.into(), json!(["This field is required."]));
+        }
+    }
+    if !errors.is_empty() {
+        return sentry_json(StatusCode::BAD_REQUEST, Value::Object(errors));
+    }
+    let mut model = shared.model();
+    let org = model.installations.get(&uuid).map(|i| i.org_slug.clone());
+    let Some(issue_id) = issue_id.filter(|id| model.issues.get(id).is_some_and(|i| Some(&i.org_slug) == org.as_ref()))
+    else {
+        return detail(StatusCode::NOT_FOUND, "Could not find the corresponding issue for the given issueId");
+    };
+    let external = SimExternalIssue {
+        id: model.next_id().to_string(),
+        installation: uuid,
+        issue_id,
+        web_url,
+        project: text("project").unwrap_or_default(),
+        identifier: text("identifier").unwrap_or_default(),
+    };
+    model.external_issues.push(external.clone());
+    sentry_json(
+        StatusCode::OK,
+        json!({
+            "id": external.id,
+            "issueId": external.issue_id,
+            "serviceType": shared.app.slug,
+            "displayName": format!("{}#{}", external.project, external.identifier),
+            "webUrl": external.web_url,
+        }),
+    )
+}
+
+async fn unlink_external(
+    State(shared): State<Arc<Shared>>,
+    Path((uuid, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, text)) = super::api::authenticate(&shared, &headers, &uuid) {
+        return detail(status, text);
+    }
+    let mut model = shared.model();
+    let before = model.external_issues.len();
+    model.external_issues.retain(|e| !(e.id == id && e.installation == uuid));
+    if model.external_issues.len() == before {
+        return detail(StatusCode::NOT_FOUND, "The requested resource does not exist");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
