@@ -174,11 +174,11 @@ fn token_body(token: &str, record: &Token, state: Option<Value>) -> Value {
     })
 }
 
-/// The installation a bearer token may act for, or Sentry's refusal.
 /// Sentry's refusal as status and detail text.
 pub(super) type Refusal = (StatusCode, &'static str);
 
-pub(super) fn authenticate(shared: &Shared, headers: &HeaderMap, uuid: &str) -> Result<(), Refusal> {
+/// The installation whose live bearer token the request carries.
+fn token_installation(shared: &Shared, headers: &HeaderMap) -> Result<String, Refusal> {
     let Some(token) =
         headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
     else {
@@ -191,34 +191,30 @@ pub(super) fn authenticate(shared: &Shared, headers: &HeaderMap, uuid: &str) -> 
     if record.expires_at_ms <= now_ms() {
         return Err((StatusCode::UNAUTHORIZED, "Token expired"));
     }
-    if record.installation != uuid {
-        return Err((StatusCode::FORBIDDEN, "You do not have permission to perform this action."));
+    Ok(record.installation.clone())
+}
+
+const FORBIDDEN: Refusal = (StatusCode::FORBIDDEN, "You do not have permission to perform this action.");
+
+/// A token of the installation `uuid` itself.
+pub(super) fn authenticate(shared: &Shared, headers: &HeaderMap, uuid: &str) -> Result<(), Refusal> {
+    if token_installation(shared, headers)? != uuid {
+        return Err(FORBIDDEN);
     }
     Ok(())
 }
 
-/// 200 with the serialized installation, or Sentry's 404.
 /// A token of an installed installation in `org`: what the org-scoped
 /// resource endpoints require.
 pub(super) fn authenticate_org(shared: &Shared, headers: &HeaderMap, org: &str) -> Result<(), Refusal> {
-    let Some(token) =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-    else {
-        return Err((StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."));
-    };
-    let model = shared.model();
-    let Some(record) = model.tokens.get(token.trim()) else {
-        return Err((StatusCode::UNAUTHORIZED, "Invalid token"));
-    };
-    if record.expires_at_ms <= now_ms() {
-        return Err((StatusCode::UNAUTHORIZED, "Token expired"));
-    }
-    match model.installations.get(&record.installation) {
+    let installation = token_installation(shared, headers)?;
+    match shared.model().installations.get(&installation) {
         Some(installation) if installation.org_slug == org && installation.status == "installed" => Ok(()),
-        _ => Err((StatusCode::FORBIDDEN, "You do not have permission to perform this action.")),
+        _ => Err(FORBIDDEN),
     }
 }
 
+/// 200 with the serialized installation, or Sentry's 404.
 fn installation_answer(shared: &Shared, uuid: &str) -> Response {
     match installation_body(shared, uuid) {
         Some(body) => sentry_json(StatusCode::OK, body),
