@@ -8,6 +8,7 @@
 //! endpoints fail).
 
 mod api;
+pub mod driver;
 mod model;
 mod resources;
 

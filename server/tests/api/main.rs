@@ -3,6 +3,7 @@
 
 mod binary;
 mod console;
+mod driver;
 mod helpers;
 mod install;
 mod lifecycle;
