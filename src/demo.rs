@@ -1,30 +1,24 @@
-//! Sample data for demo mode, so a first run shows a board with something on
-//! it. Seeded once, only into an empty store, only when no Sentry
-//! credentials are configured.
+//! Demo mode: no Sentry credentials are configured, so a simulated Sentry
+//! stands in (the server embeds one). A demo organization is installed
+//! through the real install path, and sample tickets fill its board.
 
-use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId};
-use crate::store::{NewInstallation, NewIssueLink, NewTicket, Store, StoreError};
+use crate::domain::{InstallationUuid, SentryIssueId};
+use crate::store::{NewIssueLink, NewTicket, Store, StoreError};
 use crate::ticket::TicketStatus;
 
-pub const DEMO_INSTALLATION: &str = "de305d54-75b4-431b-adb2-eb6b9e546014";
 pub const DEMO_ORG: &str = "demo-org";
 
-/// Returns whether it seeded anything.
-pub async fn seed_if_empty(store: &Store) -> Result<bool, StoreError> {
-    if store.count_installations().await? > 0 {
-        return Ok(false);
-    }
-    let installation = InstallationUuid::parse(DEMO_INSTALLATION).expect("a valid uuid");
-    store
-        .upsert_installation(&NewInstallation {
-            uuid: installation.clone(),
-            org_slug: OrgSlug::parse(DEMO_ORG).expect("a valid slug"),
-            org_id: Some(1),
-            app_slug: Some("issuebridge-demo".into()),
-            status: "installed".into(),
-        })
-        .await?;
+/// What the console needs from the simulated Sentry: a person installing
+/// the app into an organization there.
+pub trait DemoSentry: Send + Sync + std::fmt::Debug {
+    /// Creates an installation in `org_slug`; returns its uuid and the
+    /// grant code Sentry would hand to the app.
+    fn create_installation(&self, org_slug: &str) -> (String, String);
+}
 
+/// Sample tickets linked to made-up Sentry issues, so a first run shows a
+/// board with something on it.
+pub async fn seed_tickets(store: &Store, installation: &InstallationUuid) -> Result<(), StoreError> {
     let samples: [(&str, TicketStatus, Option<&str>, &str, &str); 4] = [
         ("TypeError: Cannot read properties of undefined (reading 'id')", TicketStatus::Todo, None, "4501", "WEB-3F"),
         (
@@ -61,5 +55,5 @@ pub async fn seed_if_empty(store: &Store) -> Result<bool, StoreError> {
             )
             .await?;
     }
-    Ok(true)
+    Ok(())
 }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::crypto::TokenCipher;
+use crate::demo::DemoSentry;
 use crate::locks::KeyedLocks;
 use crate::sentry::api::{SentryApp, SentryClient};
 use crate::store::Store;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub sentry: Option<Arc<SentryClient>>,
     /// Serialises work per installation (installs, token refreshes).
     pub locks: Arc<KeyedLocks>,
+    /// Demo mode's simulated Sentry, for the console's "install" action.
+    pub demo: Option<Arc<dyn DemoSentry>>,
 }
 
 impl AppState {
@@ -32,6 +35,13 @@ impl AppState {
                 client_secret: app.client_secret.clone(),
             }))
         });
-        Self { config: Arc::new(config), store, cipher: Arc::new(cipher), sentry, locks: Arc::default() }
+        Self { config: Arc::new(config), store, cipher: Arc::new(cipher), sentry, locks: Arc::default(), demo: None }
+    }
+
+    /// Demo mode: Sentry is the simulator, reached through `client`.
+    pub fn with_demo(mut self, client: SentryClient, demo: Arc<dyn DemoSentry>) -> Self {
+        self.sentry = Some(Arc::new(client));
+        self.demo = Some(demo);
+        self
     }
 }

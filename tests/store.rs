@@ -127,11 +127,13 @@ on_both_stores!(installations_upsert_without_duplicates, |db: TestDatabase| asyn
     assert_eq!(listed[0].app_slug.as_deref(), Some("issuebridge"));
 });
 
-on_both_stores!(demo_data_is_seeded_once, |db: TestDatabase| async move {
+on_both_stores!(demo_tickets_are_seeded_with_their_links, |db: TestDatabase| async move {
     let store = migrated(&db).await;
-    assert!(issuebridge::demo::seed_if_empty(&store).await.unwrap());
-    assert!(!issuebridge::demo::seed_if_empty(&store).await.unwrap());
-    assert_eq!(store.list_tickets(100).await.unwrap().len(), 4);
+    store.upsert_installation(&installation()).await.unwrap();
+    issuebridge::demo::seed_tickets(&store, &InstallationUuid::parse(INSTALLATION).unwrap()).await.unwrap();
+    let board = store.list_tickets(100).await.unwrap();
+    assert_eq!(board.len(), 4);
+    assert!(board.iter().all(|t| t.linked_issues == 1));
     let installations = store.list_installations().await.unwrap();
     assert_eq!(installations.len(), 1);
     assert_eq!(installations[0].tickets, 4);

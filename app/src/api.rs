@@ -49,10 +49,35 @@ pub async fn load_console_info() -> Result<ConsoleInfo, ServerFnError> {
         demo_mode: config.mode() == issuebridge::config::Mode::Demo,
         database: state.store.backend().name().to_owned(),
         public_url: config.public_url_or(config.site_addr).to_string(),
-        sentry_url: config.sentry_url.to_string(),
+        // In demo mode this is the embedded simulator.
+        sentry_url: state
+            .sentry
+            .as_ref()
+            .map(|client| client.app().base_url.to_string())
+            .unwrap_or_else(|| config.sentry_url.to_string()),
         app_client_id: config.app.as_ref().map(|app| app.client_id.clone()),
         previous_secret_set: config.app.as_ref().is_some_and(|app| app.previous_client_secret.is_some()),
         login_configured: config.oauth.is_some(),
         deliveries,
     })
+}
+
+/// Demo mode only: a person installs the app into a new organization of the
+/// simulated Sentry, through the same exchange-and-verify path a real
+/// installation takes. Returns the organization's slug.
+#[server]
+pub async fn install_demo_organization() -> Result<String, ServerFnError> {
+    use issuebridge::domain::InstallationUuid;
+    let state = ssr::state()?;
+    let Some(demo) = state.demo.clone() else {
+        return Err(ServerFnError::new("Demo installations exist only in demo mode."));
+    };
+    let count = state.store.count_installations().await.map_err(|e| ssr::store_failed("count installations", e))?;
+    let org = format!("demo-org-{}", count + 1);
+    let (installation, code) = demo.create_installation(&org);
+    let installation = InstallationUuid::parse(&installation).map_err(|e| ServerFnError::new(e.to_string()))?;
+    issuebridge::install::complete_install(&state, &installation, &code)
+        .await
+        .map_err(|e| ssr::store_failed("install the demo organization", e))?;
+    Ok(org)
 }

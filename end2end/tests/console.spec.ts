@@ -60,7 +60,7 @@ test("navigation moves between pages in the browser", async ({ page }) => {
 
   await nav.getByRole("link", { name: "Installations" }).click();
   await expect(page).toHaveURL(/\/installations$/);
-  await expect(page.getByRole("cell", { name: "demo-org" })).toBeVisible();
+  await expect(page.getByRole("cell", { name: "demo-org", exact: true })).toBeVisible();
   await expect(nav.getByRole("link", { name: "Installations" })).toHaveAttribute("aria-current", "page");
 
   await nav.getByRole("link", { name: "Settings" }).click();
@@ -92,4 +92,18 @@ test("operations endpoints answer", async ({ request }) => {
   expect(await ready.json()).toEqual({ status: "ready", database: "SQLite" });
   const metrics = await (await request.get("/metrics")).text();
   expect(metrics).toContain('issuebridge_http_requests_total{method="GET",route="/",status="200"}');
+});
+
+test("demo mode installs the app into a new organization from the console", async ({ page }) => {
+  await openHydrated(page, "/installations");
+  await expect(page.getByRole("cell", { name: "demo-org", exact: true })).toBeVisible();
+  await page.getByRole("button", { name: "Install into a new demo organization" }).click();
+  await expect(page.getByRole("status")).toHaveText("Installed into demo-org-2.");
+  const row = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "demo-org-2", exact: true }) });
+  await expect(row).toBeVisible();
+  await expect(row.getByText("installed", { exact: true })).toBeVisible();
+
+  // Server-rendered the same way after a reload.
+  await openHydrated(page, "/installations");
+  await expect(page.getByRole("cell", { name: "demo-org-2", exact: true })).toBeVisible();
 });

@@ -22,13 +22,36 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-#[derive(Subcommand, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// Apply migrations and serve the console, Sentry's callbacks and the
     /// operations endpoints (the default command).
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Run a simulated Sentry, to try issuebridge (or develop against it)
+    /// without a Sentry account; it prints the variables to point
+    /// issuebridge at it and an install link.
+    Sim(SimArgs),
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct SimArgs {
+    /// Address for the simulated Sentry to listen on.
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: std::net::SocketAddr,
+    /// The Sentry App's client id (random when not given).
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// The Sentry App's client secret (random when not given).
+    #[arg(long)]
+    pub client_secret: Option<String>,
+    /// Install the app into this organization at start-up.
+    #[arg(long, default_value = "acme")]
+    pub org: String,
+    /// issuebridge's public URL, for the install link.
+    #[arg(long, default_value = "http://127.0.0.1:3000")]
+    pub app_url: url::Url,
 }
 
 /// The variables table that `--help` prints after the commands.
@@ -55,6 +78,10 @@ pub fn parse_args() -> Cli {
 pub fn run() -> ExitCode {
     config::load_dotenv();
     let cli = parse_args();
+    if let Some(Command::Sim(args)) = &cli.command {
+        telemetry::init(cli.log_format.unwrap_or(LogFormat::Human));
+        return run_simulator(args.clone());
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(e) => {
@@ -75,6 +102,7 @@ pub fn run() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Sim(_) => unreachable!("handled before the configuration is read"),
         }
     });
     match outcome {
@@ -123,4 +151,44 @@ async fn migrate(config: Config) -> anyhow::Result<()> {
     );
     store.close().await;
     Ok(())
+}
+
+/// `issuebridge sim`: needs no configuration, so it runs before any is read.
+fn run_simulator(args: SimArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("issuebridge: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome: anyhow::Result<()> = runtime.block_on(async {
+        let mut app = crate::sim::SimApp::default();
+        if let Some(id) = args.client_id {
+            app.client_id = id;
+        }
+        if let Some(secret) = args.client_secret {
+            app.client_secret = secret;
+        }
+        let sim = crate::sim::Simulator::start_on(args.listen, app).await?;
+        let pending = sim.create_installation(&args.org);
+        let setup = sim.setup_redirect(&args.app_url.join("/sentry/setup")?, &pending);
+        println!("simulated Sentry at {}", sim.base_url());
+        println!(
+            "point issuebridge at it with: SENTRY_URL={} SENTRY_CLIENT_ID={} SENTRY_CLIENT_SECRET={}",
+            sim.base_url(),
+            sim.app().client_id,
+            sim.app().client_secret
+        );
+        println!("install into {}: open {setup}", args.org);
+        shutdown_signal().await;
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("issuebridge sim: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -6,6 +6,7 @@
 //! ([`startup::Application`]).
 
 pub mod cli;
+pub mod demo;
 pub mod error;
 pub mod metrics;
 pub mod ops;

@@ -96,15 +96,17 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
 }
 
 /// Connects to the store, applies migrations, registers an internal
-/// integration or seeds demo data, and returns the state every request
-/// shares. The tests build their state here too.
+/// integration or (in demo mode) starts the simulated Sentry and installs
+/// the demo organization, and returns the state every request shares. The
+/// tests build their state here too.
 pub async fn prepare_state(config: Config) -> anyhow::Result<AppState> {
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await.context("applying migrations")?;
-    if config.mode() == Mode::Demo && issuebridge::demo::seed_if_empty(&store).await? {
-        tracing::info!("demo mode: seeded a demo organization with sample tickets");
-    }
+    let demo = config.mode() == Mode::Demo;
     let state = AppState::new(config, store);
+    if demo {
+        return crate::demo::start(state).await;
+    }
     issuebridge::install::register_internal(&state).await?;
     Ok(state)
 }
@@ -118,8 +120,8 @@ pub struct Application {
 }
 
 impl Application {
-    /// Connects to the store, applies migrations, seeds demo data in demo
-    /// mode, and binds the listening socket.
+    /// Binds the listening socket and prepares the state
+    /// ([`prepare_state`]).
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let listener = TcpListener::bind(config.site_addr)
             .await

@@ -2,13 +2,37 @@ use issuebridge::time::format_utc_minutes;
 use leptos::prelude::*;
 
 use super::{LoadError, Page};
-use crate::api::list_installations;
+use crate::api::{list_installations, load_console_info, InstallDemoOrganization};
 
 #[component]
 pub fn InstallationsPage() -> impl IntoView {
-    let installations = Resource::new(|| (), |_| list_installations());
+    let install_demo = ServerAction::<InstallDemoOrganization>::new();
+    // Reloads after each demo install.
+    let installations = Resource::new(move || install_demo.version().get(), |_| list_installations());
+    let info = Resource::new(|| (), |_| load_console_info());
     view! {
         <Page title="Installations">
+            {move || Suspend::new(async move {
+                let demo = info.await.map(|info| info.demo_mode).unwrap_or(false);
+                demo.then(|| view! {
+                    <div class="actions">
+                        <button
+                            class="button"
+                            on:click=move |_| { install_demo.dispatch(InstallDemoOrganization {}); }
+                            disabled=move || install_demo.pending().get()
+                        >
+                            "Install into a new demo organization"
+                        </button>
+                        <span class="muted" role="status">
+                            {move || match install_demo.value().get() {
+                                Some(Ok(org)) => format!("Installed into {org}."),
+                                Some(Err(error)) => error.to_string(),
+                                None => String::new(),
+                            }}
+                        </span>
+                    </div>
+                })
+            })}
             {move || Suspend::new(async move {
                 match installations.await {
                     Ok(list) if list.is_empty() => view! {

@@ -73,7 +73,12 @@ pub struct Simulator {
 impl Simulator {
     /// Serves a fresh simulated Sentry on `127.0.0.1` at a free port.
     pub async fn start(app: SimApp) -> std::io::Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_on(std::net::SocketAddr::from(([127, 0, 0, 1], 0)), app).await
+    }
+
+    /// Serves a fresh simulated Sentry at `address`.
+    pub async fn start_on(address: std::net::SocketAddr, app: SimApp) -> std::io::Result<Self> {
+        let listener = TcpListener::bind(address).await?;
         let base_url = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("an address makes a URL");
         let shared = Arc::new(Shared { app, base_url: base_url.to_string(), model: Mutex::new(Model::default()) });
         let router = api::router(shared.clone());
@@ -165,6 +170,26 @@ impl Simulator {
         });
     }
 
+    /// Takes over an installation the app already knows (demo mode after a
+    /// restart): it exists here as installed, with a fresh token pair.
+    /// Returns the token, the refresh token and the expiry.
+    pub fn adopt_installation(&self, uuid: &str, org_slug: &str) -> (String, String, i64) {
+        let mut model = self.shared.model();
+        let next_org_id = model.orgs.len() as i64 + 1;
+        let org_id = *model.orgs.entry(org_slug.to_owned()).or_insert(next_org_id);
+        model.installations.insert(
+            uuid.to_owned(),
+            SimInstallation {
+                uuid: uuid.to_owned(),
+                org_slug: org_slug.to_owned(),
+                org_id,
+                status: "installed".to_owned(),
+            },
+        );
+        let (token, record) = model.issue_token(uuid);
+        (token, record.refresh_token, record.expires_at_ms)
+    }
+
     /// Sentry revokes every token of the installation.
     pub fn revoke_tokens(&self, installation: &str) {
         self.shared.model().tokens.retain(|_, token| token.installation != installation);
@@ -236,6 +261,12 @@ impl Simulator {
     /// stops working.
     pub fn rotate_token_elsewhere(&self, installation: &str) {
         self.shared.model().issue_token(installation);
+    }
+}
+
+impl std::fmt::Debug for Simulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Simulator").field("base_url", &self.base_url.as_str()).finish_non_exhaustive()
     }
 }
 

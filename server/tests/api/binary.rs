@@ -29,7 +29,7 @@ async fn help_documents_every_command_and_variable() {
     let output = issuebridge(dir.path()).arg("--help").output().await.unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for expected in ["serve", "migrate", "--log-format", "demo mode"] {
+    for expected in ["serve", "migrate", "sim", "--log-format", "demo mode"] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
     for var in ENV_VARS {
@@ -103,3 +103,60 @@ on_both_stores!(serve_announces_its_address_and_stops_cleanly_on_sigterm, |db: T
     }
     assert!(stderr.contains("stopped"));
 });
+
+/// Reads lines from a child's stdout until one starts with `prefix`.
+async fn line_starting(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>, prefix: &str) -> String {
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("output within a minute")
+            .unwrap()
+            .expect("more output");
+        if line.starts_with(prefix) {
+            return line;
+        }
+    }
+}
+
+/// `issuebridge sim` and `issuebridge serve` as two processes: the app
+/// installs into the simulated Sentry through the printed link.
+#[tokio::test]
+async fn the_sim_command_lets_serve_install_against_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut sim = issuebridge(dir.path())
+        .args(["sim", "--listen", "127.0.0.1:0", "--org", "acme", "--client-id", "cid", "--client-secret", "csecret"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut sim_out = BufReader::new(sim.stdout.take().unwrap()).lines();
+    let sim_url =
+        line_starting(&mut sim_out, "simulated Sentry at ").await.trim_start_matches("simulated Sentry at ").to_owned();
+    let env_line = line_starting(&mut sim_out, "point issuebridge at it with: ").await;
+    assert!(env_line.contains("SENTRY_CLIENT_ID=cid SENTRY_CLIENT_SECRET=csecret"), "{env_line}");
+    let link = line_starting(&mut sim_out, "install into acme: open ").await;
+    let query = link.split_once('?').unwrap().1.to_owned();
+
+    let mut app = issuebridge(dir.path())
+        .arg("serve")
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("SENTRY_URL", &sim_url)
+        .env("SENTRY_CLIENT_ID", "cid")
+        .env("SENTRY_CLIENT_SECRET", "csecret")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut app_out = BufReader::new(app.stdout.take().unwrap()).lines();
+    let ready = line_starting(&mut app_out, "issuebridge is ready").await;
+    assert!(ready.contains("connected to Sentry"), "{ready}");
+    let base = ready.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+
+    let page = reqwest::get(format!("{base}/sentry/setup?{query}")).await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("installed in the Sentry organization acme"));
+
+    for child in [&mut app, &mut sim] {
+        std::process::Command::new("kill").args(["-TERM", &child.id().unwrap().to_string()]).status().unwrap();
+        let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
+        assert!(exit.success(), "{exit:?}");
+    }
+}

@@ -1,5 +1,4 @@
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use issuebridge::on_both_stores;
 use issuebridge::ticket::TicketSummary;
 use issuebridge_app::api::{ListTickets, LoadConsoleInfo};
@@ -32,11 +31,7 @@ on_both_stores!(board_is_server_rendered_from_the_store, |db| async move {
 
 on_both_stores!(server_function_lists_tickets_over_http, |db| async move {
     let app = spawn_app(db).await;
-    let request = Request::post(ListTickets::PATH)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::empty())
-        .unwrap();
-    let answer = app.send(request).await;
+    let answer = app.call_server_fn(ListTickets::PATH).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let tickets: Vec<TicketSummary> = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(tickets.len(), 4);
@@ -50,7 +45,13 @@ on_both_stores!(installations_page_lists_the_demo_organization, |db| async move 
     let page = app.get("/installations").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("demo-org"));
-    assert!(page.body.contains(issuebridge::demo::DEMO_INSTALLATION));
+    assert!(page.body.contains("installed"));
+    // Installed for real, through the simulated Sentry: it holds tokens.
+    let listed = app.state.store.list_installations().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    let uuid = issuebridge::domain::InstallationUuid::parse(&listed[0].uuid).unwrap();
+    assert!(app.state.store.installation(&uuid).await.unwrap().unwrap().is_installed_with_tokens());
+    issuebridge::tokens::access_token(&app.state, &uuid).await.expect("a working token");
 });
 
 on_both_stores!(settings_never_show_secrets, |db| async move {
@@ -71,11 +72,7 @@ on_both_stores!(settings_never_show_secrets, |db| async move {
     assert!(!page.body.contains("older-secret"));
     assert!(!page.body.contains(crate::helpers::TEST_SECRET_KEY));
 
-    let request = Request::post(LoadConsoleInfo::PATH)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::empty())
-        .unwrap();
-    let answer = app.send(request).await;
+    let answer = app.call_server_fn(LoadConsoleInfo::PATH).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(!answer.body.contains("very-secret-client-secret"));
     // Connected mode seeds no demo data.
@@ -101,4 +98,42 @@ on_both_stores!(static_files_come_from_the_site_root, |db| async move {
     assert_eq!(answer.content_type.as_deref(), Some("text/css"));
     // No way out of the site root.
     assert_ne!(app.get("/pkg/../../secret.key").await.status, StatusCode::OK);
+});
+
+on_both_stores!(demo_mode_installs_more_organizations_from_the_console, |db| async move {
+    use issuebridge_app::api::InstallDemoOrganization;
+    let app = spawn_app(db).await;
+    let answer = app.call_server_fn(InstallDemoOrganization::PATH).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body, r#""demo-org-2""#);
+    let orgs: Vec<String> =
+        app.state.store.list_installations().await.unwrap().into_iter().map(|i| i.org_slug).collect();
+    assert_eq!(orgs, ["demo-org", "demo-org-2"]);
+});
+
+on_both_stores!(outside_demo_mode_there_are_no_demo_installs, |db| async move {
+    use issuebridge_app::api::InstallDemoOrganization;
+    let (app, _sim) = crate::helpers::spawn_app_with_sim(db).await;
+    let answer = app.call_server_fn(InstallDemoOrganization::PATH).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(answer.body.contains("only in demo mode"), "{}", answer.body);
+});
+
+on_both_stores!(demo_mode_adopts_its_installations_after_a_restart, |db| async move {
+    let app = spawn_app(db).await;
+    // A restart: a new process, a new (empty) simulated Sentry, the same store.
+    let restarted = issuebridge_server::startup::prepare_state((*app.state.config).clone()).await.unwrap();
+    let listed = restarted.store.list_installations().await.unwrap();
+    assert_eq!(listed.len(), 1, "no second demo organization");
+    assert_eq!(restarted.store.list_tickets(10).await.unwrap().len(), 4, "no second set of samples");
+    let uuid = issuebridge::domain::InstallationUuid::parse(&listed[0].uuid).unwrap();
+    let client = restarted.sentry.clone().unwrap();
+    let details = issuebridge::tokens::with_token(&restarted, &uuid, |token| {
+        let client = client.clone();
+        let uuid = uuid.clone();
+        async move { client.get_installation(&uuid, &token).await }
+    })
+    .await
+    .expect("the new simulator accepts the adopted installation's token");
+    assert_eq!(details.status, "installed");
 });

@@ -62,6 +62,15 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
     }
+
+    /// Calls a Leptos server function without arguments, as the browser does.
+    pub async fn call_server_fn(&self, path: &str) -> Answer {
+        let request = Request::post(path)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
 }
 
 pub async fn answer(router: &Router, request: Request<Body>) -> Answer {

@@ -163,11 +163,16 @@ on_both_stores!(incomplete_or_damaged_links_are_explained, |db| async move {
     assert!(page.body.contains("damaged"));
 });
 
-on_both_stores!(without_credentials_setup_says_so, |db| async move {
+on_both_stores!(in_demo_mode_setup_talks_to_the_embedded_simulator, |db| async move {
     let app = spawn_app(db).await;
     let page = app.get("/sentry/setup?code=abc&installationId=0f0f0f0f-0000-4000-8000-000000000000").await;
-    assert_eq!(page.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert!(page.body.contains("not connected to Sentry"));
+    assert_eq!(page.status, StatusCode::NOT_FOUND, "the simulator knows no such installation");
+
+    let demo = app.state.demo.clone().expect("demo mode");
+    let (installation, code) = demo.create_installation("demo-org-9");
+    let page = app.get(&format!("/sentry/setup?code={code}&installationId={installation}&orgSlug=demo-org-9")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("demo-org-9"));
 });
 
 on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| async move {

@@ -1,0 +1,71 @@
+//! Demo mode: with no Sentry credentials, issuebridge talks to a simulated
+//! Sentry embedded in the process, so every path (install, token refresh,
+//! API calls) runs for real without a Sentry account.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use issuebridge::config::Secret;
+use issuebridge::demo::{seed_tickets, DemoSentry, DEMO_ORG};
+use issuebridge::domain::{InstallationUuid, OrgSlug};
+use issuebridge::install::{complete_install, seal};
+use issuebridge::sentry::api::{SentryApp, SentryClient, TokenGrant};
+use issuebridge::store::NewInstallation;
+use issuebridge::AppState;
+
+use crate::sim::{SimApp, Simulator};
+
+impl DemoSentry for Simulator {
+    fn create_installation(&self, org_slug: &str) -> (String, String) {
+        let pending = Simulator::create_installation(self, org_slug);
+        (pending.installation, pending.code)
+    }
+}
+
+/// Starts the simulator and connects `state` to it. A first run installs the
+/// demo organization through the real install path and seeds its board; a
+/// later run finds the simulator new (it keeps nothing), so each stored
+/// installation is adopted by it with a fresh token pair.
+pub async fn start(state: AppState) -> anyhow::Result<AppState> {
+    let sim = Arc::new(
+        Simulator::start(SimApp { slug: "issuebridge-demo".to_owned(), ..SimApp::default() })
+            .await
+            .context("starting the simulated Sentry for demo mode")?,
+    );
+    let client = SentryClient::new(SentryApp {
+        base_url: sim.base_url().clone(),
+        client_id: sim.app().client_id.clone(),
+        client_secret: Secret::new(sim.app().client_secret.clone()),
+    });
+    let state = state.with_demo(client, sim.clone());
+
+    let known = state.store.list_installations().await?;
+    if known.is_empty() {
+        let pending = Simulator::create_installation(&sim, DEMO_ORG);
+        let installation = InstallationUuid::parse(&pending.installation).expect("the simulator makes uuids");
+        complete_install(&state, &installation, &pending.code).await.context("installing the demo organization")?;
+        seed_tickets(&state.store, &installation).await?;
+        tracing::info!(org = DEMO_ORG, "demo mode: installed the demo organization with sample tickets");
+    }
+    for known in known.iter().filter(|i| i.status == "installed") {
+        let (Ok(uuid), Ok(org)) = (InstallationUuid::parse(&known.uuid), OrgSlug::parse(&known.org_slug)) else {
+            continue;
+        };
+        let (token, refresh_token, expires_at_ms) = sim.adopt_installation(uuid.as_str(), org.as_str());
+        let grant = TokenGrant {
+            token: Secret::new(token),
+            refresh_token: Secret::new(refresh_token),
+            expires_at_ms,
+            scopes: Vec::new(),
+        };
+        let record = NewInstallation {
+            uuid: uuid.clone(),
+            org_slug: org,
+            org_id: None,
+            app_slug: known.app_slug.clone(),
+            status: "installed".to_owned(),
+        };
+        state.store.install_with_tokens(&record, &seal(&state.cipher, &uuid, &grant)).await?;
+    }
+    Ok(state)
+}
