@@ -98,6 +98,46 @@ pub async fn complete_install(
     Ok(InstallOutcome::Installed { org_slug: org_slug.to_string() })
 }
 
+/// The parts of an `installation.created` / `installation.deleted` webhook
+/// that installing needs; everything else in the payload is ignored.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct InstallationWebhook {
+    pub action: String,
+    pub data: InstallationWebhookData,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct InstallationWebhookData {
+    pub installation: InstallationWebhookInstallation,
+}
+
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct InstallationWebhookInstallation {
+    pub uuid: InstallationUuid,
+    /// Present while the grant has not been exchanged yet.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// `installation.created`: the install path for apps without a Redirect
+/// URL, and the second path for those with one. Whichever of the two comes
+/// second finds the installation done.
+pub async fn installation_created(
+    state: &AppState,
+    event: &InstallationWebhook,
+) -> Result<InstallOutcome, InstallError> {
+    let installation = &event.data.installation;
+    match installation.code.as_deref() {
+        Some(code) => complete_install(state, &installation.uuid, code).await,
+        None => match state.store.installation(&installation.uuid).await? {
+            Some(existing) if existing.is_installed_with_tokens() => {
+                Ok(InstallOutcome::AlreadyInstalled { org_slug: existing.org_slug })
+            }
+            _ => Err(InstallError::CodeRejected("the webhook carries no grant code".to_owned())),
+        },
+    }
+}
+
 /// Where each sealed token belongs: the context binds it to its row.
 pub fn token_context(installation: &InstallationUuid, field: &str) -> String {
     format!("installation/{installation}/{field}")

@@ -225,3 +225,46 @@ on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| asyn
     let stranger = InstallationUuid::parse("0f0f0f0f-0000-4000-8000-000000000000").unwrap();
     assert!(!forget_installation(&app.state, &stranger).await.unwrap());
 });
+
+/// `installation.created` as the webhook path will hand it over.
+fn created_event(sim: &Simulator, pending: &PendingInstall) -> issuebridge::install::InstallationWebhook {
+    let url = "http://issuebridge.test/sentry/webhook".parse().unwrap();
+    let request = sim.installation_created(&url, pending, issuebridge_server::sim::driver::user_actor(1, "Jane"));
+    serde_json::from_slice(&request.body).expect("Sentry's installation payload parses")
+}
+
+on_both_stores!(install_by_webhook_then_redirect_installs_once, |db| async move {
+    use issuebridge::install::{installation_created, InstallOutcome};
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let outcome = installation_created(&app.state, &created_event(&sim, &pending)).await.unwrap();
+    assert_eq!(outcome, InstallOutcome::Installed { org_slug: "acme".into() });
+    assert!(stored(&app, &pending.installation).await.unwrap().is_installed_with_tokens());
+
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("already installed"));
+    assert_eq!(sim.requests("POST", "/authorizations/"), 1);
+});
+
+on_both_stores!(install_by_redirect_then_webhook_installs_once, |db| async move {
+    use issuebridge::install::{installation_created, InstallOutcome};
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
+    let outcome = installation_created(&app.state, &created_event(&sim, &pending)).await.unwrap();
+    assert_eq!(outcome, InstallOutcome::AlreadyInstalled { org_slug: "acme".into() });
+    assert_eq!(sim.requests("POST", "/authorizations/"), 1);
+});
+
+on_both_stores!(webhook_and_redirect_racing_install_once, |db| async move {
+    use issuebridge::install::installation_created;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let event = created_event(&sim, &pending);
+    let (by_webhook, by_redirect) =
+        tokio::join!(installation_created(&app.state, &event), follow_redirect(&app, &sim, &pending));
+    assert!(by_webhook.is_ok(), "{by_webhook:?}");
+    assert_eq!(by_redirect.status, StatusCode::OK);
+    assert_eq!(sim.requests("POST", "/authorizations/"), 1);
+});
