@@ -26,6 +26,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router {
             get(get_installation).put(verify_installation).delete(delete_installation),
         )
         .merge(super::resources::router(shared.clone()))
+        .merge(super::oauth::router())
         .layer(middleware::from_fn_with_state(shared.clone(), log_and_inject_failures))
         .with_state(shared)
 }

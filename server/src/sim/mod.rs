@@ -10,6 +10,7 @@
 mod api;
 pub mod driver;
 mod model;
+mod oauth;
 mod resources;
 
 use std::sync::{Arc, Mutex};
@@ -52,8 +53,17 @@ pub struct PendingInstall {
     pub code: String,
 }
 
+/// The OAuth application people log into the console with (registered in
+/// Sentry under User Settings → API → Applications).
+#[derive(Debug, Clone)]
+pub struct SimOAuthApp {
+    pub client_id: String,
+    pub client_secret: String,
+}
+
 pub(crate) struct Shared {
     pub app: SimApp,
+    pub oauth: SimOAuthApp,
     pub base_url: String,
     pub model: Mutex<Model>,
 }
@@ -80,7 +90,9 @@ impl Simulator {
     pub async fn start_on(address: std::net::SocketAddr, app: SimApp) -> std::io::Result<Self> {
         let listener = TcpListener::bind(address).await?;
         let base_url = Url::parse(&format!("http://{}", listener.local_addr()?)).expect("an address makes a URL");
-        let shared = Arc::new(Shared { app, base_url: base_url.to_string(), model: Mutex::new(Model::default()) });
+        let oauth = SimOAuthApp { client_id: random_hex(32), client_secret: random_hex(32) };
+        let shared =
+            Arc::new(Shared { app, oauth, base_url: base_url.to_string(), model: Mutex::new(Model::default()) });
         let router = api::router(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
@@ -94,6 +106,18 @@ impl Simulator {
 
     pub fn app(&self) -> &SimApp {
         &self.shared.app
+    }
+
+    /// The OAuth application for console login.
+    pub fn oauth_app(&self) -> &SimOAuthApp {
+        &self.shared.oauth
+    }
+
+    /// Registers the OAuth application's redirect URIs; with none, any
+    /// http(s) URI is accepted (demo mode does not know its own address in
+    /// advance).
+    pub fn set_oauth_redirect_uris(&self, uris: &[&str]) {
+        self.shared.model().oauth_redirect_uris = uris.iter().map(|u| (*u).to_owned()).collect();
     }
 
     /// A user installs the app into `org_slug`: Sentry creates the

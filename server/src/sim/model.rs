@@ -93,6 +93,28 @@ pub struct Delay {
     pub remaining: usize,
 }
 
+#[derive(Debug, Clone)]
+pub struct SimUser {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct OAuthCode {
+    pub redirect_uri: String,
+    pub scope: String,
+    pub challenge: Option<String>,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserToken {
+    pub refresh_token: String,
+    pub scope: String,
+    pub expires_at_ms: i64,
+}
+
 pub struct Model {
     pub installations: HashMap<String, SimInstallation>,
     pub orgs: HashMap<String, i64>,
@@ -112,6 +134,10 @@ pub struct Model {
     pub rate_limit: Option<RateLimit>,
     pub delays: Vec<Delay>,
     pub next_id: i64,
+    pub user: SimUser,
+    pub oauth_redirect_uris: Vec<String>,
+    pub oauth_codes: HashMap<String, OAuthCode>,
+    pub user_tokens: HashMap<String, UserToken>,
 }
 
 impl Default for Model {
@@ -134,6 +160,10 @@ impl Default for Model {
             rate_limit: None,
             delays: Vec::new(),
             next_id: 4500,
+            user: SimUser { id: 1, name: "Jane Doe".to_owned(), email: "jane@example.com".to_owned() },
+            oauth_redirect_uris: Vec::new(),
+            oauth_codes: HashMap::new(),
+            user_tokens: HashMap::new(),
         }
     }
 }

@@ -7,6 +7,7 @@ mod driver;
 mod helpers;
 mod install;
 mod lifecycle;
+mod oauth;
 mod ops;
 mod sentry_api;
 mod tokens;

@@ -1,0 +1,280 @@
+//! The simulated Sentry's OAuth2 provider for console login (contract §2.5):
+//! `/oauth/authorize/` with a consent page, `/oauth/token/` (form-encoded;
+//! client credentials by Basic auth or form fields, never both; PKCE S256),
+//! `/oauth/userinfo/`, and `GET /api/0/organizations/` for the user.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine;
+use issuebridge::sentry::api::format_datetime_ms;
+use issuebridge::store::now_ms;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use super::api::sentry_json;
+use super::model::{OAuthCode, UserToken};
+use super::{random_hex, Shared};
+
+/// Sentry's OAuth tokens live 30 days; the simulator uses 8 hours like the
+/// app tokens, which is enough for any test and shows refresh working.
+const USER_TOKEN_LIFETIME_MS: i64 = 8 * 60 * 60 * 1000;
+const CODE_LIFETIME_MS: i64 = 10 * 60 * 1000;
+
+pub(super) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/oauth/authorize/", get(authorize_page).post(authorize_decision))
+        .route("/oauth/token/", axum::routing::post(token))
+        .route("/oauth/userinfo/", get(userinfo))
+        .route("/api/0/organizations/", get(organizations))
+}
+
+fn params(query: &str) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+}
+
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+fn error_page(message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Html(format!("<!DOCTYPE html><title>Error</title><h1>Authorization error</h1><p>{message}</p>")),
+    )
+        .into_response()
+}
+
+/// The checks made before any redirect: a bad client or redirect URI gets
+/// an error page, never a redirect to an unvetted address.
+fn checked_redirect(shared: &Shared, params: &[(String, String)]) -> Result<Url, &'static str> {
+    let oauth = &shared.oauth;
+    if param(params, "client_id") != Some(oauth.client_id.as_str()) {
+        return Err("Invalid client_id");
+    }
+    let redirect = param(params, "redirect_uri").unwrap_or_default();
+    let registered = shared.model().oauth_redirect_uris.clone();
+    let allowed =
+        if registered.is_empty() { redirect.starts_with("http") } else { registered.iter().any(|r| r == redirect) };
+    match Url::parse(redirect) {
+        Ok(url) if allowed => Ok(url),
+        _ => Err("Invalid redirect_uri"),
+    }
+}
+
+fn redirect_with(mut target: Url, pairs: &[(&str, &str)]) -> Response {
+    {
+        let mut query = target.query_pairs_mut();
+        for (k, v) in pairs {
+            query.append_pair(k, v);
+        }
+    }
+    Redirect::to(target.as_str()).into_response()
+}
+
+/// Validates the request and shows the consent page.
+async fn authorize_page(State(shared): State<Arc<Shared>>, RawQuery(query): RawQuery) -> Response {
+    let params = params(&query.unwrap_or_default());
+    let redirect = match checked_redirect(&shared, &params) {
+        Ok(url) => url,
+        Err(problem) => return error_page(problem),
+    };
+    let state = param(&params, "state").unwrap_or_default();
+    if param(&params, "response_type") != Some("code") {
+        return redirect_with(redirect, &[("error", "unsupported_response_type"), ("state", state)]);
+    }
+    if let Some(challenge) = param(&params, "code_challenge") {
+        let valid = (43..=128).contains(&challenge.len())
+            && challenge.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b));
+        if !valid || param(&params, "code_challenge_method") != Some("S256") {
+            return redirect_with(redirect, &[("error", "invalid_request"), ("state", state)]);
+        }
+    }
+    let user = shared.model().user.clone();
+    let hidden: String = params
+        .iter()
+        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
+        .collect();
+    Html(format!(
+        r#"<!DOCTYPE html><html><head><title>Authorize · Sentry (simulated)</title></head><body>
+<h1>Authorize the application</h1>
+<p>It asks for: <code>{scope}</code>. You are signed in as {name} ({email}).</p>
+<form method="post" action="/oauth/authorize/">{hidden}
+<button type="submit" name="op" value="approve">Approve</button>
+<button type="submit" name="op" value="deny">Deny</button>
+</form></body></html>"#,
+        scope = escape(param(&params, "scope").unwrap_or_default()),
+        name = escape(&user.name),
+        email = escape(&user.email),
+    ))
+    .into_response()
+}
+
+/// The consent form's answer: a code (or `access_denied`) back to the app.
+async fn authorize_decision(State(shared): State<Arc<Shared>>, body: Bytes) -> Response {
+    let params = params(&String::from_utf8_lossy(&body));
+    let redirect = match checked_redirect(&shared, &params) {
+        Ok(url) => url,
+        Err(problem) => return error_page(problem),
+    };
+    let state = param(&params, "state").unwrap_or_default().to_owned();
+    if param(&params, "op") != Some("approve") {
+        return redirect_with(redirect, &[("error", "access_denied"), ("state", &state)]);
+    }
+    let code = random_hex(16);
+    shared.model().oauth_codes.insert(
+        code.clone(),
+        OAuthCode {
+            redirect_uri: redirect.to_string(),
+            scope: param(&params, "scope").unwrap_or_default().to_owned(),
+            challenge: param(&params, "code_challenge").map(str::to_owned),
+            expires_at_ms: now_ms() + CODE_LIFETIME_MS,
+        },
+    );
+    redirect_with(redirect, &[("code", &code), ("state", &state)])
+}
+
+fn oauth_error(status: StatusCode, error: &str) -> Response {
+    let mut response = sentry_json(status, json!({ "error": error }));
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, "Basic realm=\"oauth\"".parse().expect("ascii"));
+    }
+    response
+}
+
+/// `POST /oauth/token/`, form-encoded only.
+async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let form_encoded = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !form_encoded {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    }
+    let params = params(&String::from_utf8_lossy(&body));
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| STANDARD.decode(b.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| pair.split_once(':').map(|(id, secret)| (id.to_owned(), secret.to_owned())));
+    let in_form = param(&params, "client_id")
+        .map(|id| (id.to_owned(), param(&params, "client_secret").unwrap_or_default().to_owned()));
+    let (client_id, client_secret) = match (basic, in_form) {
+        (Some(_), Some(_)) => return oauth_error(StatusCode::BAD_REQUEST, "invalid_request"),
+        (Some(pair), None) | (None, Some(pair)) => pair,
+        (None, None) => return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client"),
+    };
+    if client_id != shared.oauth.client_id || client_secret != shared.oauth.client_secret {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    }
+
+    let mut model = shared.model();
+    let scope = match param(&params, "grant_type") {
+        Some("authorization_code") => {
+            let Some(grant) = param(&params, "code").and_then(|code| model.oauth_codes.remove(code)) else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            if grant.expires_at_ms <= now_ms() || param(&params, "redirect_uri") != Some(grant.redirect_uri.as_str()) {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            }
+            if let Some(challenge) = &grant.challenge {
+                let verifier = param(&params, "code_verifier").unwrap_or_default();
+                if URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())) != *challenge {
+                    return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+                }
+            }
+            grant.scope
+        }
+        Some("refresh_token") => {
+            if param(&params, "scope").is_some() {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+            }
+            let refresh = param(&params, "refresh_token").unwrap_or_default();
+            let Some((old, record)) =
+                model.user_tokens.iter().find(|(_, t)| t.refresh_token == refresh).map(|(k, v)| (k.clone(), v.clone()))
+            else {
+                return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+            };
+            model.user_tokens.remove(&old);
+            record.scope
+        }
+        _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
+    };
+    let access = random_hex(32);
+    let record = UserToken { refresh_token: random_hex(32), scope, expires_at_ms: now_ms() + USER_TOKEN_LIFETIME_MS };
+    model.user_tokens.insert(access.clone(), record.clone());
+    let user = model.user.clone();
+    sentry_json(
+        StatusCode::OK,
+        json!({
+            "access_token": access,
+            "refresh_token": record.refresh_token,
+            "expires_in": USER_TOKEN_LIFETIME_MS / 1000,
+            "expires_at": format_datetime_ms(record.expires_at_ms),
+            "token_type": "Bearer",
+            "scope": record.scope,
+            "user": { "id": user.id.to_string(), "name": user.name, "email": user.email },
+        }),
+    )
+}
+
+/// The live user token's record.
+fn user_token(shared: &Shared, headers: &HeaderMap) -> Option<UserToken> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .unwrap_or_default();
+    shared.model().user_tokens.get(token).filter(|record| record.expires_at_ms > now_ms()).cloned()
+}
+
+async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    let Some(record) = user_token(&shared, &headers) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    let scopes: Vec<&str> = record.scope.split_whitespace().collect();
+    if !scopes.contains(&"openid") {
+        return sentry_json(StatusCode::FORBIDDEN, json!({ "error": "insufficient_scope" }));
+    }
+    let user = shared.model().user.clone();
+    let mut info = json!({ "sub": user.id.to_string() });
+    if scopes.contains(&"profile") {
+        info["name"] = json!(user.name);
+        info["avatar_type"] = json!("letter_avatar");
+        info["avatar_url"] = Value::Null;
+        info["date_joined"] = json!(format_datetime_ms(0));
+    }
+    if scopes.contains(&"email") {
+        info["email"] = json!(user.email);
+        info["email_verified"] = json!(true);
+    }
+    sentry_json(StatusCode::OK, info)
+}
+
+/// The organizations the logged-in user belongs to (every organization the
+/// simulator knows: its one user is a member of all).
+async fn organizations(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if user_token(&shared, &headers).is_none() {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+    let model = shared.model();
+    let mut orgs: Vec<(&String, &i64)> = model.orgs.iter().collect();
+    orgs.sort_by_key(|(_, id)| **id);
+    let list: Vec<Value> =
+        orgs.into_iter().map(|(slug, id)| json!({ "id": id.to_string(), "slug": slug, "name": slug })).collect();
+    sentry_json(StatusCode::OK, Value::Array(list))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
