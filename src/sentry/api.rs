@@ -119,6 +119,19 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     }
 }
 
+/// A project service hook; its `secret` signs its deliveries.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceHook {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    pub url: String,
+    #[serde(default)]
+    pub events: Vec<String>,
+    #[serde(default)]
+    pub status: String,
+    pub secret: Secret,
+}
+
 async fn decode<T: serde::de::DeserializeOwned>(response: reqwest::Response, what: &str) -> Result<T, SentryError> {
     response.json().await.map_err(|e| SentryError::BadResponse(format!("{what} response: {e}")))
 }
@@ -438,6 +451,46 @@ impl SentryClient {
     ) -> Result<(), SentryError> {
         let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/comments/{comment_id}/"));
         self.execute(|| self.http.delete(url.clone()).bearer_auth(token.expose())).await?;
+        Ok(())
+    }
+
+    // ----- service hooks: raw events of chosen projects (contract §7) -----
+
+    pub async fn create_service_hook(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        project: &str,
+        url: &Url,
+        events: &[&str],
+    ) -> Result<ServiceHook, SentryError> {
+        let endpoint = self.url(&format!("/api/0/projects/{org}/{project}/hooks/"));
+        let body = json!({ "url": url.as_str(), "events": events });
+        let response =
+            self.execute(|| self.http.post(endpoint.clone()).bearer_auth(token.expose()).json(&body)).await?;
+        decode(response, "service hook").await
+    }
+
+    pub async fn list_service_hooks(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        project: &str,
+    ) -> Result<Vec<ServiceHook>, SentryError> {
+        let endpoint = self.url(&format!("/api/0/projects/{org}/{project}/hooks/"));
+        decode(self.execute(|| self.http.get(endpoint.clone()).bearer_auth(token.expose())).await?, "service hooks")
+            .await
+    }
+
+    pub async fn delete_service_hook(
+        &self,
+        token: &Secret,
+        org: &OrgSlug,
+        project: &str,
+        hook_id: &str,
+    ) -> Result<(), SentryError> {
+        let endpoint = self.url(&format!("/api/0/projects/{org}/{project}/hooks/{hook_id}/"));
+        self.execute(|| self.http.delete(endpoint.clone()).bearer_auth(token.expose())).await?;
         Ok(())
     }
 

@@ -199,3 +199,50 @@ impl Simulator {
         }
     }
 }
+
+impl Simulator {
+    /// A service-hook delivery (contract §7) for a new event on `issue_id`:
+    /// payload version 0, signed with the hook's own secret, the
+    /// `X-ServiceHook-*` headers (no event name among them), 5 s timeout.
+    pub fn service_hook_delivery(&self, hook_id: &str, issue_id: &str) -> SignedRequest {
+        let hook = self.service_hooks().into_iter().find(|h| h.id == hook_id).expect("a known hook");
+        let issue = self.issue(issue_id).expect("a known issue");
+        let base = self.base_url().as_str().trim_end_matches('/');
+        let event_id = random_hex(16);
+        let payload = json!({
+            "project": { "slug": hook.project, "name": hook.project },
+            "group": {
+                "id": issue.id,
+                "shortId": issue.short_id,
+                "title": issue.title,
+                "status": issue.status,
+                "url": format!("{base}/api/0/issues/{}/", issue.id),
+            },
+            "event": {
+                "event_id": event_id,
+                "id": event_id,
+                "groupID": issue.id,
+                "title": issue.title,
+                "message": issue.title,
+                "platform": "python",
+                "datetime": issuebridge::sentry::api::format_datetime_ms(now_ms()),
+                "url": format!("{base}/api/0/projects/{}/{}/events/{event_id}/", hook.org_slug, hook.project),
+            },
+        });
+        let body = to_sentry_json(&payload);
+        let signature = sign(hook.secret.as_bytes(), &body);
+        SignedRequest {
+            method: reqwest::Method::POST,
+            url: Url::parse(&hook.url).expect("hook URLs are validated on creation"),
+            headers: vec![
+                ("Content-Type".into(), "application/json".into()),
+                ("X-ServiceHook-Timestamp".into(), (now_ms() / 1000).to_string()),
+                ("X-ServiceHook-GUID".into(), hook.guid.clone()),
+                ("X-ServiceHook-Signature".into(), signature),
+                ("User-Agent".into(), SENTRY_USER_AGENT.into()),
+            ],
+            body,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}

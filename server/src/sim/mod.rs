@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use model::Model;
-pub use model::{random_hex, SimComment, SimExternalIssue, SimInstallation, SimIssue};
+pub use model::{random_hex, SimComment, SimExternalIssue, SimInstallation, SimIssue, SimServiceHook};
 
 /// The Sentry App as registered in the simulated Sentry.
 #[derive(Debug, Clone)]
@@ -167,6 +167,10 @@ impl Simulator {
 
     pub fn comments_on(&self, issue: &str) -> Vec<SimComment> {
         self.shared.model().comments.iter().filter(|c| c.issue == issue).cloned().collect()
+    }
+
+    pub fn service_hooks(&self) -> Vec<SimServiceHook> {
+        self.shared.model().service_hooks.clone()
     }
 
     pub fn external_issues(&self) -> Vec<SimExternalIssue> {

@@ -115,6 +115,20 @@ pub struct UserToken {
     pub expires_at_ms: i64,
 }
 
+#[derive(Debug, Clone)]
+pub struct SimServiceHook {
+    pub id: String,
+    /// 32 hex digits, sent as `X-ServiceHook-GUID` on every delivery.
+    pub guid: String,
+    pub org_slug: String,
+    pub project: String,
+    pub url: String,
+    pub events: Vec<String>,
+    /// The hook's own signing secret (not the app's client secret).
+    pub secret: String,
+    pub created_at_ms: i64,
+}
+
 pub struct Model {
     pub installations: HashMap<String, SimInstallation>,
     pub orgs: HashMap<String, i64>,
@@ -138,6 +152,7 @@ pub struct Model {
     pub oauth_redirect_uris: Vec<String>,
     pub oauth_codes: HashMap<String, OAuthCode>,
     pub user_tokens: HashMap<String, UserToken>,
+    pub service_hooks: Vec<SimServiceHook>,
 }
 
 impl Default for Model {
@@ -164,6 +179,7 @@ impl Default for Model {
             oauth_redirect_uris: Vec::new(),
             oauth_codes: HashMap::new(),
             user_tokens: HashMap::new(),
+            service_hooks: Vec::new(),
         }
     }
 }

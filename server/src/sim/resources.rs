@@ -15,7 +15,7 @@ use issuebridge::store::now_ms;
 use serde_json::{json, Value};
 
 use super::api::{authenticate_org, detail, sentry_json, Refusal};
-use super::model::{SimComment, SimExternalIssue, SimIssue};
+use super::model::{SimComment, SimExternalIssue, SimIssue, SimServiceHook};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
@@ -28,6 +28,8 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         )
         .route("/api/0/sentry-app-installations/{uuid}/external-issues/", axum::routing::post(link_external))
         .route("/api/0/sentry-app-installations/{uuid}/external-issues/{id}/", axum::routing::delete(unlink_external))
+        .route("/api/0/projects/{org}/{project}/hooks/", get(list_hooks).post(create_hook))
+        .route("/api/0/projects/{org}/{project}/hooks/{id}/", axum::routing::delete(delete_hook))
         .route_layer(middleware::from_fn_with_state(shared, rate_limit))
 }
 
@@ -287,6 +289,94 @@ async fn unlink_external(
     let before = model.external_issues.len();
     model.external_issues.retain(|e| !(e.id == id && e.installation == uuid));
     if model.external_issues.len() == before {
+        return detail(StatusCode::NOT_FOUND, "The requested resource does not exist");
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+const SERVICE_HOOK_EVENTS: [&str; 2] = ["event.alert", "event.created"];
+
+fn hook_body(hook: &SimServiceHook) -> Value {
+    json!({
+        "id": hook.id,
+        "url": hook.url,
+        "events": hook.events,
+        "status": "active",
+        "secret": hook.secret,
+        "dateCreated": format_datetime_ms(hook.created_at_ms),
+    })
+}
+
+/// `POST /api/0/projects/{org}/{project}/hooks/` (contract §7).
+async fn create_hook(
+    State(shared): State<Arc<Shared>>,
+    Path((org, project)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err((status, text)) = authenticate_org(&shared, &headers, &org) {
+        return detail(status, text);
+    }
+    let Ok(Value::Object(request)) = serde_json::from_slice::<Value>(&body) else {
+        return detail(StatusCode::BAD_REQUEST, "Invalid request");
+    };
+    let url = request.get("url").and_then(Value::as_str).unwrap_or_default().to_owned();
+    if !url.starts_with("http") {
+        return sentry_json(StatusCode::BAD_REQUEST, json!({ "url": ["Enter a valid URL."] }));
+    }
+    let events: Vec<String> = request
+        .get("events")
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    if let Some(bad) = events.iter().find(|e| !SERVICE_HOOK_EVENTS.contains(&e.as_str())) {
+        return sentry_json(StatusCode::BAD_REQUEST, json!({ "events": [format!("Invalid event name: {bad}")] }));
+    }
+    let mut model = shared.model();
+    let hook = SimServiceHook {
+        id: model.next_id().to_string(),
+        guid: super::random_hex(16),
+        org_slug: org,
+        project,
+        url,
+        events,
+        secret: super::random_hex(32),
+        created_at_ms: now_ms(),
+    };
+    model.service_hooks.push(hook.clone());
+    sentry_json(StatusCode::CREATED, hook_body(&hook))
+}
+
+async fn list_hooks(
+    State(shared): State<Arc<Shared>>,
+    Path((org, project)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, text)) = authenticate_org(&shared, &headers, &org) {
+        return detail(status, text);
+    }
+    let hooks: Vec<Value> = shared
+        .model()
+        .service_hooks
+        .iter()
+        .filter(|h| h.org_slug == org && h.project == project)
+        .map(hook_body)
+        .collect();
+    sentry_json(StatusCode::OK, Value::Array(hooks))
+}
+
+async fn delete_hook(
+    State(shared): State<Arc<Shared>>,
+    Path((org, project, id)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err((status, text)) = authenticate_org(&shared, &headers, &org) {
+        return detail(status, text);
+    }
+    let mut model = shared.model();
+    let before = model.service_hooks.len();
+    model.service_hooks.retain(|h| !(h.id == id && h.org_slug == org && h.project == project));
+    if model.service_hooks.len() == before {
         return detail(StatusCode::NOT_FOUND, "The requested resource does not exist");
     }
     StatusCode::NO_CONTENT.into_response()

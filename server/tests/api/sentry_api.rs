@@ -163,3 +163,49 @@ async fn redirects_are_never_followed() {
     let error = s.client.get_issue(&s.token, &s.org, &s.issue).await.unwrap_err();
     assert!(matches!(&error, SentryError::BadResponse(why) if why.contains("redirect")), "{error}");
 }
+
+#[tokio::test]
+async fn service_hooks_are_registered_listed_delivered_and_removed() {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    use issuebridge::sentry::signature::Signature;
+    use std::sync::{Arc, Mutex};
+
+    let s = setup().await;
+    let captured: Arc<Mutex<Option<(HeaderMap, Bytes)>>> = Arc::default();
+    let store = captured.clone();
+    let receiver = axum::Router::new().fallback(move |headers: HeaderMap, body: Bytes| {
+        let store = store.clone();
+        async move {
+            *store.lock().unwrap() = Some((headers, body));
+            "ok"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_url = url::Url::parse(&format!("http://{}/sentry/service-hook", listener.local_addr().unwrap())).unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let hook = s.client.create_service_hook(&s.token, &s.org, "web", &hook_url, &["event.created"]).await.unwrap();
+    assert_eq!(hook.events, ["event.created"]);
+    assert_eq!(hook.status, "active");
+    let listed = s.client.list_service_hooks(&s.token, &s.org, "web").await.unwrap();
+    assert_eq!(listed.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), [hook.id.as_str()]);
+
+    let delivery = s.sim.service_hook_delivery(&hook.id, s.issue.as_str());
+    assert_eq!(delivery.send().await.unwrap().status(), 200);
+    let (headers, body) = captured.lock().unwrap().take().unwrap();
+    let guid = headers["x-servicehook-guid"].to_str().unwrap();
+    assert_eq!(guid.len(), 32);
+    let signature = Signature::parse(headers["x-servicehook-signature"].to_str().unwrap()).unwrap();
+    assert!(signature.verifies(hook.secret.expose().as_bytes(), &body), "signed with the hook's own secret");
+    assert!(!signature.verifies(s.sim.app().client_secret.as_bytes(), &body), "not with the app's");
+    let payload: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(payload["group"]["id"], s.issue.as_str());
+    assert_eq!(payload["project"]["slug"], "web");
+
+    let bad = s.client.create_service_hook(&s.token, &s.org, "web", &hook_url, &["issue.created"]).await.unwrap_err();
+    assert_eq!(bad.status(), Some(400));
+    s.client.delete_service_hook(&s.token, &s.org, "web", &hook.id).await.unwrap();
+    assert!(s.client.list_service_hooks(&s.token, &s.org, "web").await.unwrap().is_empty());
+    assert_eq!(s.client.delete_service_hook(&s.token, &s.org, "web", &hook.id).await.unwrap_err().status(), Some(404));
+}
