@@ -246,3 +246,233 @@ impl Simulator {
         }
     }
 }
+
+/// The comment a `comment.*` webhook is about.
+#[derive(Debug, Clone, Copy)]
+pub struct CommentRef<'a> {
+    pub issue_id: &'a str,
+    pub comment_id: i64,
+    pub text: &'a str,
+}
+
+/// Python's `datetime.isoformat()` for UTC, as issue.created and
+/// error.created carry it: `+00:00`, microseconds only when not zero.
+pub fn isoformat(unix_ms: i64) -> String {
+    let z = issuebridge::sentry::api::format_datetime_ms(unix_ms);
+    let (seconds, fraction) = z.trim_end_matches('Z').split_once('.').expect("a fraction");
+    if fraction.bytes().all(|b| b == b'0') {
+        format!("{seconds}+00:00")
+    } else {
+        format!("{seconds}.{fraction}+00:00")
+    }
+}
+
+impl Simulator {
+    fn group_json(&self, issue_id: &str, dates: fn(i64) -> String) -> Value {
+        let issue = self.issue(issue_id).expect("a known issue");
+        let base = self.base_url().as_str().trim_end_matches('/');
+        let now = now_ms();
+        json!({
+            "id": issue.id,
+            "shortId": issue.short_id,
+            "title": issue.title,
+            "culprit": "app.views in checkout",
+            "permalink": format!("{base}/organizations/{}/issues/{}/", issue.org_slug, issue.id),
+            "logger": null,
+            "level": "error",
+            "status": issue.status,
+            "substatus": "new",
+            "statusDetails": {},
+            "isPublic": false,
+            "platform": "python",
+            "project": { "id": "1", "name": issue.project_slug, "slug": issue.project_slug, "platform": "python" },
+            "type": "error",
+            "metadata": { "type": "TypeError", "value": issue.title },
+            "numComments": 0,
+            "assignedTo": null,
+            "isBookmarked": false,
+            "isSubscribed": false,
+            "subscriptionDetails": null,
+            "hasSeen": false,
+            "annotations": [],
+            "isUnhandled": true,
+            "count": "1",
+            "userCount": 1,
+            "firstSeen": dates(now - 60_000),
+            "lastSeen": dates(now),
+        })
+    }
+
+    /// `issue.created` (with `url`, `web_url`, `project_url` and isoformat
+    /// dates) or a workflow action `resolved`, `ignored`, `archived`,
+    /// `unresolved`, `assigned` (no URLs, `…Z` dates, the action's extras).
+    pub fn issue_webhook(
+        &self,
+        url: &Url,
+        installation: &str,
+        issue_id: &str,
+        action: &str,
+        actor: Value,
+    ) -> SignedRequest {
+        let issue = self.issue(issue_id).expect("a known issue");
+        let base = self.base_url().as_str().trim_end_matches('/');
+        let data = if action == "created" {
+            let mut group = self.group_json(issue_id, isoformat);
+            group["url"] = json!(format!("{base}/api/0/organizations/{}/issues/{}/", issue.org_slug, issue.id));
+            group["web_url"] = json!(format!("{base}/organizations/{}/issues/{}/", issue.org_slug, issue.id));
+            group["project_url"] =
+                json!(format!("{base}/organizations/{}/projects/{}/", issue.org_slug, issue.project_slug));
+            json!({ "issue": group })
+        } else {
+            let group = self.group_json(issue_id, issuebridge::sentry::api::format_datetime_ms);
+            match action {
+                "resolved" => json!({ "resolution_type": "now", "issue": group }),
+                "assigned" => json!({
+                    "assignee": { "type": "user", "name": "Ada Lovelace", "id": 2, "email": "ada@example.com" },
+                    "issue": group,
+                }),
+                _ => json!({ "issue": group }),
+            }
+        };
+        self.webhook(url, "issue", action, installation, data, actor)
+    }
+
+    /// `comment.created`/`updated`/`deleted`: ids are JSON integers here.
+    pub fn comment_webhook(
+        &self,
+        url: &Url,
+        installation: &str,
+        comment: &CommentRef<'_>,
+        action: &str,
+        actor: Value,
+    ) -> SignedRequest {
+        let issue = self.issue(comment.issue_id).expect("a known issue");
+        let data = json!({
+            "comment_id": comment.comment_id,
+            "issue_id": issue.id.parse::<i64>().expect("numeric issue ids"),
+            "project_slug": issue.project_slug,
+            "timestamp": issuebridge::sentry::api::format_datetime_ms(now_ms()),
+            "comment": comment.text,
+        });
+        self.webhook(url, "comment", action, installation, data, actor)
+    }
+
+    fn event_json(&self, issue_id: &str, dates: fn(i64) -> String) -> Value {
+        let issue = self.issue(issue_id).expect("a known issue");
+        let base = self.base_url().as_str().trim_end_matches('/');
+        let event_id = random_hex(16);
+        let now = now_ms();
+        json!({
+            "event_id": event_id,
+            "project": 1,
+            "release": null,
+            "dist": null,
+            "platform": "python",
+            "message": "",
+            "datetime": dates(now),
+            "tags": [["level", "error"]],
+            "title": issue.title,
+            "culprit": "app.views in checkout",
+            "level": "error",
+            "timestamp": now as f64 / 1000.0,
+            "received": now as f64 / 1000.0,
+            "url": format!("{base}/api/0/projects/{}/{}/events/{event_id}/", issue.org_slug, issue.project_slug),
+            "web_url": format!("{base}/organizations/{}/issues/{}/events/{event_id}/", issue.org_slug, issue.id),
+            "issue_url": format!("{base}/api/0/organizations/{}/issues/{}/", issue.org_slug, issue.id),
+            "issue_id": issue.id,
+        })
+    }
+
+    /// `error.created`: the event with isoformat `datetime`, str `issue_id`.
+    pub fn error_created(&self, url: &Url, installation: &str, issue_id: &str) -> SignedRequest {
+        let data = json!({ "error": self.event_json(issue_id, isoformat) });
+        self.webhook(url, "error", "created", installation, data, sentry_actor())
+    }
+
+    /// `event_alert.triggered` from an issue alert rule whose action is this
+    /// app, with the settings the rule's form saved.
+    pub fn event_alert_triggered(
+        &self,
+        url: &Url,
+        installation: &str,
+        issue_id: &str,
+        rule: &str,
+        settings: &[(&str, Value)],
+    ) -> SignedRequest {
+        let settings: Vec<Value> =
+            settings.iter().map(|(name, value)| json!({ "name": name, "value": value })).collect();
+        let data = json!({
+            "event": self.event_json(issue_id, issuebridge::sentry::api::format_datetime_ms),
+            "triggered_rule": rule,
+            "issue_alert": { "id": 123, "title": rule, "sentry_app_id": 1, "settings": settings },
+        });
+        self.webhook(url, "event_alert", "triggered", installation, data, sentry_actor())
+    }
+
+    /// `metric_alert.{open,critical,warning,resolved}`, snake_case keys,
+    /// with this app's action (and its settings) under the matching trigger.
+    pub fn metric_alert(
+        &self,
+        url: &Url,
+        installation: &str,
+        action: &str,
+        alert_id: &str,
+        title: &str,
+    ) -> SignedRequest {
+        let org = self.installation(installation).map(|i| i.org_id).unwrap_or(1);
+        let status = match action {
+            "resolved" => 2,
+            "warning" => 10,
+            "critical" => 20,
+            _ => 1,
+        };
+        let trigger = |label: &str| {
+            json!({
+                "id": format!("{label}-1"),
+                "label": label,
+                "threshold_type": 0,
+                "alert_threshold": 100.0,
+                "actions": [{
+                    "id": "1",
+                    "type": "sentry_app",
+                    "target_type": "sentry_app",
+                    "sentry_app_id": 1,
+                    "sentry_app_installation_uuid": installation,
+                    "settings": [{ "name": "team", "label": "Team", "value": "platform" }],
+                }],
+            })
+        };
+        let base = self.base_url().as_str().trim_end_matches('/');
+        let data = json!({
+            "metric_alert": {
+                "id": alert_id,
+                "identifier": alert_id,
+                "organization_id": org.to_string(),
+                "projects": ["web"],
+                "title": title,
+                "status": status,
+                "status_method": 1,
+                "type": 2,
+                "date_started": issuebridge::sentry::api::format_datetime_ms(now_ms() - 600_000),
+                "date_detected": issuebridge::sentry::api::format_datetime_ms(now_ms() - 600_000),
+                "date_created": issuebridge::sentry::api::format_datetime_ms(now_ms() - 600_000),
+                "date_closed": if status == 2 { json!(issuebridge::sentry::api::format_datetime_ms(now_ms())) } else { Value::Null },
+                "alert_rule": {
+                    "id": "7",
+                    "name": title,
+                    "aggregate": "count()",
+                    "dataset": "events",
+                    "query": "",
+                    "threshold_type": 0,
+                    "time_window": 60,
+                    "resolution": 1,
+                    "triggers": [trigger("critical"), trigger("warning")],
+                },
+            },
+            "description_text": format!("{title}: 1000 events in the last hour"),
+            "description_title": match action { "resolved" => format!("Resolved: {title}"), "warning" => format!("Warning: {title}"), _ => format!("Critical: {title}") },
+            "web_url": format!("{base}/organizations/alerts/rules/details/7/"),
+        });
+        self.webhook(url, "metric_alert", action, installation, data, sentry_actor())
+    }
+}

@@ -142,3 +142,65 @@ async fn component_requests_use_the_app_signature_header() {
     let link = sim.issue_link_request(&webhook, "/sentry/issue-link/create", &json!({"fields": {}}));
     assert_eq!(link.url.as_str(), "https://issuebridge.test/sentry/issue-link/create");
 }
+
+#[tokio::test]
+async fn every_webhook_resource_has_sentrys_types() {
+    use issuebridge_server::sim::driver::{isoformat, sentry_actor};
+    let sim = contract_sim().await;
+    let pending = sim.create_installation("example");
+    let installation = pending.installation.as_str();
+    let issue = sim.create_issue("example", "web", "TypeError: héllo");
+    let url = Url::parse("http://127.0.0.1:9/sentry/webhook").unwrap();
+    let parse = |request: &issuebridge_server::sim::driver::SignedRequest| -> serde_json::Value {
+        let signature = Signature::parse(request.header("Sentry-Hook-Signature").unwrap()).unwrap();
+        assert!(signature.verifies(SECRET.as_bytes(), &request.body));
+        assert!(request.body.is_ascii(), "ensure_ascii output");
+        serde_json::from_slice(&request.body).unwrap()
+    };
+
+    let created = parse(&sim.issue_webhook(&url, installation, &issue, "created", sentry_actor()));
+    assert_eq!(created["action"], "created");
+    assert_eq!(created["installation"]["uuid"], installation);
+    let group = &created["data"]["issue"];
+    assert!(group["id"].is_string() && group["count"].is_string() && group["userCount"].is_i64());
+    assert!(group["project"]["id"].is_string());
+    assert!(group["url"].is_string() && group["web_url"].is_string() && group["project_url"].is_string());
+    assert!(group["firstSeen"].as_str().unwrap().ends_with("+00:00"));
+    assert_eq!(created["actor"]["id"], "sentry");
+
+    let resolved = parse(&sim.issue_webhook(&url, installation, &issue, "resolved", user_actor(1, "Jane")));
+    assert!(resolved["data"]["issue"].get("url").is_none(), "workflow webhooks carry no URLs");
+    assert!(resolved["data"]["issue"]["lastSeen"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(resolved["data"]["resolution_type"], "now");
+    assert!(resolved["actor"]["id"].is_i64());
+    let assigned = parse(&sim.issue_webhook(&url, installation, &issue, "assigned", user_actor(1, "Jane")));
+    assert!(assigned["data"]["assignee"]["id"].is_i64());
+
+    let note = issuebridge_server::sim::driver::CommentRef { issue_id: &issue, comment_id: 55, text: "héllo" };
+    let comment = parse(&sim.comment_webhook(&url, installation, &note, "created", user_actor(1, "Jane")));
+    assert!(comment["data"]["comment_id"].is_i64() && comment["data"]["issue_id"].is_i64());
+    assert_eq!(comment["data"]["comment"], "héllo");
+
+    let error = parse(&sim.error_created(&url, installation, &issue));
+    assert!(error["data"]["error"]["issue_id"].is_string() && error["data"]["error"]["project"].is_i64());
+    assert!(error["data"]["error"]["datetime"].as_str().unwrap().ends_with("+00:00"));
+    assert!(error["data"]["error"]["timestamp"].is_f64());
+
+    let alert =
+        parse(&sim.event_alert_triggered(&url, installation, &issue, "Checkout errors", &[("board", json!("ops"))]));
+    assert!(alert["data"]["issue_alert"]["id"].is_i64());
+    assert_eq!(alert["data"]["issue_alert"]["settings"][0], json!({"name": "board", "value": "ops"}));
+    assert!(alert["data"]["event"]["datetime"].as_str().unwrap().ends_with('Z'));
+
+    for action in ["open", "critical", "warning", "resolved"] {
+        let metric = parse(&sim.metric_alert(&url, installation, action, "42", "Too many errors"));
+        let alert = &metric["data"]["metric_alert"];
+        assert!(alert["id"].is_string() && alert["status"].is_i64() && alert["alert_rule"]["id"].is_string());
+        let action_record = &alert["alert_rule"]["triggers"][0]["actions"][0];
+        assert_eq!(action_record["sentry_app_installation_uuid"], installation);
+        assert_eq!(metric["action"], action);
+    }
+
+    assert_eq!(isoformat(1_700_000_000_000), "2023-11-14T22:13:20+00:00");
+    assert_eq!(isoformat(1_700_000_000_123), "2023-11-14T22:13:20.123000+00:00");
+}
