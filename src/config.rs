@@ -310,6 +310,7 @@ pub struct Config {
     pub site_root: PathBuf,
     pub output_name: String,
     pub log_format: LogFormat,
+    pub webhook_max_bytes: usize,
     /// `LEPTOS_ENV=DEV`: the page connects to cargo-leptos' reload socket.
     pub live_reload: bool,
     pub reload_port: u16,
@@ -430,6 +431,16 @@ impl Config {
             None => LogFormat::Human,
         };
 
+        let webhook_max_bytes = match get("ISSUEBRIDGE_WEBHOOK_MAX_BYTES") {
+            Some(raw) => raw.trim().parse::<usize>().ok().filter(|n| *n >= 1024).ok_or_else(|| {
+                ConfigError::new(
+                    "ISSUEBRIDGE_WEBHOOK_MAX_BYTES",
+                    format!("{raw:?} is not a size of at least 1024 bytes"),
+                )
+            })?,
+            None => 1 << 20,
+        };
+
         let live_reload = match get("LEPTOS_ENV").as_deref().map(str::trim) {
             None | Some("PROD") | Some("prod") | Some("production") => false,
             Some("DEV") | Some("dev") | Some("development") => true,
@@ -485,6 +496,7 @@ impl Config {
             site_root: PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into())),
             output_name: get("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "issuebridge".into()),
             log_format,
+            webhook_max_bytes,
             live_reload,
             reload_port,
         })
@@ -621,6 +633,7 @@ mod tests {
             ("LEPTOS_ENV", "staging"),
             ("ISSUEBRIDGE_SECRET_KEY_PREVIOUS", "beef"),
             ("LEPTOS_RELOAD_PORT", "70000"),
+            ("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "12"),
         ];
         for (var, value) in cases {
             let err = config_with(dir.path(), &[(var, value)]).unwrap_err();

@@ -2,9 +2,10 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::crypto::TokenCipher;
 use crate::demo::DemoSentry;
+use crate::inbox::Inbox;
 use crate::locks::KeyedLocks;
 use crate::sentry::api::{SentryApp, SentryClient};
 use crate::store::Store;
@@ -23,6 +24,8 @@ pub struct AppState {
     pub locks: Arc<KeyedLocks>,
     /// Demo mode's simulated Sentry, for the console's "install" action.
     pub demo: Option<Arc<dyn DemoSentry>>,
+    /// Where deliveries are made durable before they are acknowledged.
+    pub inbox: Inbox,
 }
 
 impl AppState {
@@ -35,7 +38,27 @@ impl AppState {
                 client_secret: app.client_secret.clone(),
             }))
         });
-        Self { config: Arc::new(config), store, cipher: Arc::new(cipher), sentry, locks: Arc::default(), demo: None }
+        let inbox = Inbox::start(store.clone());
+        Self {
+            config: Arc::new(config),
+            store,
+            cipher: Arc::new(cipher),
+            sentry,
+            locks: Arc::default(),
+            demo: None,
+            inbox,
+        }
+    }
+
+    /// The secrets a webhook's signature may be made with: the app's client
+    /// secret and, during a rotation, the previous one. Empty when nothing
+    /// is configured, and then every webhook is refused.
+    pub fn webhook_secrets(&self) -> Vec<Secret> {
+        let mut secrets: Vec<Secret> = self.sentry.iter().map(|client| client.app().client_secret.clone()).collect();
+        if let Some(previous) = self.config.app.as_ref().and_then(|app| app.previous_client_secret.clone()) {
+            secrets.push(previous);
+        }
+        secrets
     }
 
     /// Demo mode: Sentry is the simulator, reached through `client`.

@@ -14,3 +14,4 @@ pub mod setup;
 pub mod sim;
 pub mod startup;
 pub mod telemetry;
+pub mod webhook;

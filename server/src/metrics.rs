@@ -27,6 +27,7 @@ pub struct Metrics {
 
 #[derive(Default)]
 struct Inner {
+    webhook_rejections: BTreeMap<&'static str, u64>,
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<String, Histogram>,
 }
@@ -52,6 +53,12 @@ impl Metrics {
         histogram.sum += seconds;
     }
 
+    /// A webhook refused before it was stored (bad or missing signature).
+    pub fn record_webhook_rejection(&self, reason: &'static str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        *inner.webhook_rejections.entry(reason).or_default() += 1;
+    }
+
     pub fn render(&self) -> String {
         let inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut out = String::new();
@@ -64,6 +71,11 @@ impl Metrics {
                 escape(method),
                 escape(route)
             );
+        }
+        out.push_str("# HELP issuebridge_webhook_rejected_total Webhooks refused before storage, by reason.\n");
+        out.push_str("# TYPE issuebridge_webhook_rejected_total counter\n");
+        for (reason, count) in &inner.webhook_rejections {
+            let _ = writeln!(out, "issuebridge_webhook_rejected_total{{reason=\"{}\"}} {count}", escape(reason));
         }
         out.push_str("# HELP issuebridge_http_request_duration_seconds Time to answer HTTP requests, by route.\n");
         out.push_str("# TYPE issuebridge_http_request_duration_seconds histogram\n");

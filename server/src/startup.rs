@@ -20,7 +20,7 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::{self, Metrics};
-use crate::{ops, setup};
+use crate::{ops, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -86,6 +86,11 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .route("/sentry/setup", get(setup::setup))
+        .route(
+            "/sentry/webhook",
+            axum::routing::post(webhook::receive)
+                .layer(axum::extract::DefaultBodyLimit::max(state.app.config.webhook_max_bytes)),
+        )
         .leptos_routes_with_context(&state, console_routes(), provide_app_state.clone(), render_shell)
         // Static files from the site root; anything else renders the
         // console's 404 page.

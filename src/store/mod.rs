@@ -402,9 +402,104 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Writes deliveries in one transaction. A delivery whose dedupe key is
+    /// stored already is not written again; the stored one counts it.
+    pub async fn insert_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<DeliveryInsert>, StoreError> {
+        const INSERT: &str =
+            "insert into delivery (received_at, source, request_id, resource, action, installation_uuid,
+                                                   dedupe_key, headers, body, state)
+                              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                              on conflict (dedupe_key) do nothing
+                              returning id";
+        const DUPLICATE: &str = "update delivery set duplicate_count = duplicate_count + 1, last_duplicate_at = $2
+                                 where dedupe_key = $1
+                                 returning id";
+        let outcomes = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let mut outcomes = Vec::with_capacity(deliveries.len());
+            for d in deliveries {
+                let inserted: Option<i64> = sqlx::query_scalar(INSERT)
+                    .bind(d.received_at_ms)
+                    .bind(d.source)
+                    .bind(d.request_id.as_deref())
+                    .bind(&d.resource)
+                    .bind(d.action.as_deref())
+                    .bind(d.installation.as_deref())
+                    .bind(&d.dedupe_key)
+                    .bind(&d.headers)
+                    .bind(d.body.as_slice())
+                    .bind(d.state)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let outcome = match inserted {
+                    Some(id) => DeliveryInsert::Stored(id),
+                    None => {
+                        let id: i64 = sqlx::query_scalar(DUPLICATE)
+                            .bind(&d.dedupe_key)
+                            .bind(d.received_at_ms)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        DeliveryInsert::Duplicate(id)
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(outcomes)
+        })?;
+        Ok(outcomes)
+    }
+
+    pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
+        let sql = "select id, resource, action, installation_uuid, request_id, headers, body, state, duplicate_count
+                   from delivery where id = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRecord>(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
     pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
         Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
     }
+}
+
+/// A delivery as received, before anything is done with it.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub received_at_ms: i64,
+    /// `webhook` or `service_hook`.
+    pub source: &'static str,
+    pub request_id: Option<String>,
+    pub resource: String,
+    pub action: Option<String>,
+    /// Kept as sent, even for installations not known (yet).
+    pub installation: Option<String>,
+    pub dedupe_key: String,
+    /// The headers that matter, as a JSON object; never a secret.
+    pub headers: String,
+    /// The raw bytes exactly as signed.
+    pub body: Vec<u8>,
+    /// `pending`, `ignored` (a resource we do not handle) or `invalid`
+    /// (not JSON).
+    pub state: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryInsert {
+    Stored(i64),
+    /// The same delivery was stored before (a retry); its id.
+    Duplicate(i64),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub resource: String,
+    pub action: Option<String>,
+    pub installation_uuid: Option<String>,
+    pub request_id: Option<String>,
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub state: String,
+    pub duplicate_count: i64,
 }
 
 /// What a token refresh leaves behind.

@@ -58,7 +58,7 @@ on_both_stores!(migrate_applies_migrations_and_is_idempotent, |db: TestDatabase|
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        assert!(stdout.contains("is migrated: 1 migration(s) applied, latest version 1"), "{stdout}");
+        assert!(stdout.contains("is migrated: 2 migration(s) applied, latest version 2"), "{stdout}");
     }
 });
 

@@ -11,3 +11,4 @@ mod oauth;
 mod ops;
 mod sentry_api;
 mod tokens;
+mod webhook;

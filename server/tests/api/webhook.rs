@@ -1,0 +1,194 @@
+//! `POST /sentry/webhook`: verification, durability before the answer,
+//! deduplication of Sentry's retries, and every answer code.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use issuebridge::on_both_stores;
+use issuebridge_server::sim::driver::{user_actor, CommentRef, SignedRequest};
+use issuebridge_server::sim::Simulator;
+use serde_json::Value;
+use url::Url;
+
+use crate::helpers::{spawn_app_with_sim, spawn_app_with_sim_and, Answer, TestApp};
+
+fn webhook_url() -> Url {
+    Url::parse("http://issuebridge.test/sentry/webhook").unwrap()
+}
+
+/// The signed request as the router receives it.
+fn to_request(signed: &SignedRequest) -> Request<Body> {
+    let mut builder = Request::post(signed.url.path());
+    for (name, value) in &signed.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::from(signed.body.clone())).unwrap()
+}
+
+async fn deliver(app: &TestApp, signed: &SignedRequest) -> (Answer, Value) {
+    let answer = app.send(to_request(signed)).await;
+    let json = serde_json::from_str(&answer.body).unwrap_or(Value::Null);
+    (answer, json)
+}
+
+fn created(sim: &Simulator) -> SignedRequest {
+    let pending = sim.create_installation("acme");
+    sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))
+}
+
+/// A request with the same headers but `body`, signed with `secret`.
+fn resigned(signed: &SignedRequest, body: &[u8], secret: &str) -> SignedRequest {
+    let mut copy = signed.clone();
+    copy.body = body.to_vec();
+    let signature = issuebridge::sentry::signature::sign(secret.as_bytes(), body);
+    for (name, value) in copy.headers.iter_mut() {
+        if name == "Sentry-Hook-Signature" {
+            *value = signature.clone();
+        }
+    }
+    copy
+}
+
+on_both_stores!(a_signed_delivery_is_stored_before_the_answer, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let signed = created(&sim);
+    let (answer, json) = deliver(&app, &signed).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(json["status"], "accepted");
+
+    let stored = app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.body, signed.body, "the raw bytes, as signed");
+    assert_eq!(stored.resource, "installation");
+    assert_eq!(stored.action.as_deref(), Some("created"));
+    assert_eq!(stored.state, "pending");
+    assert_eq!(stored.request_id.as_deref(), signed.header("Request-ID"));
+    let headers: Value = serde_json::from_str(&stored.headers).unwrap();
+    assert_eq!(headers["sentry-hook-resource"], "installation");
+    assert!(headers.get("sentry-hook-signature").is_none(), "no signature kept");
+});
+
+on_both_stores!(a_retry_with_a_new_request_id_is_a_duplicate, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let first = sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"));
+    let retry = sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"));
+    assert_ne!(first.header("Request-ID"), retry.header("Request-ID"));
+
+    let (_, a) = deliver(&app, &first).await;
+    let (answer, b) = deliver(&app, &retry).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(b["status"], "duplicate");
+    assert_eq!(a["delivery"], b["delivery"]);
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 1);
+    let stored = app.state.store.delivery(a["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.duplicate_count, 1);
+});
+
+on_both_stores!(bad_signatures_are_refused_and_not_stored, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let signed = created(&sim);
+    let mut cases = Vec::new();
+    cases.push(resigned(&signed, &signed.body, "another-secret"));
+    let mut tampered = signed.clone();
+    tampered.body = String::from_utf8(signed.body.clone()).unwrap().replace("Jane", "John").into_bytes();
+    cases.push(tampered);
+    let mut missing = signed.clone();
+    missing.headers.retain(|(name, _)| name != "Sentry-Hook-Signature");
+    cases.push(missing);
+    let mut junk = signed.clone();
+    for (name, value) in junk.headers.iter_mut() {
+        if name == "Sentry-Hook-Signature" {
+            *value = "sha256=not-hex".into();
+        }
+    }
+    cases.push(junk);
+    for case in &cases {
+        let (answer, _) = deliver(&app, case).await;
+        assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 0);
+    let metrics = app.get("/metrics").await.body;
+    assert!(metrics.contains(r#"issuebridge_webhook_rejected_total{reason="wrong signature"} 2"#), "{metrics}");
+    assert!(metrics.contains(r#"issuebridge_webhook_rejected_total{reason="missing signature"} 1"#));
+    assert!(metrics.contains(r#"issuebridge_webhook_rejected_total{reason="malformed signature"} 1"#));
+});
+
+on_both_stores!(the_previous_secret_still_verifies_during_a_rotation, |db| async move {
+    let sim = Simulator::start(Default::default()).await.unwrap();
+    let old_secret = sim.app().client_secret.clone();
+    let (app, _) = spawn_app_with_sim_and(
+        db,
+        &[("SENTRY_CLIENT_SECRET", "the-new-secret"), ("SENTRY_CLIENT_SECRET_PREVIOUS", old_secret.as_str())],
+    )
+    .await;
+    let signed = created(&sim);
+    assert_eq!(deliver(&app, &signed).await.0.status, StatusCode::OK);
+    let with_new = resigned(&signed, b"{\"action\":\"x\"}", "the-new-secret");
+    assert_eq!(deliver(&app, &with_new).await.0.status, StatusCode::OK);
+    // The component header is accepted too (the example app's behaviour).
+    let mut app_header = resigned(&signed, b"{\"action\":\"y\"}", "the-new-secret");
+    for (name, _) in app_header.headers.iter_mut() {
+        if name == "Sentry-Hook-Signature" {
+            *name = "Sentry-App-Signature".into();
+        }
+    }
+    assert_eq!(deliver(&app, &app_header).await.0.status, StatusCode::OK);
+});
+
+on_both_stores!(well_signed_oddities_are_kept, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let signed = created(&sim);
+    let secret = sim.app().client_secret.clone();
+
+    for body in [&b"not json"[..], b"", b"[1,2]"] {
+        let (answer, _) = deliver(&app, &resigned(&signed, body, &secret)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{:?}", String::from_utf8_lossy(body));
+    }
+    let mut unknown = resigned(&signed, b"{\"action\":\"completed\",\"data\":{}}", &secret);
+    for (name, value) in unknown.headers.iter_mut() {
+        if name == "Sentry-Hook-Resource" {
+            *value = "size_analysis".into();
+        }
+    }
+    let (answer, json) = deliver(&app, &unknown).await;
+    assert_eq!(answer.status, StatusCode::OK, "a well-signed unknown resource is never refused");
+    let stored = app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.state, "ignored");
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 4, "all kept for inspection");
+
+    // \\u escapes are verified over the raw bytes, never re-serialized.
+    let issue = sim.create_issue("acme", "web", "héllo");
+    let note = CommentRef { issue_id: &issue, comment_id: 1, text: "héllo wörld" };
+    let comment = sim.comment_webhook(
+        &webhook_url(),
+        "7a485448-a9e2-4c85-8a3c-4f44175783c9",
+        &note,
+        "created",
+        user_actor(1, "Jane"),
+    );
+    assert!(String::from_utf8(comment.body.clone()).unwrap().contains("h\\u00e9llo"));
+    assert_eq!(deliver(&app, &comment).await.0.status, StatusCode::OK);
+});
+
+on_both_stores!(a_body_over_the_limit_is_413, |db| async move {
+    let (app, sim) = spawn_app_with_sim_and(db, &[("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "1024")]).await;
+    let signed = created(&sim);
+    let big = format!("{{\"action\":\"created\",\"pad\":\"{}\"}}", "x".repeat(2000));
+    let (answer, _) = deliver(&app, &resigned(&signed, big.as_bytes(), &sim.app().client_secret)).await;
+    assert_eq!(answer.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 0);
+});
+
+on_both_stores!(a_store_that_cannot_take_it_answers_503, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    app.state.store.close().await;
+    let (answer, _) = deliver(&app, &created(&sim)).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE, "Sentry retries a 503");
+});
+
+on_both_stores!(concurrent_deliveries_are_all_stored, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let requests: Vec<SignedRequest> = (0..200).map(|_| created(&sim)).collect();
+    let answers = futures_util::future::join_all(requests.iter().map(|r| deliver(&app, r))).await;
+    assert!(answers.iter().all(|(a, j)| a.status == StatusCode::OK && j["status"] == "accepted"));
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 200);
+});
