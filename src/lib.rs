@@ -28,6 +28,8 @@ pub mod state;
 pub mod store;
 #[cfg(feature = "server")]
 pub mod tokens;
+#[cfg(feature = "server")]
+pub mod worker;
 
 #[cfg(feature = "server")]
 pub use state::AppState;

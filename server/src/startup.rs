@@ -164,7 +164,12 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
         grace: Duration,
     ) -> anyhow::Result<()> {
+        // The worker applies stored deliveries; it stops with the server.
+        let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
+        let worker = tokio::spawn(issuebridge::worker::run(self.state.clone(), worker_stopped));
         let outcome = serve_until(self.listener, self.router, shutdown, grace).await;
+        let _ = stop_worker.send(true);
+        let _ = worker.await;
         self.state.store.close().await;
         outcome
     }

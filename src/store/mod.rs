@@ -450,8 +450,69 @@ impl Store {
         Ok(outcomes)
     }
 
+    /// Claims up to `limit` deliveries of `resource` that are due, for
+    /// `lease_ms`: a worker that dies mid-way leaves them to be claimed again
+    /// when the lease runs out. On PostgreSQL, instances skip each other's
+    /// claims (`for update skip locked`), so each delivery is processed by
+    /// one of them.
+    pub async fn claim_deliveries(
+        &self,
+        resource: &str,
+        limit: i64,
+        lease_ms: i64,
+    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let now = now_ms();
+        let lock = match self {
+            Self::Postgres(_) => " for update skip locked",
+            Self::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "update delivery set state = 'processing', attempts = attempts + 1, next_attempt_at = $1
+             where id in (
+                 select id from delivery
+                 where resource = $2
+                   and ((state in ('pending', 'retry') and coalesce(next_attempt_at, 0) <= $3)
+                        or (state = 'processing' and next_attempt_at <= $3))
+                 order by id
+                 limit $4{lock})
+             returning id, action, body, attempts"
+        );
+        let mut claimed = on_pool!(self, |pool| sqlx::query_as::<_, ClaimedDelivery>(&sql)
+            .bind(now + lease_ms)
+            .bind(resource)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    /// Records how processing a claimed delivery went.
+    pub async fn finish_delivery(&self, id: i64, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
+        let now = now_ms();
+        let (state, next_attempt, error, processed_at) = match outcome {
+            DeliveryOutcome::Processed => ("processed", None, None, Some(now)),
+            DeliveryOutcome::Retry { after_ms, error } => ("retry", Some(now + after_ms), Some(error.as_str()), None),
+            DeliveryOutcome::Dead { error } => ("dead", None, Some(error.as_str()), None),
+        };
+        let sql =
+            "update delivery set state = $2, next_attempt_at = $3, last_error = $4, processed_at = $5 where id = $1";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(id)
+            .bind(state)
+            .bind(next_attempt)
+            .bind(error)
+            .bind(processed_at)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
     pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
-        let sql = "select id, resource, action, installation_uuid, request_id, headers, body, state, duplicate_count
+        let sql = "select id, resource, action, installation_uuid, request_id, headers, body, state, duplicate_count,
+                          attempts, last_error
                    from delivery where id = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRecord>(sql).bind(id).fetch_optional(pool).await)?)
     }
@@ -482,6 +543,28 @@ pub struct NewDelivery {
     pub state: &'static str,
 }
 
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub action: Option<String>,
+    pub body: Vec<u8>,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Processed,
+    Retry {
+        after_ms: i64,
+        error: String,
+    },
+    /// Given up: retrying cannot help, or the attempts ran out.
+    Dead {
+        error: String,
+    },
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryInsert {
     Stored(i64),
@@ -500,6 +583,8 @@ pub struct DeliveryRecord {
     pub body: Vec<u8>,
     pub state: String,
     pub duplicate_count: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
 }
 
 /// What a token refresh leaves behind.

@@ -112,10 +112,13 @@ impl Simulator {
         }
     }
 
-    /// `installation.created` for a new installation, with its grant code:
-    /// how an app without a Redirect URL learns the code.
+    /// `installation.created` for a new installation, with its grant code
+    /// while the code is unspent: how an app without a Redirect URL learns
+    /// it. Like Sentry's task, each call (a retry too) serializes the
+    /// installation as it is now.
     pub fn installation_created(&self, webhook_url: &Url, pending: &PendingInstall, actor: Value) -> SignedRequest {
         let installation = self.installation(&pending.installation).expect("a known installation");
+        let code = self.grant_unspent(&pending.code).then_some(pending.code.as_str());
         let data = installation_data(
             self.app(),
             1,
@@ -123,7 +126,7 @@ impl Simulator {
             installation.org_id,
             &installation.uuid,
             &installation.status,
-            Some(&pending.code),
+            code,
         );
         self.webhook(webhook_url, "installation", "created", &installation.uuid, data, actor)
     }

@@ -238,6 +238,11 @@ impl Simulator {
         self.shared.model().installations.get(uuid).cloned()
     }
 
+    /// Whether the grant code has not been exchanged yet.
+    pub fn grant_unspent(&self, code: &str) -> bool {
+        self.shared.model().grants.contains_key(code)
+    }
+
     /// Every grant code expires now (they last 10 minutes in Sentry).
     pub fn expire_grants(&self) {
         self.shared.model().expire_grants();

@@ -126,6 +126,7 @@ async fn the_sim_command_lets_serve_install_against_it() {
     let mut sim = issuebridge(dir.path())
         .args(["sim", "--listen", "127.0.0.1:0", "--org", "acme", "--client-id", "cid", "--client-secret", "csecret"])
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut sim_out = BufReader::new(sim.stdout.take().unwrap()).lines();
@@ -143,6 +144,7 @@ async fn the_sim_command_lets_serve_install_against_it() {
         .env("SENTRY_CLIENT_ID", "cid")
         .env("SENTRY_CLIENT_SECRET", "csecret")
         .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut app_out = BufReader::new(app.stdout.take().unwrap()).lines();

@@ -192,3 +192,117 @@ on_both_stores!(concurrent_deliveries_are_all_stored, |db| async move {
     assert!(answers.iter().all(|(a, j)| a.status == StatusCode::OK && j["status"] == "accepted"));
     assert_eq!(app.state.store.count_deliveries().await.unwrap(), 200);
 });
+
+async fn set_due_now(store: &issuebridge::store::Store, id: i64) {
+    let sql = "update delivery set next_attempt_at = 0 where id = $1";
+    match store {
+        issuebridge::store::Store::Sqlite(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+        issuebridge::store::Store::Postgres(pool) => {
+            sqlx::query(sql).bind(id).execute(pool).await.unwrap();
+        }
+    }
+}
+
+on_both_stores!(installation_created_by_webhook_installs_through_the_worker, |db| async move {
+    use issuebridge::domain::InstallationUuid;
+    use issuebridge::worker::run_once;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let signed = sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"));
+    let (_, json) = deliver(&app, &signed).await;
+    let id = json["delivery"].as_i64().unwrap();
+
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    let uuid = InstallationUuid::parse(&pending.installation).unwrap();
+    assert!(app.state.store.installation(&uuid).await.unwrap().unwrap().is_installed_with_tokens());
+    assert_eq!(app.state.store.delivery(id).await.unwrap().unwrap().state, "processed");
+    assert_eq!(sim.installation(&pending.installation).unwrap().status, "installed");
+
+    // Sentry's retry task serializes the installation anew (installed, the
+    // code spent): a new delivery, applied without a second exchange.
+    let retry = sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"));
+    assert!(!String::from_utf8_lossy(&retry.body).contains(&pending.code));
+    assert_eq!(deliver(&app, &retry).await.1["status"], "accepted");
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    assert_eq!(sim.requests("POST", "/authorizations/"), 1);
+
+    // installation.deleted applies the uninstall policy.
+    let deleted = sim.installation_deleted(&webhook_url(), &pending.installation, user_actor(1, "Jane"));
+    assert_eq!(deliver(&app, &deleted).await.0.status, StatusCode::OK);
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
+    assert_eq!(record.status, "deleted");
+    assert!(record.access_token.is_none());
+});
+
+on_both_stores!(a_failing_delivery_is_retried_later_and_a_hopeless_one_parked, |db| async move {
+    use issuebridge::worker::run_once;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let (_, json) = deliver(&app, &sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))).await;
+    let id = json["delivery"].as_i64().unwrap();
+
+    sim.fail_next("POST", "/authorizations/", 503, 1);
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    let stored = app.state.store.delivery(id).await.unwrap().unwrap();
+    assert_eq!((stored.state.as_str(), stored.attempts), ("retry", 1));
+    assert!(stored.last_error.unwrap().contains("could not be reached"));
+    assert_eq!(run_once(&app.state).await.unwrap(), 0, "not due yet: backoff");
+    set_due_now(&app.state.store, id).await;
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    assert_eq!(app.state.store.delivery(id).await.unwrap().unwrap().state, "processed");
+
+    // An expired code cannot be helped by retrying: parked as dead.
+    let late = sim.create_installation("globex");
+    sim.expire_grants();
+    let (_, json) = deliver(&app, &sim.installation_created(&webhook_url(), &late, user_actor(1, "Jane"))).await;
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    let dead = app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
+    assert_eq!(dead.state, "dead");
+    assert!(dead.last_error.unwrap().contains("Grant has already expired"));
+});
+
+on_both_stores!(deliveries_of_other_resources_wait_for_their_handlers, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let issue = sim.create_issue("acme", "web", "TypeError");
+    let (_, json) = deliver(
+        &app,
+        &sim.issue_webhook(
+            &webhook_url(),
+            "7a485448-a9e2-4c85-8a3c-4f44175783c9",
+            &issue,
+            "created",
+            user_actor(1, "Jane"),
+        ),
+    )
+    .await;
+    assert_eq!(issuebridge::worker::run_once(&app.state).await.unwrap(), 0);
+    assert_eq!(app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap().state, "pending");
+});
+
+/// Two instances on one PostgreSQL database share the work and process
+/// each delivery once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_on_postgres_process_each_delivery_once() {
+    let Some(db) = issuebridge::store::testing::TestDatabase::postgres().await else { return };
+    let (app, sim) = spawn_app_with_sim(db).await;
+    for _ in 0..40 {
+        let pending = sim.create_installation("acme");
+        deliver(&app, &sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))).await;
+    }
+    let other = issuebridge_server::startup::prepare_state((*app.state.config).clone()).await.unwrap();
+    let (mut a, mut b) = (0, 0);
+    loop {
+        let (x, y) = tokio::join!(issuebridge::worker::run_once(&app.state), issuebridge::worker::run_once(&other));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        if x + y == 0 {
+            break;
+        }
+        a += x;
+        b += y;
+    }
+    assert_eq!(a + b, 40, "every delivery once");
+    assert_eq!(sim.requests("POST", "/authorizations/"), 40, "one exchange per installation");
+}

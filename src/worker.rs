@@ -1,0 +1,98 @@
+//! The worker: claims stored deliveries and applies them.
+//!
+//! For now it handles the `installation` resource (`created` completes the
+//! install, `deleted` applies the uninstall policy); deliveries of the other
+//! resources stay stored, pending, until their handlers exist. A failure
+//! that may pass (Sentry unreachable, the store busy) is retried with
+//! backoff; one that cannot (a spent grant code) or that keeps failing is
+//! parked as dead, with its error, for a person to look at.
+
+use std::time::Duration;
+
+use crate::install::{forget_installation, installation_created, InstallError, InstallationWebhook};
+use crate::store::{ClaimedDelivery, DeliveryOutcome, StoreError};
+use crate::AppState;
+
+/// Attempts before a delivery is parked as dead.
+pub const MAX_ATTEMPTS: i64 = 8;
+/// How long a claim lasts before another worker may take it over.
+pub const LEASE_MS: i64 = 60_000;
+const BATCH: i64 = 64;
+
+/// Processes every due installation delivery once; returns how many.
+pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
+    let claimed = state.store.claim_deliveries("installation", BATCH, LEASE_MS).await?;
+    for delivery in &claimed {
+        let outcome = apply_installation(state, delivery).await;
+        if let DeliveryOutcome::Dead { error } | DeliveryOutcome::Retry { error, .. } = &outcome {
+            tracing::warn!(delivery = delivery.id, %error, ?outcome, "delivery not processed");
+        }
+        state.store.finish_delivery(delivery.id, &outcome).await?;
+    }
+    Ok(claimed.len())
+}
+
+/// Runs until `shutdown` resolves, polling when idle.
+pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut shutdown = shutdown;
+    loop {
+        let idle = match run_once(&state).await {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(error) => {
+                tracing::error!(%error, "worker could not reach the store");
+                true
+            }
+        };
+        if idle {
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+    }
+}
+
+async fn apply_installation(state: &AppState, delivery: &ClaimedDelivery) -> DeliveryOutcome {
+    let event: InstallationWebhook = match serde_json::from_slice(&delivery.body) {
+        Ok(event) => event,
+        Err(e) => return DeliveryOutcome::Dead { error: format!("not an installation payload: {e}") },
+    };
+    let result = match delivery.action.as_deref() {
+        Some("created") => installation_created(state, &event).await.map(|_| ()),
+        Some("deleted") => {
+            forget_installation(state, &event.data.installation.uuid).await.map(|_| ()).map_err(InstallError::from)
+        }
+        other => return DeliveryOutcome::Dead { error: format!("unknown installation action {other:?}") },
+    };
+    match result {
+        Ok(()) => DeliveryOutcome::Processed,
+        Err(error @ (InstallError::SentryUnavailable(_) | InstallError::Store(_)))
+            if delivery.attempts < MAX_ATTEMPTS =>
+        {
+            DeliveryOutcome::Retry { after_ms: backoff_ms(delivery.attempts), error: error.to_string() }
+        }
+        Err(error) => DeliveryOutcome::Dead { error: error.to_string() },
+    }
+}
+
+/// 1 s, 2 s, 4 s … capped at 10 minutes.
+pub fn backoff_ms(attempts: i64) -> i64 {
+    (1000i64 << attempts.clamp(1, 20).saturating_sub(1)).min(600_000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_a_cap() {
+        assert_eq!(backoff_ms(1), 1000);
+        assert_eq!(backoff_ms(2), 2000);
+        assert_eq!(backoff_ms(4), 8000);
+        assert_eq!(backoff_ms(30), 600_000);
+    }
+}
