@@ -27,3 +27,17 @@ pub struct ConsoleInfo {
     pub login_configured: bool,
     pub deliveries: i64,
 }
+
+/// One row of the delivery log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliverySummary {
+    pub id: i64,
+    pub received_at_ms: i64,
+    pub resource: String,
+    pub action: Option<String>,
+    pub installation: Option<String>,
+    pub state: String,
+    pub attempts: i64,
+    pub duplicates: i64,
+    pub last_error: Option<String>,
+}

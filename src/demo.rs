@@ -14,6 +14,16 @@ pub trait DemoSentry: Send + Sync + std::fmt::Debug {
     /// Creates an installation in `org_slug`; returns its uuid and the
     /// grant code Sentry would hand to the app.
     fn create_installation(&self, org_slug: &str) -> (String, String);
+
+    /// Sends a sample of signed webhooks (an issue, a comment, an error,
+    /// an issue alert, a metric alert) for `installation` in `org_slug` to
+    /// `webhook_url`, as Sentry would; returns how many were acknowledged.
+    fn send_sample_events(
+        &self,
+        webhook_url: url::Url,
+        installation: String,
+        org_slug: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + '_>>;
 }
 
 /// Sample tickets linked to made-up Sentry issues, so a first run shows a

@@ -4,7 +4,7 @@
 //! provides it for every request) and goes through the store. Errors are
 //! logged here with their cause and reach the browser as a plain sentence.
 
-use issuebridge::console::{ConsoleInfo, InstallationSummary};
+use issuebridge::console::{ConsoleInfo, DeliverySummary, InstallationSummary};
 use issuebridge::ticket::TicketSummary;
 use leptos::prelude::*;
 
@@ -80,4 +80,60 @@ pub async fn install_demo_organization() -> Result<String, ServerFnError> {
         .await
         .map_err(|e| ssr::store_failed("install the demo organization", e))?;
     Ok(org)
+}
+
+/// The newest deliveries, for the delivery log.
+#[server]
+pub async fn list_deliveries() -> Result<Vec<DeliverySummary>, ServerFnError> {
+    let state = ssr::state()?;
+    state.store.recent_deliveries(100).await.map_err(|e| ssr::store_failed("load deliveries", e))
+}
+
+/// Demo mode only: the simulated Sentry sends a sample of signed webhooks
+/// for the demo organization to this server's own webhook URL.
+#[server]
+pub async fn send_demo_events() -> Result<usize, ServerFnError> {
+    let state = ssr::state()?;
+    let Some(demo) = state.demo.clone() else {
+        return Err(ServerFnError::new("Sample events exist only in demo mode."));
+    };
+    let installations =
+        state.store.list_installations().await.map_err(|e| ssr::store_failed("load installations", e))?;
+    let Some(target) = installations.into_iter().find(|i| i.status == "installed") else {
+        return Err(ServerFnError::new("Install into a demo organization first."));
+    };
+    let base = state.config.public_url_or(state.config.site_addr);
+    let webhook_url = base.join("/sentry/webhook").map_err(|e| ServerFnError::new(e.to_string()))?;
+    demo.send_sample_events(webhook_url, target.uuid, target.org_slug)
+        .await
+        .map_err(|e| ssr::store_failed("send sample events", e))
+}
+
+/// Uninstalls the app from an organization: Sentry is told first, then the
+/// uninstall policy applies here (tokens purged, issue links dropped,
+/// tickets kept). Demo mode only until the console has a login: anyone who
+/// can reach an unauthenticated console must not be able to uninstall a
+/// real organization.
+#[server]
+pub async fn uninstall_installation(installation: String) -> Result<(), ServerFnError> {
+    use issuebridge::domain::InstallationUuid;
+    let state = ssr::state()?;
+    if state.demo.is_none() {
+        return Err(ServerFnError::new(
+            "Uninstalling from the console needs console login; uninstall from Sentry's Integrations settings.",
+        ));
+    }
+    let installation = InstallationUuid::parse(&installation).map_err(|e| ServerFnError::new(e.to_string()))?;
+    let client = state.sentry.clone().ok_or_else(|| ServerFnError::new("not connected to Sentry"))?;
+    issuebridge::tokens::with_token(&state, &installation, |token| {
+        let client = client.clone();
+        let installation = installation.clone();
+        async move { client.uninstall(&installation, &token).await }
+    })
+    .await
+    .map_err(|e| ssr::store_failed("uninstall from Sentry", e))?;
+    issuebridge::install::forget_installation(&state, &installation)
+        .await
+        .map_err(|e| ssr::store_failed("apply the uninstall", e))?;
+    Ok(())
 }

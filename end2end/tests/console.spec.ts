@@ -67,7 +67,7 @@ test("navigation moves between pages in the browser", async ({ page }) => {
   await expect(page.getByText("SQLite")).toBeVisible();
 
   await nav.getByRole("link", { name: "Deliveries" }).click();
-  await expect(page.getByTestId("delivery-count")).toHaveText("0 deliveries stored.");
+  await expect(page.getByTestId("delivery-count")).toBeVisible();
 
   await nav.getByRole("link", { name: "Board" }).click();
   await expect(page.getByTestId("ticket-count")).toHaveText("4 tickets");
@@ -106,4 +106,18 @@ test("demo mode installs the app into a new organization from the console", asyn
   // Server-rendered the same way after a reload.
   await openHydrated(page, "/installations");
   await expect(page.getByRole("cell", { name: "demo-org-2", exact: true })).toBeVisible();
+
+  // And uninstalled again: tokens gone, tickets kept, the row says so.
+  await page.getByRole("button", { name: "Uninstall from demo-org-2" }).click();
+  const again = page.getByRole("row").filter({ has: page.getByRole("cell", { name: "demo-org-2", exact: true }) });
+  await expect(again.getByText("uninstalled", { exact: true })).toBeVisible();
+});
+
+test("demo mode sends sample events that land in the delivery log", async ({ page }) => {
+  await openHydrated(page, "/deliveries");
+  await page.getByRole("button", { name: "Send sample events" }).click();
+  await expect(page.getByRole("status")).toHaveText(/sent 5 signed webhooks/);
+  for (const event of ["issue.created", "error.created", "comment.created", "event_alert.triggered", "metric_alert.critical"]) {
+    await expect(page.getByRole("cell", { name: event, exact: true })).toBeVisible();
+  }
 });

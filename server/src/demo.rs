@@ -20,6 +20,36 @@ impl DemoSentry for Simulator {
         let pending = Simulator::create_installation(self, org_slug);
         (pending.installation, pending.code)
     }
+
+    fn send_sample_events(
+        &self,
+        webhook_url: url::Url,
+        installation: String,
+        org_slug: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<usize, String>> + Send + '_>> {
+        Box::pin(async move {
+            use crate::sim::driver::{sentry_actor, user_actor, CommentRef};
+            let issue =
+                self.create_issue(&org_slug, "web", "TypeError: Cannot read properties of undefined (reading 'cart')");
+            let note =
+                CommentRef { issue_id: &issue, comment_id: 9001, text: "Seen on checkout since the last deploy." };
+            let samples = [
+                self.issue_webhook(&webhook_url, &installation, &issue, "created", sentry_actor()),
+                self.error_created(&webhook_url, &installation, &issue),
+                self.comment_webhook(&webhook_url, &installation, &note, "created", user_actor(1, "Jane Doe")),
+                self.event_alert_triggered(&webhook_url, &installation, &issue, "Checkout errors", &[]),
+                self.metric_alert(&webhook_url, &installation, "critical", "42", "Too many errors"),
+            ];
+            let mut acknowledged = 0;
+            for request in &samples {
+                let response = request.send().await.map_err(|e| format!("sending a sample webhook: {e}"))?;
+                if response.status().is_success() {
+                    acknowledged += 1;
+                }
+            }
+            Ok(acknowledged)
+        })
+    }
 }
 
 /// Starts the simulator and connects `state` to it. A first run installs the

@@ -383,6 +383,14 @@ impl SentryClient {
         decode(response, "installation").await
     }
 
+    /// `DELETE /api/0/sentry-app-installations/{uuid}/`: uninstalls the app
+    /// from the organization; Sentry then sends `installation.deleted`.
+    pub async fn uninstall(&self, installation: &InstallationUuid, token: &Secret) -> Result<(), SentryError> {
+        let url = self.url(&format!("/api/0/sentry-app-installations/{installation}/"));
+        self.execute(|| self.http.delete(url.clone()).bearer_auth(token.expose())).await?;
+        Ok(())
+    }
+
     // ----- issues (contract §4) -----
 
     pub async fn get_issue(&self, token: &Secret, org: &OrgSlug, issue: &SentryIssueId) -> Result<Issue, SentryError> {

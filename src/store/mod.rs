@@ -17,7 +17,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{Backend, DatabaseUrl};
-use crate::console::InstallationSummary;
+use crate::console::{DeliverySummary, InstallationSummary};
 use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId, TicketId};
 use crate::ticket::{TicketStatus, TicketSummary};
 
@@ -517,6 +517,28 @@ impl Store {
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRecord>(sql).bind(id).fetch_optional(pool).await)?)
     }
 
+    /// The newest deliveries first.
+    pub async fn recent_deliveries(&self, limit: i64) -> Result<Vec<DeliverySummary>, StoreError> {
+        let sql =
+            "select id, received_at, resource, action, installation_uuid, state, attempts, duplicate_count, last_error
+                   from delivery order by id desc limit $1";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRow>(sql).bind(limit).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeliverySummary {
+                id: r.id,
+                received_at_ms: r.received_at,
+                resource: r.resource,
+                action: r.action,
+                installation: r.installation_uuid,
+                state: r.state,
+                attempts: r.attempts,
+                duplicates: r.duplicate_count,
+                last_error: r.last_error,
+            })
+            .collect())
+    }
+
     pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
         Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
     }
@@ -541,6 +563,19 @@ pub struct NewDelivery {
     /// `pending`, `ignored` (a resource we do not handle) or `invalid`
     /// (not JSON).
     pub state: &'static str,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    received_at: i64,
+    resource: String,
+    action: Option<String>,
+    installation_uuid: Option<String>,
+    state: String,
+    attempts: i64,
+    duplicate_count: i64,
+    last_error: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]

@@ -1,39 +1,32 @@
 use issuebridge::time::format_utc_minutes;
 use leptos::prelude::*;
 
-use super::{LoadError, Page};
-use crate::api::{list_installations, load_console_info, InstallDemoOrganization};
+use super::{outcome_text, DemoAction, LoadError, Page};
+use crate::api::{list_installations, load_console_info, InstallDemoOrganization, UninstallInstallation};
 
 #[component]
 pub fn InstallationsPage() -> impl IntoView {
     let install_demo = ServerAction::<InstallDemoOrganization>::new();
-    // Reloads after each demo install.
-    let installations = Resource::new(move || install_demo.version().get(), |_| list_installations());
+    let uninstall = ServerAction::<UninstallInstallation>::new();
+    // Reloads after each install or uninstall.
+    let installations =
+        Resource::new(move || (install_demo.version().get(), uninstall.version().get()), |_| list_installations());
     let info = Resource::new(|| (), |_| load_console_info());
     view! {
         <Page title="Installations">
             {move || Suspend::new(async move {
                 let demo = info.await.map(|info| info.demo_mode).unwrap_or(false);
                 demo.then(|| view! {
-                    <div class="actions">
-                        <button
-                            class="button"
-                            on:click=move |_| { install_demo.dispatch(InstallDemoOrganization {}); }
-                            disabled=move || install_demo.pending().get()
-                        >
-                            "Install into a new demo organization"
-                        </button>
-                        <span class="muted" role="status">
-                            {move || match install_demo.value().get() {
-                                Some(Ok(org)) => format!("Installed into {org}."),
-                                Some(Err(error)) => error.to_string(),
-                                None => String::new(),
-                            }}
-                        </span>
-                    </div>
+                    <DemoAction
+                        label="Install into a new demo organization"
+                        on_click=Callback::new(move |()| { install_demo.dispatch(InstallDemoOrganization {}); })
+                        pending=install_demo.pending()
+                        message=Signal::derive(move || outcome_text(install_demo.value().get(), |org| format!("Installed into {org}.")))
+                    />
                 })
             })}
             {move || Suspend::new(async move {
+                let demo = info.await.map(|info| info.demo_mode).unwrap_or(false);
                 match installations.await {
                     Ok(list) if list.is_empty() => view! {
                         <p class="empty">"Not installed in any Sentry organization yet."</p>
@@ -41,17 +34,33 @@ pub fn InstallationsPage() -> impl IntoView {
                     Ok(list) => view! {
                         <table class="table">
                             <thead><tr>
-                                <th>"Organization"</th><th>"Status"</th><th>"Tickets"</th><th>"Installed"</th><th>"Installation"</th>
+                                <th>"Organization"</th><th>"Status"</th><th>"Tickets"</th><th>"Installed"</th><th>"Installation"</th><th></th>
                             </tr></thead>
                             <tbody>
-                                {list.into_iter().map(|i| view! {
-                                    <tr>
-                                        <td>{i.org_slug}</td>
-                                        <td><span class=format!("status {}", i.status)>{status_label(&i.status)}</span></td>
-                                        <td>{i.tickets}</td>
-                                        <td>{format_utc_minutes(i.created_at_ms)}</td>
-                                        <td><code>{i.uuid}</code></td>
-                                    </tr>
+                                {list.into_iter().map(|i| {
+                                    // Demo mode only, until the console has a login.
+                                    let action = (demo && i.status == "installed").then(|| {
+                                        let uuid = i.uuid.clone();
+                                        view! {
+                                            <button
+                                                class="link-button"
+                                                aria-label=format!("Uninstall from {}", i.org_slug)
+                                                on:click=move |_| { uninstall.dispatch(UninstallInstallation { installation: uuid.clone() }); }
+                                            >
+                                                "Uninstall"
+                                            </button>
+                                        }
+                                    });
+                                    view! {
+                                        <tr>
+                                            <td>{i.org_slug.clone()}</td>
+                                            <td><span class=format!("status {}", i.status)>{status_label(&i.status)}</span></td>
+                                            <td>{i.tickets}</td>
+                                            <td>{format_utc_minutes(i.created_at_ms)}</td>
+                                            <td><code>{i.uuid.clone()}</code></td>
+                                            <td>{action}</td>
+                                        </tr>
+                                    }
                                 }).collect_view()}
                             </tbody>
                         </table>

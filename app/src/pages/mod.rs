@@ -36,6 +36,31 @@ fn Page(title: &'static str, children: Children) -> impl IntoView {
     }
 }
 
+/// A demo-mode action: a button, and a line that reports how it went.
+#[component]
+fn DemoAction(
+    label: &'static str,
+    on_click: Callback<()>,
+    #[prop(into)] pending: Signal<bool>,
+    #[prop(into)] message: Signal<String>,
+) -> impl IntoView {
+    view! {
+        <div class="actions">
+            <button class="button" on:click=move |_| on_click.run(()) disabled=move || pending.get()>{label}</button>
+            <span class="muted" role="status">{move || message.get()}</span>
+        </div>
+    }
+}
+
+/// What a finished server action says: its success text, or the error.
+fn outcome_text<T>(value: Option<Result<T, ServerFnError>>, success: impl Fn(T) -> String) -> String {
+    match value {
+        Some(Ok(value)) => success(value),
+        Some(Err(error)) => error.to_string(),
+        None => String::new(),
+    }
+}
+
 /// A load error as a person should read it.
 #[component]
 fn LoadError(error: ServerFnError) -> impl IntoView {

@@ -137,3 +137,74 @@ on_both_stores!(demo_mode_adopts_its_installations_after_a_restart, |db| async m
     .expect("the new simulator accepts the adopted installation's token");
     assert_eq!(details.status, "installed");
 });
+
+on_both_stores!(demo_sample_events_land_in_the_delivery_log, |db| async move {
+    use issuebridge_app::api::{ListDeliveries, SendDemoEvents};
+    // Over a real socket: the simulated Sentry posts to the app's own URL.
+    let app = spawn_app(db).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let mut config = (*app.state.config).clone();
+    config.public_url = Some(base.parse().unwrap());
+    let mut state = app.state.clone();
+    state.config = std::sync::Arc::new(config);
+    let router = issuebridge_server::startup::router(
+        state,
+        issuebridge_server::startup::leptos_options(&app.state.config, app.state.config.site_addr),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+
+    let client = reqwest::Client::new();
+    let sent = client
+        .post(format!("{base}{}", SendDemoEvents::PATH))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 200);
+    assert_eq!(sent.text().await.unwrap(), "5");
+    let listed = app.call_server_fn(ListDeliveries::PATH).await;
+    let deliveries: Vec<issuebridge::console::DeliverySummary> = serde_json::from_str(&listed.body).unwrap();
+    let events: Vec<String> =
+        deliveries.iter().map(|d| format!("{}.{}", d.resource, d.action.clone().unwrap_or_default())).collect();
+    assert_eq!(
+        events,
+        ["metric_alert.critical", "event_alert.triggered", "comment.created", "error.created", "issue.created"]
+    );
+    assert!(deliveries.iter().all(|d| d.state == "pending"));
+    assert!(app.get("/deliveries").await.body.contains("issue.created"));
+});
+
+on_both_stores!(demo_mode_uninstalls_from_the_console, |db| async move {
+    use axum::body::Body;
+    use axum::http::Request;
+    use issuebridge_app::api::UninstallInstallation;
+    let app = spawn_app(db).await;
+    let installation = app.state.store.list_installations().await.unwrap().remove(0);
+    let request = Request::post(UninstallInstallation::PATH)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("installation={}", installation.uuid)))
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let uuid = issuebridge::domain::InstallationUuid::parse(&installation.uuid).unwrap();
+    let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
+    assert_eq!(record.status, "deleted");
+    assert!(record.access_token.is_none());
+    assert_eq!(app.state.store.list_tickets(10).await.unwrap().len(), 4, "tickets stay");
+    assert!(app.get("/installations").await.body.contains("uninstalled"));
+});
+
+on_both_stores!(outside_demo_mode_the_console_cannot_uninstall, |db| async move {
+    use axum::body::Body;
+    use axum::http::Request;
+    use issuebridge_app::api::UninstallInstallation;
+    let (app, _sim) = crate::helpers::spawn_app_with_sim(db).await;
+    let request = Request::post(UninstallInstallation::PATH)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from("installation=0f0f0f0f-0000-4000-8000-000000000000"))
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(answer.body.contains("needs console login"), "{}", answer.body);
+});
