@@ -24,7 +24,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # of the compile and ship both names below.
 unexport LEPTOS_OUTPUT_NAME
 
-.PHONY: run test setup setup-e2e front server test-unit test-e2e check clean-site
+.PHONY: run test bench setup setup-e2e front server test-unit test-e2e check clean-site
 
 run: setup front server
 	target/release/issuebridge serve
@@ -74,6 +74,11 @@ test-unit:
 
 test-e2e:
 	cd end2end && npx playwright test
+
+# Acknowledged deliveries per second, latency and memory, into BENCHMARKS.md.
+bench: setup
+	cargo build -p issuebridge-server --release --bin issuebridge --bin issuebridge-bench
+	target/release/issuebridge-bench
 
 check:
 	cargo check -p issuebridge-server --tests
