@@ -137,3 +137,14 @@ pub async fn uninstall_installation(installation: String) -> Result<(), ServerFn
         .map_err(|e| ssr::store_failed("apply the uninstall", e))?;
     Ok(())
 }
+
+/// Processes a stored delivery again (handlers are idempotent).
+#[server]
+pub async fn replay_delivery(id: i64) -> Result<u64, ServerFnError> {
+    let state = ssr::state()?;
+    state
+        .store
+        .requeue_deliveries(&issuebridge::store::Replay::One(id))
+        .await
+        .map_err(|e| ssr::store_failed("requeue the delivery", e))
+}

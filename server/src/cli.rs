@@ -29,10 +29,29 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Process stored deliveries again: one, those received in a time
+    /// range, or every dead one. A running issuebridge's worker applies them.
+    Replay(ReplayArgs),
     /// Run a simulated Sentry, to try issuebridge (or develop against it)
     /// without a Sentry account; it prints the variables to point
     /// issuebridge at it and an install link.
     Sim(SimArgs),
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct ReplayArgs {
+    /// The delivery with this id.
+    #[arg(long)]
+    pub id: Option<i64>,
+    /// Deliveries received from this time on (RFC 3339); with --until.
+    #[arg(long, requires = "until", value_name = "TIME")]
+    pub since: Option<String>,
+    /// ... and before this time (RFC 3339).
+    #[arg(long, requires = "since", value_name = "TIME")]
+    pub until: Option<String>,
+    /// Every delivery parked as dead.
+    #[arg(long)]
+    pub dead: bool,
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -78,6 +97,17 @@ pub fn parse_args() -> Cli {
 pub fn run() -> ExitCode {
     config::load_dotenv();
     let cli = parse_args();
+    if let Some(Command::Replay(args)) = &cli.command {
+        let chosen = usize::from(args.id.is_some()) + usize::from(args.since.is_some()) + usize::from(args.dead);
+        if chosen != 1 {
+            Cli::command()
+                .error(
+                    clap::error::ErrorKind::ArgumentConflict,
+                    "replay takes exactly one of --id, --since/--until, --dead",
+                )
+                .exit();
+        }
+    }
     if let Some(Command::Sim(args)) = &cli.command {
         telemetry::init(cli.log_format.unwrap_or(LogFormat::Human));
         return run_simulator(args.clone());
@@ -102,6 +132,7 @@ pub fn run() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Replay(args) => replay(config, args).await,
             Command::Sim(_) => unreachable!("handled before the configuration is read"),
         }
     });
@@ -135,6 +166,26 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     println!("issuebridge is ready: console at {} ({mode_text})", app.public_url());
     app.run_until(shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<()> {
+    use issuebridge::sentry::api::parse_datetime_ms;
+    use issuebridge::store::Replay;
+    let time = |text: &str| {
+        parse_datetime_ms(text)
+            .ok_or_else(|| anyhow::anyhow!("{text:?} is not an RFC 3339 time like 2026-11-27T10:00:00Z"))
+    };
+    let which = match (args.id, args.since.as_deref(), args.until.as_deref(), args.dead) {
+        (Some(id), ..) => Replay::One(id),
+        (_, Some(since), Some(until), _) => Replay::Between { from_ms: time(since)?, to_ms: time(until)? },
+        _ => Replay::Dead,
+    };
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let count = store.requeue_deliveries(&which).await?;
+    println!("requeued {count} deliveries; a running issuebridge applies them");
+    store.close().await;
     Ok(())
 }
 

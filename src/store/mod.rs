@@ -510,6 +510,35 @@ impl Store {
         Ok(())
     }
 
+    /// Puts deliveries back in the queue so the worker applies them again
+    /// (handlers are idempotent). Deliveries that cannot be processed (not
+    /// JSON, or of a resource without a handler) are left as they are.
+    /// Returns how many were requeued.
+    pub async fn requeue_deliveries(&self, which: &Replay) -> Result<u64, StoreError> {
+        let base = "update delivery set state = 'pending', attempts = 0, next_attempt_at = null, last_error = null
+                    where state in ('processed', 'dead', 'retry', 'pending')";
+        let count = match which {
+            Replay::One(id) => on_pool!(self, |pool| sqlx::query(&format!("{base} and id = $1"))
+                .bind(*id)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?,
+            Replay::Between { from_ms, to_ms } => {
+                on_pool!(self, |pool| sqlx::query(&format!("{base} and received_at >= $1 and received_at < $2"))
+                    .bind(*from_ms)
+                    .bind(*to_ms)
+                    .execute(pool)
+                    .await
+                    .map(|done| done.rows_affected()))?
+            }
+            Replay::Dead => on_pool!(self, |pool| sqlx::query(&format!("{base} and state = 'dead'"))
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?,
+        };
+        Ok(count)
+    }
+
     pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
         let sql = "select id, resource, action, installation_uuid, request_id, headers, body, state, duplicate_count,
                           attempts, last_error
@@ -585,6 +614,19 @@ pub struct ClaimedDelivery {
     pub body: Vec<u8>,
     /// Including this one.
     pub attempts: i64,
+}
+
+/// Which deliveries to process again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    One(i64),
+    /// Received in `[from_ms, to_ms)`.
+    Between {
+        from_ms: i64,
+        to_ms: i64,
+    },
+    /// Every delivery parked as dead.
+    Dead,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

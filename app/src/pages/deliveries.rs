@@ -2,12 +2,14 @@ use issuebridge::time::format_utc_minutes;
 use leptos::prelude::*;
 
 use super::{outcome_text, DemoAction, LoadError, Page};
-use crate::api::{list_deliveries, load_console_info, SendDemoEvents};
+use crate::api::{list_deliveries, load_console_info, ReplayDelivery, SendDemoEvents};
 
 #[component]
 pub fn DeliveriesPage() -> impl IntoView {
     let send_samples = ServerAction::<SendDemoEvents>::new();
-    let deliveries = Resource::new(move || send_samples.version().get(), |_| list_deliveries());
+    let replay = ServerAction::<ReplayDelivery>::new();
+    let deliveries =
+        Resource::new(move || (send_samples.version().get(), replay.version().get()), |_| list_deliveries());
     let info = Resource::new(|| (), |_| load_console_info());
     view! {
         <Page title="Deliveries">
@@ -36,7 +38,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                         <p class="count" data-testid="delivery-count">{format!("{} most recent deliveries", list.len())}</p>
                         <table class="table deliveries">
                             <thead><tr>
-                                <th>"#"</th><th>"Received"</th><th>"Event"</th><th>"State"</th><th>"Attempts"</th><th>"Installation"</th>
+                                <th>"#"</th><th>"Received"</th><th>"Event"</th><th>"State"</th><th>"Attempts"</th><th>"Installation"</th><th></th>
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|d| {
@@ -45,6 +47,17 @@ pub fn DeliveriesPage() -> impl IntoView {
                                         None => d.resource.clone(),
                                     };
                                     let duplicates = (d.duplicates > 0).then(|| format!(" (+{} retries)", d.duplicates));
+                                    let id = d.id;
+                                    let replayable = matches!(d.state.as_str(), "processed" | "dead" | "retry");
+                                    let action = replayable.then(|| view! {
+                                        <button
+                                            class="link-button"
+                                            aria-label=format!("Replay delivery {id}")
+                                            on:click=move |_| { replay.dispatch(ReplayDelivery { id }); }
+                                        >
+                                            "Replay"
+                                        </button>
+                                    });
                                     view! {
                                         <tr data-delivery=d.id>
                                             <td>{d.id}</td>
@@ -53,6 +66,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                                             <td><span class=format!("status {}", d.state) title=d.last_error.clone().unwrap_or_default()>{d.state.clone()}</span></td>
                                             <td>{d.attempts}</td>
                                             <td><code>{d.installation.unwrap_or_default()}</code></td>
+                                            <td>{action}</td>
                                         </tr>
                                     }
                                 }).collect_view()}

@@ -29,7 +29,7 @@ async fn help_documents_every_command_and_variable() {
     let output = issuebridge(dir.path()).arg("--help").output().await.unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for expected in ["serve", "migrate", "sim", "--log-format", "demo mode"] {
+    for expected in ["serve", "migrate", "replay", "sim", "--log-format", "demo mode"] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
     for var in ENV_VARS {
@@ -161,4 +161,20 @@ async fn the_sim_command_lets_serve_install_against_it() {
         let exit = tokio::time::timeout(Duration::from_secs(30), child.wait()).await.unwrap().unwrap();
         assert!(exit.success(), "{exit:?}");
     }
+}
+
+#[tokio::test]
+async fn replay_takes_exactly_one_selection() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = issuebridge(dir.path()).args(["replay", "--dead"]).output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("requeued 0 deliveries"));
+    let none = issuebridge(dir.path()).arg("replay").output().await.unwrap();
+    assert_eq!(none.status.code(), Some(2));
+    let half = issuebridge(dir.path()).args(["replay", "--since", "2026-01-01T00:00:00Z"]).output().await.unwrap();
+    assert_eq!(half.status.code(), Some(2));
+    let bad =
+        issuebridge(dir.path()).args(["replay", "--since", "yesterday", "--until", "today"]).output().await.unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not an RFC 3339 time"));
 }

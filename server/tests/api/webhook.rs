@@ -306,3 +306,44 @@ async fn two_workers_on_postgres_process_each_delivery_once() {
     assert_eq!(a + b, 40, "every delivery once");
     assert_eq!(sim.requests("POST", "/authorizations/"), 40, "one exchange per installation");
 }
+
+on_both_stores!(stored_deliveries_can_be_replayed, |db| async move {
+    use issuebridge::store::{now_ms, Replay};
+    use issuebridge::worker::run_once;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let (_, json) = deliver(&app, &sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))).await;
+    let id = json["delivery"].as_i64().unwrap();
+    run_once(&app.state).await.unwrap();
+    let late = sim.create_installation("globex");
+    sim.expire_grants();
+    let (_, dead) = deliver(&app, &sim.installation_created(&webhook_url(), &late, user_actor(1, "Jane"))).await;
+    let dead_id = dead["delivery"].as_i64().unwrap();
+    run_once(&app.state).await.unwrap();
+    assert_eq!(app.state.store.delivery(dead_id).await.unwrap().unwrap().state, "dead");
+
+    // One: processed again, harmlessly (the install is already done).
+    assert_eq!(app.state.store.requeue_deliveries(&Replay::One(id)).await.unwrap(), 1);
+    assert_eq!(app.state.store.delivery(id).await.unwrap().unwrap().state, "pending");
+    assert_eq!(run_once(&app.state).await.unwrap(), 1);
+    assert_eq!(app.state.store.delivery(id).await.unwrap().unwrap().state, "processed");
+    assert_eq!(sim.requests("POST", "/authorizations/"), 2, "no new exchange for the replay");
+
+    // Every dead one.
+    assert_eq!(app.state.store.requeue_deliveries(&Replay::Dead).await.unwrap(), 1);
+    assert_eq!(app.state.store.delivery(dead_id).await.unwrap().unwrap().state, "pending");
+
+    // A time range.
+    let range = Replay::Between { from_ms: now_ms() - 60_000, to_ms: now_ms() + 1 };
+    assert_eq!(app.state.store.requeue_deliveries(&range).await.unwrap(), 2);
+    let past = Replay::Between { from_ms: 0, to_ms: 1 };
+    assert_eq!(app.state.store.requeue_deliveries(&past).await.unwrap(), 0);
+
+    // From the console.
+    let request = Request::post(<issuebridge_app::api::ReplayDelivery as leptos::server_fn::ServerFn>::PATH)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Body::from(format!("id={id}")))
+        .unwrap();
+    let answer = app.send(request).await;
+    assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "1"));
+});
