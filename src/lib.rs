@@ -17,6 +17,8 @@ pub mod crypto;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]
+pub mod hooks;
+#[cfg(feature = "server")]
 pub mod inbox;
 #[cfg(feature = "server")]
 pub mod install;

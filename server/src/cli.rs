@@ -32,10 +32,30 @@ pub enum Command {
     /// Process stored deliveries again: one, those received in a time
     /// range, or every dead one. A running issuebridge's worker applies them.
     Replay(ReplayArgs),
+    /// Register a project service hook, so Sentry sends that project's raw
+    /// events (event.created, event.alert) to /sentry/service-hook.
+    #[command(subcommand)]
+    Hooks(HooksCommand),
     /// Run a simulated Sentry, to try issuebridge (or develop against it)
     /// without a Sentry account; it prints the variables to point
     /// issuebridge at it and an install link.
     Sim(SimArgs),
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum HooksCommand {
+    /// Register a hook on a project of an installation's organization.
+    Register {
+        /// The installation (its organization owns the project).
+        #[arg(long)]
+        installation: String,
+        /// The project's slug.
+        #[arg(long)]
+        project: String,
+        /// Events to receive.
+        #[arg(long, value_delimiter = ',', default_value = "event.created,event.alert")]
+        events: Vec<String>,
+    },
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -133,6 +153,9 @@ pub fn run() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Replay(args) => replay(config, args).await,
+            Command::Hooks(HooksCommand::Register { installation, project, events }) => {
+                register_hook(config, &installation, &project, &events).await
+            }
             Command::Sim(_) => unreachable!("handled before the configuration is read"),
         }
     });
@@ -186,6 +209,16 @@ async fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<()> {
     let count = store.requeue_deliveries(&which).await?;
     println!("requeued {count} deliveries; a running issuebridge applies them");
     store.close().await;
+    Ok(())
+}
+
+async fn register_hook(config: Config, installation: &str, project: &str, events: &[String]) -> anyhow::Result<()> {
+    let installation = issuebridge::domain::InstallationUuid::parse(installation)?;
+    let state = crate::startup::prepare_state(config).await?;
+    let events: Vec<&str> = events.iter().map(String::as_str).collect();
+    let id = issuebridge::hooks::register(&state, &installation, project, &events).await?;
+    println!("registered service hook {id} on {project}: Sentry now sends its events to /sentry/service-hook");
+    state.store.close().await;
     Ok(())
 }
 

@@ -87,6 +87,11 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/sentry/setup", get(setup::setup))
         .route(
+            "/sentry/service-hook",
+            axum::routing::post(webhook::receive_service_hook)
+                .layer(axum::extract::DefaultBodyLimit::max(state.app.config.webhook_max_bytes)),
+        )
+        .route(
             "/sentry/webhook",
             axum::routing::post(webhook::receive)
                 .layer(axum::extract::DefaultBodyLimit::max(state.app.config.webhook_max_bytes)),

@@ -58,22 +58,7 @@ pub async fn receive(State(state): State<ServerState>, headers: HeaderMap, body:
         resource,
     };
 
-    match state.app.inbox.submit(delivery).await {
-        Ok(_) if state_label == "invalid" => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "the body is not a JSON object; it was kept for inspection" })),
-        )
-            .into_response(),
-        Ok(DeliveryInsert::Stored(id)) => Json(json!({ "status": "accepted", "delivery": id })).into_response(),
-        Ok(DeliveryInsert::Duplicate(id)) => Json(json!({ "status": "duplicate", "delivery": id })).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "webhook could not be stored");
-            let message = match error {
-                InboxError::Store(_) | InboxError::Closed => "the delivery could not be stored; retry later",
-            };
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message }))).into_response()
-        }
-    }
+    store_and_answer(&state, delivery).await
 }
 
 /// Checks the HMAC over the raw bytes against every configured secret.
@@ -113,6 +98,86 @@ fn kept_headers(headers: &HeaderMap) -> String {
         .filter_map(|name| Some((name.to_string(), Value::String(headers.get(*name)?.to_str().ok()?.to_owned()))))
         .collect();
     Value::Object(kept).to_string()
+}
+
+/// `POST /sentry/service-hook`: a project service hook's delivery, verified
+/// with that hook's own secret (found by `X-ServiceHook-GUID`), stored in
+/// the same inbox.
+pub async fn receive_service_hook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let refuse = |reason: &'static str| {
+        state.metrics.record_webhook_rejection(reason);
+        (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid or missing signature" }))).into_response()
+    };
+    let (Some(guid), Some(raw)) = (header("x-servicehook-guid"), header("x-servicehook-signature")) else {
+        return refuse("missing signature");
+    };
+    let Ok(signature) = Signature::parse(&raw) else { return refuse("malformed signature") };
+    let candidates = match state.app.store.service_hook_candidates(&guid).await {
+        Ok(candidates) => candidates,
+        Err(error) => {
+            tracing::error!(%error, "service hooks could not be read");
+            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "retry later" }))).into_response();
+        }
+    };
+    let hook = candidates.into_iter().find(|hook| {
+        state
+            .app
+            .cipher
+            .open(&hook.secret, &issuebridge::hooks::secret_context(&hook.id))
+            .is_ok_and(|secret| signature.verifies(&secret, &body))
+    });
+    let Some(hook) = hook else { return refuse("wrong signature") };
+    if hook.guid.is_none() {
+        if let Err(error) = state.app.store.set_service_hook_guid(&hook.id, &guid).await {
+            tracing::warn!(%error, "could not remember the hook's guid");
+        }
+    }
+
+    let is_json = serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.is_object());
+    let delivery = NewDelivery {
+        received_at_ms: now_ms(),
+        source: "service_hook",
+        request_id: None,
+        resource: "service_hook".to_owned(),
+        action: Some("event".to_owned()),
+        installation: Some(hook.installation_uuid.clone()),
+        dedupe_key: dedupe_key(&format!("service_hook:{guid}"), &body),
+        headers: kept_service_hook_headers(&headers),
+        body: body.to_vec(),
+        state: if is_json { "pending" } else { "invalid" },
+    };
+    store_and_answer(&state, delivery).await
+}
+
+fn kept_service_hook_headers(headers: &HeaderMap) -> String {
+    let kept: serde_json::Map<String, Value> =
+        ["content-type", "x-servicehook-guid", "x-servicehook-timestamp", "user-agent"]
+            .iter()
+            .filter_map(|name| Some((name.to_string(), Value::String(headers.get(*name)?.to_str().ok()?.to_owned()))))
+            .collect();
+    Value::Object(kept).to_string()
+}
+
+/// Makes the delivery durable, then answers as Sentry needs to hear it.
+async fn store_and_answer(state: &ServerState, delivery: NewDelivery) -> Response {
+    let invalid = delivery.state == "invalid";
+    match state.app.inbox.submit(delivery).await {
+        Ok(_) if invalid => (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": "the body is not a JSON object; it was kept for inspection" })),
+        )
+            .into_response(),
+        Ok(DeliveryInsert::Stored(id)) => Json(json!({ "status": "accepted", "delivery": id })).into_response(),
+        Ok(DeliveryInsert::Duplicate(id)) => Json(json!({ "status": "duplicate", "delivery": id })).into_response(),
+        Err(error) => {
+            tracing::error!(%error, "delivery could not be stored");
+            let message = match error {
+                InboxError::Store(_) | InboxError::Closed => "the delivery could not be stored; retry later",
+            };
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message }))).into_response()
+        }
+    }
 }
 
 #[cfg(test)]

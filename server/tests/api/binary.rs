@@ -29,7 +29,7 @@ async fn help_documents_every_command_and_variable() {
     let output = issuebridge(dir.path()).arg("--help").output().await.unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for expected in ["serve", "migrate", "replay", "sim", "--log-format", "demo mode"] {
+    for expected in ["serve", "migrate", "replay", "hooks", "sim", "--log-format", "demo mode"] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
     for var in ENV_VARS {
@@ -58,7 +58,7 @@ on_both_stores!(migrate_applies_migrations_and_is_idempotent, |db: TestDatabase|
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        assert!(stdout.contains("is migrated: 2 migration(s) applied, latest version 2"), "{stdout}");
+        assert!(stdout.contains("is migrated: 3 migration(s) applied, latest version 3"), "{stdout}");
     }
 });
 
@@ -155,6 +155,20 @@ async fn the_sim_command_lets_serve_install_against_it() {
     let page = reqwest::get(format!("{base}/sentry/setup?{query}")).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("installed in the Sentry organization acme"));
+
+    // A service hook for a project, registered from the command line.
+    let installation =
+        url::form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "installationId").unwrap().1.into_owned();
+    let hooks = issuebridge(dir.path())
+        .args(["hooks", "register", "--installation", &installation, "--project", "web"])
+        .env("SENTRY_URL", &sim_url)
+        .env("SENTRY_CLIENT_ID", "cid")
+        .env("SENTRY_CLIENT_SECRET", "csecret")
+        .output()
+        .await
+        .unwrap();
+    assert!(hooks.status.success(), "{}", String::from_utf8_lossy(&hooks.stderr));
+    assert!(String::from_utf8_lossy(&hooks.stdout).contains("registered service hook"));
 
     for child in [&mut app, &mut sim] {
         std::process::Command::new("kill").args(["-TERM", &child.id().unwrap().to_string()]).status().unwrap();

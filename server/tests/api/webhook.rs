@@ -347,3 +347,46 @@ on_both_stores!(stored_deliveries_can_be_replayed, |db| async move {
     let answer = app.send(request).await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "1"));
 });
+
+on_both_stores!(service_hook_deliveries_verify_with_each_hooks_own_secret, |db| async move {
+    use issuebridge::domain::InstallationUuid;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), &pending);
+    assert_eq!(app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await.status, StatusCode::OK);
+    let uuid = InstallationUuid::parse(&pending.installation).unwrap();
+
+    let web = issuebridge::hooks::register(&app.state, &uuid, "web", &["event.created", "event.alert"]).await.unwrap();
+    let api = issuebridge::hooks::register(&app.state, &uuid, "api", &["event.created"]).await.unwrap();
+    let registered = sim.service_hooks();
+    assert_eq!(registered.len(), 2);
+    assert!(registered.iter().all(|h| h.url == "http://issuebridge.test/sentry/service-hook"));
+
+    let issue = sim.create_issue("acme", "web", "TypeError");
+    for hook in [&web, &api, &web] {
+        let (answer, json) = deliver(&app, &sim.service_hook_delivery(hook, &issue)).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        let stored = app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
+        assert_eq!(stored.resource, "service_hook");
+        assert_eq!(stored.installation_uuid.as_deref(), Some(uuid.as_str()));
+        assert_eq!(stored.state, "pending");
+    }
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 3);
+
+    // A hook's signature made with another hook's secret, or tampered, fails.
+    let mut forged = sim.service_hook_delivery(&web, &issue);
+    let other_guid = sim.service_hooks().into_iter().find(|h| h.id == api).unwrap().guid;
+    for (name, value) in forged.headers.iter_mut() {
+        if name == "X-ServiceHook-GUID" {
+            *value = other_guid.clone();
+        }
+    }
+    assert_eq!(deliver(&app, &forged).await.0.status, StatusCode::UNAUTHORIZED);
+    let mut tampered = sim.service_hook_delivery(&web, &issue);
+    tampered.body.push(b' ');
+    assert_eq!(deliver(&app, &tampered).await.0.status, StatusCode::UNAUTHORIZED);
+    let mut unsigned = sim.service_hook_delivery(&web, &issue);
+    unsigned.headers.retain(|(name, _)| name != "X-ServiceHook-Signature");
+    assert_eq!(deliver(&app, &unsigned).await.0.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 3);
+});
