@@ -152,3 +152,33 @@ async fn sqlite_creates_the_database_folder_with_wal_and_foreign_keys() {
     assert_eq!(foreign_keys, 1);
     assert!(dir.path().join("nested/deeper/ib.db").exists());
 }
+
+fn delivery(key: &str) -> issuebridge::store::NewDelivery {
+    issuebridge::store::NewDelivery {
+        received_at_ms: issuebridge::store::now_ms(),
+        source: "webhook",
+        request_id: None,
+        resource: "issue".into(),
+        action: Some("created".into()),
+        installation: None,
+        dedupe_key: key.into(),
+        headers: "{}".into(),
+        body: key.as_bytes().to_vec(),
+        state: "pending",
+    }
+}
+
+on_both_stores!(a_batch_stores_new_deliveries_once_and_counts_repeats, |db: TestDatabase| async move {
+    use issuebridge::store::DeliveryInsert::{Duplicate, Stored};
+    let store = migrated(&db).await;
+    let first = store.insert_deliveries(&[delivery("a"), delivery("a"), delivery("b")]).await.unwrap();
+    let (Stored(a), Duplicate(a_again), Stored(b)) = (first[0], first[1], first[2]) else { panic!("{first:?}") };
+    assert_eq!(a, a_again);
+    assert_ne!(a, b);
+    let second = store.insert_deliveries(&[delivery("b"), delivery("c")]).await.unwrap();
+    assert!(matches!(second[..], [Duplicate(id), Stored(_)] if id == b));
+    assert_eq!(store.count_deliveries().await.unwrap(), 3);
+    assert_eq!(store.delivery(a).await.unwrap().unwrap().duplicate_count, 1);
+    assert_eq!(store.delivery(b).await.unwrap().unwrap().duplicate_count, 1);
+    assert!(store.insert_deliveries(&[]).await.unwrap().is_empty());
+});

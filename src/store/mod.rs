@@ -405,33 +405,40 @@ impl Store {
     /// Writes deliveries in one transaction. A delivery whose dedupe key is
     /// stored already is not written again; the stored one counts it.
     pub async fn insert_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<DeliveryInsert>, StoreError> {
-        const INSERT: &str =
-            "insert into delivery (received_at, source, request_id, resource, action, installation_uuid,
-                                                   dedupe_key, headers, body, state)
-                              values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                              on conflict (dedupe_key) do nothing
-                              returning id";
         const DUPLICATE: &str = "update delivery set duplicate_count = duplicate_count + 1, last_duplicate_at = $2
                                  where dedupe_key = $1
                                  returning id";
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
         let outcomes = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
+            // One statement for the whole batch: the rows whose key is new
+            // come back with their ids; the others are duplicates.
+            let mut insert = sqlx::QueryBuilder::new(
+                "insert into delivery (received_at, source, request_id, resource, action, installation_uuid,
+                                       dedupe_key, headers, body, state) ",
+            );
+            insert.push_values(deliveries, |mut row, d| {
+                row.push_bind(d.received_at_ms)
+                    .push_bind(d.source)
+                    .push_bind(d.request_id.as_deref())
+                    .push_bind(d.resource.as_str())
+                    .push_bind(d.action.as_deref())
+                    .push_bind(d.installation.as_deref())
+                    .push_bind(d.dedupe_key.as_str())
+                    .push_bind(d.headers.as_str())
+                    .push_bind(d.body.as_slice())
+                    .push_bind(d.state);
+            });
+            insert.push(" on conflict (dedupe_key) do nothing returning id, dedupe_key");
+            let stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            let mut new_ids: std::collections::HashMap<String, i64> =
+                stored.into_iter().map(|(id, key)| (key, id)).collect();
             let mut outcomes = Vec::with_capacity(deliveries.len());
             for d in deliveries {
-                let inserted: Option<i64> = sqlx::query_scalar(INSERT)
-                    .bind(d.received_at_ms)
-                    .bind(d.source)
-                    .bind(d.request_id.as_deref())
-                    .bind(&d.resource)
-                    .bind(d.action.as_deref())
-                    .bind(d.installation.as_deref())
-                    .bind(&d.dedupe_key)
-                    .bind(&d.headers)
-                    .bind(d.body.as_slice())
-                    .bind(d.state)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let outcome = match inserted {
+                // The first occurrence of a new key is the stored one.
+                let outcome = match new_ids.remove(&d.dedupe_key) {
                     Some(id) => DeliveryInsert::Stored(id),
                     None => {
                         let id: i64 = sqlx::query_scalar(DUPLICATE)
@@ -598,6 +605,13 @@ impl Store {
                 last_error: r.last_error,
             })
             .collect())
+    }
+
+    /// Whether a delivery with this dedupe key is stored.
+    pub async fn has_delivery(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        let sql = "select count(*) from delivery where dedupe_key = $1";
+        let count = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql).bind(dedupe_key).fetch_one(pool).await)?;
+        Ok(count > 0)
     }
 
     pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
