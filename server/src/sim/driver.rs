@@ -131,6 +131,14 @@ impl Simulator {
         self.webhook(webhook_url, "installation", "created", &installation.uuid, data, actor)
     }
 
+    /// A person uninstalls the app in Sentry: the installation goes to
+    /// pending deletion, its tokens die, and Sentry sends
+    /// `installation.deleted` (once, never retried).
+    pub fn uninstall(&self, webhook_url: &Url, installation: &str, actor: Value) -> SignedRequest {
+        self.mark_uninstalled(installation);
+        self.installation_deleted(webhook_url, installation, actor)
+    }
+
     /// `installation.deleted`, as sent after an uninstall (no code).
     pub fn installation_deleted(&self, webhook_url: &Url, installation: &str, actor: Value) -> SignedRequest {
         let record = self.installation(installation).expect("a known installation");

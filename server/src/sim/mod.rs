@@ -218,6 +218,15 @@ impl Simulator {
         (token, record.refresh_token, record.expires_at_ms)
     }
 
+    /// The installation is being deleted, as after an uninstall in Sentry.
+    pub fn mark_uninstalled(&self, installation: &str) {
+        let mut model = self.shared.model();
+        if let Some(record) = model.installations.get_mut(installation) {
+            record.status = "pending_deletion".to_owned();
+        }
+        model.tokens.retain(|_, token| token.installation != installation);
+    }
+
     /// Sentry revokes every token of the installation.
     pub fn revoke_tokens(&self, installation: &str) {
         self.shared.model().tokens.retain(|_, token| token.installation != installation);

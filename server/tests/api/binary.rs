@@ -192,3 +192,84 @@ async fn replay_takes_exactly_one_selection() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("not an RFC 3339 time"));
 }
+
+/// Starts `issuebridge serve` in connected mode on `db`; returns the child
+/// and its base URL.
+async fn start_server(dir: &std::path::Path, db: &TestDatabase) -> (tokio::process::Child, String) {
+    let mut child = issuebridge(dir)
+        .arg("serve")
+        .env("DATABASE_URL", db.url.expose())
+        .env("ISSUEBRIDGE_SECRET_KEY", TEST_SECRET_KEY)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .env("SENTRY_URL", "http://127.0.0.1:9")
+        .env("SENTRY_CLIENT_ID", "crash")
+        .env("SENTRY_CLIENT_SECRET", "crash-secret")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = line_starting(&mut out, "issuebridge is ready").await;
+    let base = ready.split_whitespace().find(|w| w.starts_with("http://")).unwrap().trim_end_matches('/').to_owned();
+    (child, base)
+}
+
+on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| async move {
+    use issuebridge::sentry::signature::sign;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut server, base) = start_server(dir.path(), &db).await;
+    let client = reqwest::Client::new();
+    let body = |n: usize| {
+        format!(
+            r#"{{"action":"created","installation":{{"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9"}},"data":{{"issue":{{"id":"{n}"}}}},"actor":{{"type":"application","id":"sentry","name":"Sentry"}}}}"#
+        )
+    };
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let sends = (0..600).map(|n| {
+        let (client, url, body) = (client.clone(), format!("{base}/sentry/webhook"), body(n));
+        let acked = acked.clone();
+        tokio::spawn(async move {
+            let signature = sign(b"crash-secret", body.as_bytes());
+            let answer = client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("sentry-hook-resource", "issue")
+                .header("sentry-hook-signature", signature)
+                .body(body.clone())
+                .send()
+                .await;
+            let status = answer.map(|r| r.status().as_u16()).unwrap_or(0);
+            if status == 200 {
+                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            (body, status)
+        })
+    });
+    let sends: Vec<_> = sends.collect();
+    // Kill the server without warning in the middle of the burst.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while acked.load(std::sync::atomic::Ordering::SeqCst) < 150 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    std::process::Command::new("kill").args(["-KILL", &server.id().unwrap().to_string()]).status().unwrap();
+    let _ = server.wait().await;
+    let mut acknowledged = Vec::new();
+    for send in sends {
+        let (body, status) = send.await.unwrap();
+        if status == 200 {
+            acknowledged.push(body);
+        }
+    }
+
+    // Restarted on the same store: every acknowledged delivery is there.
+    let (mut restarted, _) = start_server(dir.path(), &db).await;
+    let store = issuebridge::store::Store::connect(&db.url).await.unwrap();
+    for body in &acknowledged {
+        let key = issuebridge_server::webhook::dedupe_key("issue", body.as_bytes());
+        assert!(store.has_delivery(&key).await.unwrap(), "an acknowledged delivery was lost");
+    }
+    eprintln!("{} of 600 acknowledged before the kill, all stored", acknowledged.len());
+    store.close().await;
+    std::process::Command::new("kill").args(["-TERM", &restarted.id().unwrap().to_string()]).status().unwrap();
+    assert!(restarted.wait().await.unwrap().success());
+});

@@ -228,8 +228,9 @@ on_both_stores!(installation_created_by_webhook_installs_through_the_worker, |db
     assert_eq!(run_once(&app.state).await.unwrap(), 1);
     assert_eq!(sim.requests("POST", "/authorizations/"), 1);
 
-    // installation.deleted applies the uninstall policy.
-    let deleted = sim.installation_deleted(&webhook_url(), &pending.installation, user_actor(1, "Jane"));
+    // Uninstalled in Sentry: installation.deleted applies the policy.
+    let deleted = sim.uninstall(&webhook_url(), &pending.installation, user_actor(1, "Jane"));
+    assert_eq!(sim.installation(&pending.installation).unwrap().status, "pending_deletion");
     assert_eq!(deliver(&app, &deleted).await.0.status, StatusCode::OK);
     assert_eq!(run_once(&app.state).await.unwrap(), 1);
     let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
