@@ -49,7 +49,13 @@ async fn main() -> anyhow::Result<()> {
         Some((url, _guard)) => results.push(run("PostgreSQL", &server, &url, dir.path(), seconds).await?),
         None => eprintln!("PostgreSQL is not reachable: measuring SQLite only"),
     }
-    let report = report(&results, seconds);
+    let mut report = report(&results, seconds);
+    // Notes written by people below the figures survive a new run.
+    if let Ok(previous) = std::fs::read_to_string(&out) {
+        if let Some(at) = previous.find("\n## Notes") {
+            report.push_str(&previous[at..]);
+        }
+    }
     std::fs::write(&out, &report)?;
     println!("{report}");
     Ok(())
@@ -243,7 +249,7 @@ fn machine() -> String {
 
 fn report(results: &[Figures], seconds: u64) -> String {
     let mut out = String::from("# Benchmarks\n\n");
-    out.push_str("Written by `make bench` (server/src/bin/issuebridge-bench.rs); do not edit by hand.\n\n");
+    out.push_str("Written by `make bench` (server/src/bin/issuebridge-bench.rs); edit only the Notes section, which a new run keeps.\n\n");
     out.push_str(&format!("- Machine: {}\n", machine()));
     out.push_str(&format!("- Date: {}\n", issuebridge::sentry::api::format_datetime_ms(issuebridge::store::now_ms())));
     out.push_str(&format!(
