@@ -41,3 +41,10 @@ pub struct DeliverySummary {
     pub duplicates: i64,
     pub last_error: Option<String>,
 }
+
+/// One page of the delivery log; `older` continues below it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryPage {
+    pub deliveries: Vec<DeliverySummary>,
+    pub older: Option<i64>,
+}

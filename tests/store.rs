@@ -182,3 +182,29 @@ on_both_stores!(a_batch_stores_new_deliveries_once_and_counts_repeats, |db: Test
     assert_eq!(store.delivery(b).await.unwrap().unwrap().duplicate_count, 1);
     assert!(store.insert_deliveries(&[]).await.unwrap().is_empty());
 });
+
+on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| async move {
+    use issuebridge::store::DeliveryQuery;
+    let store = migrated(&db).await;
+    let mut batch = Vec::new();
+    for n in 0..7 {
+        let mut d = delivery(&format!("key-{n}"));
+        d.resource = if n % 2 == 0 { "issue".into() } else { "comment".into() };
+        batch.push(d);
+    }
+    store.insert_deliveries(&batch).await.unwrap();
+    let all = store.recent_deliveries(&DeliveryQuery { limit: 100, ..Default::default() }).await.unwrap();
+    assert_eq!(all.len(), 7);
+    assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
+
+    let issues = DeliveryQuery { resource: Some("issue".into()), limit: 2, ..Default::default() };
+    let first = store.recent_deliveries(&issues).await.unwrap();
+    assert_eq!(first.len(), 2);
+    assert!(first.iter().all(|d| d.resource == "issue"));
+    let next = DeliveryQuery { before_id: Some(first[1].id), ..issues.clone() };
+    let second = store.recent_deliveries(&next).await.unwrap();
+    assert_eq!(second.len(), 2);
+    assert!(second[0].id < first[1].id);
+    let dead = DeliveryQuery { state: Some("dead".into()), limit: 10, ..Default::default() };
+    assert!(store.recent_deliveries(&dead).await.unwrap().is_empty());
+});

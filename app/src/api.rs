@@ -4,7 +4,7 @@
 //! provides it for every request) and goes through the store. Errors are
 //! logged here with their cause and reach the browser as a plain sentence.
 
-use issuebridge::console::{ConsoleInfo, DeliverySummary, InstallationSummary};
+use issuebridge::console::{ConsoleInfo, DeliveryPage, InstallationSummary};
 use issuebridge::ticket::TicketSummary;
 use leptos::prelude::*;
 
@@ -82,11 +82,31 @@ pub async fn install_demo_organization() -> Result<String, ServerFnError> {
     Ok(org)
 }
 
-/// The newest deliveries, for the delivery log.
+/// Deliveries shown per page of the log.
+pub const DELIVERY_PAGE: i64 = 50;
+
+/// A page of the delivery log, newest first, optionally filtered.
 #[server]
-pub async fn list_deliveries() -> Result<Vec<DeliverySummary>, ServerFnError> {
+pub async fn list_deliveries(
+    resource: Option<String>,
+    state_filter: Option<String>,
+    before: Option<i64>,
+) -> Result<DeliveryPage, ServerFnError> {
     let state = ssr::state()?;
-    state.store.recent_deliveries(100).await.map_err(|e| ssr::store_failed("load deliveries", e))
+    let query = issuebridge::store::DeliveryQuery {
+        resource: resource.filter(|r| !r.is_empty()),
+        state: state_filter.filter(|s| !s.is_empty()),
+        before_id: before,
+        limit: DELIVERY_PAGE + 1,
+    };
+    let mut deliveries =
+        state.store.recent_deliveries(&query).await.map_err(|e| ssr::store_failed("load deliveries", e))?;
+    // One more than a page was asked for: its presence says there is more.
+    let older = (deliveries.len() as i64 > DELIVERY_PAGE).then(|| {
+        deliveries.truncate(DELIVERY_PAGE as usize);
+        deliveries.last().map(|d| d.id)
+    });
+    Ok(DeliveryPage { deliveries, older: older.flatten() })
 }
 
 /// Demo mode only: the simulated Sentry sends a sample of signed webhooks

@@ -120,4 +120,11 @@ test("demo mode sends sample events that land in the delivery log", async ({ pag
   for (const event of ["issue.created", "error.created", "comment.created", "event_alert.triggered", "metric_alert.critical"]) {
     await expect(page.getByRole("cell", { name: event, exact: true })).toBeVisible();
   }
+
+  // Filtering goes through the URL, so a filtered view can be shared.
+  await page.getByLabel("Resource").selectOption("comment");
+  await page.getByRole("button", { name: "Filter" }).click();
+  await expect(page).toHaveURL(/resource=comment/);
+  await expect(page.getByRole("cell", { name: "comment.created", exact: true })).toBeVisible();
+  await expect(page.getByRole("cell", { name: "issue.created", exact: true })).toHaveCount(0);
 });

@@ -593,11 +593,23 @@ impl Store {
     }
 
     /// The newest deliveries first.
-    pub async fn recent_deliveries(&self, limit: i64) -> Result<Vec<DeliverySummary>, StoreError> {
+    ///
+    /// Paged by id (keyset), not by offset, so a page deep in a million rows
+    /// costs what the first one does.
+    pub async fn recent_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliverySummary>, StoreError> {
         let sql =
             "select id, received_at, resource, action, installation_uuid, state, attempts, duplicate_count, last_error
-                   from delivery order by id desc limit $1";
-        let rows = on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRow>(sql).bind(limit).fetch_all(pool).await)?;
+             from delivery
+             where ($1 is null or resource = $1) and ($2 is null or state = $2) and ($3 is null or id < $3)
+             order by id desc
+             limit $4";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRow>(sql)
+            .bind(query.resource.as_deref())
+            .bind(query.state.as_deref())
+            .bind(query.before_id)
+            .bind(query.limit)
+            .fetch_all(pool)
+            .await)?;
         Ok(rows
             .into_iter()
             .map(|r| DeliverySummary {
@@ -688,6 +700,16 @@ pub struct ServiceHookRecord {
     pub project_slug: String,
     pub secret: Vec<u8>,
     pub guid: Option<String>,
+}
+
+/// A page of the delivery log: optional filters, and the id to continue
+/// below.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    pub resource: Option<String>,
+    pub state: Option<String>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
 }
 
 /// Which deliveries to process again.

@@ -1,5 +1,6 @@
 use issuebridge::time::format_utc_minutes;
 use leptos::prelude::*;
+use leptos_router::hooks::use_query_map;
 
 use super::{outcome_text, DemoAction, LoadError, Page};
 use crate::api::{list_deliveries, load_console_info, ReplayDelivery, SendDemoEvents};
@@ -8,8 +9,22 @@ use crate::api::{list_deliveries, load_console_info, ReplayDelivery, SendDemoEve
 pub fn DeliveriesPage() -> impl IntoView {
     let send_samples = ServerAction::<SendDemoEvents>::new();
     let replay = ServerAction::<ReplayDelivery>::new();
-    let deliveries =
-        Resource::new(move || (send_samples.version().get(), replay.version().get()), |_| list_deliveries());
+    // Filters and the page live in the URL (?resource=&state=&before=), so
+    // a filtered view can be linked and works before the WASM loads.
+    let query = use_query_map();
+    let deliveries = Resource::new(
+        move || {
+            let q = query.get();
+            (
+                q.get("resource"),
+                q.get("state"),
+                q.get("before").and_then(|b| b.parse::<i64>().ok()),
+                send_samples.version().get(),
+                replay.version().get(),
+            )
+        },
+        |(resource, state, before, _, _)| list_deliveries(resource, state, before),
+    );
     let info = Resource::new(|| (), |_| load_console_info());
     view! {
         <Page title="Deliveries">
@@ -27,15 +42,47 @@ pub fn DeliveriesPage() -> impl IntoView {
                 })
             })}
             {move || Suspend::new(async move {
+                let filters = query.get_untracked();
+                let resource = filters.get("resource").unwrap_or_default();
+                let state = filters.get("state").unwrap_or_default();
+                let filter_form = view! {
+                    <form method="get" action="/deliveries" class="filters">
+                        <label>"Resource "
+                            <select name="resource">
+                                {["", "installation", "issue", "error", "comment", "event_alert", "metric_alert", "service_hook"].into_iter().map(|r| {
+                                    view! { <option value=r selected=r == resource>{if r.is_empty() { "all" } else { r }}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <label>"State "
+                            <select name="state">
+                                {["", "pending", "processing", "retry", "processed", "dead", "ignored", "invalid"].into_iter().map(|s| {
+                                    view! { <option value=s selected=s == state>{if s.is_empty() { "all" } else { s }}</option> }
+                                }).collect_view()}
+                            </select>
+                        </label>
+                        <button class="button" type="submit">"Filter"</button>
+                    </form>
+                };
                 match deliveries.await {
-                    Ok(list) if list.is_empty() => view! {
-                        <p class="empty" data-testid="delivery-count">"No deliveries yet."</p>
+                    Ok(page) if page.deliveries.is_empty() => view! {
+                        {filter_form}
+                        <p class="empty" data-testid="delivery-count">"No deliveries here."</p>
                         <p class="muted">
                             "Every signed webhook from Sentry is stored here before it is acknowledged."
                         </p>
                     }.into_any(),
-                    Ok(list) => view! {
-                        <p class="count" data-testid="delivery-count">{format!("{} most recent deliveries", list.len())}</p>
+                    Ok(page) => {
+                        let older = page.older.map(|before| {
+                            let mut href = format!("/deliveries?before={before}");
+                            if !resource.is_empty() { href.push_str(&format!("&resource={resource}")); }
+                            if !state.is_empty() { href.push_str(&format!("&state={state}")); }
+                            view! { <p><a href=href>"Older deliveries →"</a></p> }
+                        });
+                        let list = page.deliveries;
+                        view! {
+                        {filter_form}
+                        <p class="count" data-testid="delivery-count">{format!("{} deliveries", list.len())}</p>
                         <table class="table deliveries">
                             <thead><tr>
                                 <th>"#"</th><th>"Received"</th><th>"Event"</th><th>"State"</th><th>"Attempts"</th><th>"Installation"</th><th></th>
@@ -72,7 +119,9 @@ pub fn DeliveriesPage() -> impl IntoView {
                                 }).collect_view()}
                             </tbody>
                         </table>
-                    }.into_any(),
+                        {older}
+                    }.into_any()
+                    }
                     Err(error) => view! { <LoadError error/> }.into_any(),
                 }
             })}

@@ -164,7 +164,8 @@ on_both_stores!(demo_sample_events_land_in_the_delivery_log, |db| async move {
     assert_eq!(sent.status(), 200);
     assert_eq!(sent.text().await.unwrap(), "5");
     let listed = app.call_server_fn(ListDeliveries::PATH).await;
-    let deliveries: Vec<issuebridge::console::DeliverySummary> = serde_json::from_str(&listed.body).unwrap();
+    let page: issuebridge::console::DeliveryPage = serde_json::from_str(&listed.body).unwrap();
+    let deliveries = page.deliveries;
     let events: Vec<String> =
         deliveries.iter().map(|d| format!("{}.{}", d.resource, d.action.clone().unwrap_or_default())).collect();
     assert_eq!(
@@ -207,4 +208,27 @@ on_both_stores!(outside_demo_mode_the_console_cannot_uninstall, |db| async move 
     let answer = app.send(request).await;
     assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
     assert!(answer.body.contains("needs console login"), "{}", answer.body);
+});
+
+on_both_stores!(the_delivery_log_filters_by_url, |db| async move {
+    let (app, sim) = crate::helpers::spawn_app_with_sim(db).await;
+    let url: url::Url = "http://issuebridge.test/sentry/webhook".parse().unwrap();
+    let issue = sim.create_issue("acme", "web", "TypeError");
+    let installation = "7a485448-a9e2-4c85-8a3c-4f44175783c9";
+    for signed in [
+        sim.issue_webhook(&url, installation, &issue, "created", issuebridge_server::sim::driver::sentry_actor()),
+        sim.error_created(&url, installation, &issue),
+    ] {
+        let mut request = axum::http::Request::post("/sentry/webhook");
+        for (name, value) in &signed.headers {
+            request = request.header(name, value);
+        }
+        let answer = app.send(request.body(axum::body::Body::from(signed.body.clone())).unwrap()).await;
+        assert_eq!(answer.status, StatusCode::OK);
+    }
+    let all = app.get("/deliveries").await.body;
+    assert!(all.contains("issue.created") && all.contains("error.created"));
+    let only_errors = app.get("/deliveries?resource=error").await.body;
+    assert!(only_errors.contains("error.created") && !only_errors.contains("issue.created"), "{only_errors}");
+    assert!(app.get("/deliveries?state=dead").await.body.contains("No deliveries here."));
 });
