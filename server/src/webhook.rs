@@ -27,6 +27,8 @@ use crate::startup::ServerState;
 pub const KNOWN_RESOURCES: [&str; 6] = ["installation", "issue", "error", "comment", "event_alert", "metric_alert"];
 
 /// Headers kept with a delivery: what explains it, never a secret.
+const KEPT_SERVICE_HOOK_HEADERS: [&str; 4] =
+    ["content-type", "x-servicehook-guid", "x-servicehook-timestamp", "user-agent"];
 const KEPT_HEADERS: [&str; 5] =
     ["content-type", "request-id", "sentry-hook-resource", "sentry-hook-timestamp", "user-agent"];
 
@@ -52,7 +54,7 @@ pub async fn receive(State(state): State<ServerState>, headers: HeaderMap, body:
         action: parsed.as_ref().and_then(|v| v.get("action")?.as_str().map(str::to_owned)),
         installation: parsed.as_ref().and_then(|v| v.pointer("/installation/uuid")?.as_str().map(str::to_owned)),
         dedupe_key: dedupe_key(&resource, &body),
-        headers: kept_headers(&headers),
+        headers: kept_headers(&headers, &KEPT_HEADERS),
         body: body.to_vec(),
         state: state_label,
         resource,
@@ -92,8 +94,9 @@ pub fn dedupe_key(resource: &str, body: &[u8]) -> String {
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn kept_headers(headers: &HeaderMap) -> String {
-    let kept: serde_json::Map<String, Value> = KEPT_HEADERS
+/// The named headers that are present, as a JSON object.
+fn kept_headers(headers: &HeaderMap, names: &[&str]) -> String {
+    let kept: serde_json::Map<String, Value> = names
         .iter()
         .filter_map(|name| Some((name.to_string(), Value::String(headers.get(*name)?.to_str().ok()?.to_owned()))))
         .collect();
@@ -143,20 +146,11 @@ pub async fn receive_service_hook(State(state): State<ServerState>, headers: Hea
         action: Some("event".to_owned()),
         installation: Some(hook.installation_uuid.clone()),
         dedupe_key: dedupe_key(&format!("service_hook:{guid}"), &body),
-        headers: kept_service_hook_headers(&headers),
+        headers: kept_headers(&headers, &KEPT_SERVICE_HOOK_HEADERS),
         body: body.to_vec(),
         state: if is_json { "pending" } else { "invalid" },
     };
     store_and_answer(&state, delivery).await
-}
-
-fn kept_service_hook_headers(headers: &HeaderMap) -> String {
-    let kept: serde_json::Map<String, Value> =
-        ["content-type", "x-servicehook-guid", "x-servicehook-timestamp", "user-agent"]
-            .iter()
-            .filter_map(|name| Some((name.to_string(), Value::String(headers.get(*name)?.to_str().ok()?.to_owned()))))
-            .collect();
-    Value::Object(kept).to_string()
 }
 
 /// Makes the delivery durable, then answers as Sentry needs to hear it.
