@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod html;
 pub mod metrics;
 pub mod ops;
 pub mod setup;

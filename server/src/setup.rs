@@ -8,6 +8,7 @@ use axum::response::{Html, IntoResponse, Response};
 use issuebridge::domain::InstallationUuid;
 use issuebridge::install::{complete_install, InstallError, InstallOutcome};
 
+use crate::html::escape;
 use crate::startup::ServerState;
 
 pub async fn setup(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Response {
@@ -89,8 +90,4 @@ fn page(status: StatusCode, title: &str, message: &str, console: Option<&str>) -
         message = escape(message),
     );
     (status, Html(html)).into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
 }

@@ -178,15 +178,18 @@ fn token_body(token: &str, record: &Token, state: Option<Value>) -> Value {
 /// Sentry's refusal as status and detail text.
 pub(super) type Refusal = (StatusCode, &'static str);
 
+/// The token of an `Authorization: Bearer …` header.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ").map(str::trim)
+}
+
 /// The installation whose live bearer token the request carries.
 fn token_installation(shared: &Shared, headers: &HeaderMap) -> Result<String, Refusal> {
-    let Some(token) =
-        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Some(token) = bearer_token(headers) else {
         return Err((StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."));
     };
     let model = shared.model();
-    let Some(record) = model.tokens.get(token.trim()) else {
+    let Some(record) = model.tokens.get(token) else {
         return Err((StatusCode::UNAUTHORIZED, "Invalid token"));
     };
     if record.expires_at_ms <= now_ms() {

@@ -19,9 +19,10 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::api::sentry_json;
+use super::api::{bearer_token, sentry_json};
 use super::model::{OAuthCode, UserToken};
 use super::{random_hex, Shared};
+use crate::html::escape;
 
 /// Sentry's OAuth tokens live 30 days; the simulator uses 8 hours like the
 /// app tokens, which is enough for any test and shows refresh working.
@@ -229,12 +230,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
 
 /// The live user token's record.
 fn user_token(shared: &Shared, headers: &HeaderMap) -> Option<UserToken> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or_default();
+    let token = bearer_token(headers).unwrap_or_default();
     shared.model().user_tokens.get(token).filter(|record| record.expires_at_ms > now_ms()).cloned()
 }
 
@@ -273,8 +269,4 @@ async fn organizations(State(shared): State<Arc<Shared>>, headers: HeaderMap) ->
     let list: Vec<Value> =
         orgs.into_iter().map(|(slug, id)| json!({ "id": id.to_string(), "slug": slug, "name": slug })).collect();
     sentry_json(StatusCode::OK, Value::Array(list))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
