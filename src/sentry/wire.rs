@@ -1,6 +1,7 @@
 //! Sentry's JSON encoding: compact separators, keys in insertion order, and
-//! every character outside printable ASCII escaped as `\uXXXX` (Python's
-//! `ensure_ascii`). Signatures are computed over exactly these bytes.
+//! every character outside printable ASCII escaped as `\u` plus four hex
+//! digits (Python's `ensure_ascii`). Signatures are computed over exactly
+//! these bytes.
 
 use serde::Serialize;
 use serde_json::ser::Formatter;

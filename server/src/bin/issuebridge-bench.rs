@@ -98,10 +98,9 @@ async fn run(
     let sequence = Arc::new(AtomicU64::new(0));
 
     eprintln!("{backend}: {seconds} s as fast as {CONCURRENCY} senders go");
-    let (acked_max, latencies_max, elapsed) = saturate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
+    let (latencies_max, elapsed) = saturate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
     eprintln!("{backend}: {seconds} s at {FIXED_RATE}/s");
-    let (acked_fixed, latencies_fixed, fixed_elapsed) =
-        fixed_rate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
+    let (latencies_fixed, fixed_elapsed) = fixed_rate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
 
     let peak_rss_mb = peak_rss_kb(pid) as f64 / 1024.0;
     let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
@@ -113,13 +112,13 @@ async fn run(
     store.close().await;
     Ok(Figures {
         backend,
-        max_acked_per_sec: acked_max as f64 / elapsed.as_secs_f64(),
+        max_acked_per_sec: latencies_max.len() as f64 / elapsed.as_secs_f64(),
         max_p50_ms: percentile(&latencies_max, 0.50),
         max_p99_ms: percentile(&latencies_max, 0.99),
         fixed_p50_ms: percentile(&latencies_fixed, 0.50),
         fixed_p99_ms: percentile(&latencies_fixed, 0.99),
-        fixed_achieved: acked_fixed as f64 / fixed_elapsed.as_secs_f64(),
-        acked: acked_max + acked_fixed,
+        fixed_achieved: latencies_fixed.len() as f64 / fixed_elapsed.as_secs_f64(),
+        acked: (latencies_max.len() + latencies_fixed.len()) as u64,
         stored,
         peak_rss_mb,
     })
@@ -155,7 +154,7 @@ async fn saturate(
     url: &str,
     sequence: &Arc<AtomicU64>,
     length: Duration,
-) -> (u64, Vec<f64>, Duration) {
+) -> (Vec<f64>, Duration) {
     let started = Instant::now();
     let tasks: Vec<_> = (0..CONCURRENCY)
         .map(|_| {
@@ -176,7 +175,7 @@ async fn saturate(
     for task in tasks {
         all.extend(task.await.unwrap_or_default());
     }
-    (all.len() as u64, all, started.elapsed())
+    (all, started.elapsed())
 }
 
 async fn fixed_rate(
@@ -184,7 +183,7 @@ async fn fixed_rate(
     url: &str,
     sequence: &Arc<AtomicU64>,
     length: Duration,
-) -> (u64, Vec<f64>, Duration) {
+) -> (Vec<f64>, Duration) {
     let started = Instant::now();
     let total = FIXED_RATE * length.as_secs();
     let mut handles = Vec::with_capacity(total as usize);
@@ -203,7 +202,7 @@ async fn fixed_rate(
             latencies.push(latency.as_secs_f64() * 1000.0);
         }
     }
-    (latencies.len() as u64, latencies, started.elapsed())
+    (latencies, started.elapsed())
 }
 
 fn percentile(values: &[f64], q: f64) -> f64 {
