@@ -40,6 +40,124 @@ pub struct DeliverySummary {
     pub attempts: i64,
     pub duplicates: i64,
     pub last_error: Option<String>,
+    /// What processing did, in a sentence.
+    pub note: Option<String>,
+}
+
+/// The delivery log's filters, as its URL carries them. Empty means all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryFilter {
+    pub resource: Option<String>,
+    pub action: Option<String>,
+    /// The delivery's state: the outcome of processing.
+    pub state: Option<String>,
+    pub installation: Option<String>,
+    /// Received at or after (Unix ms).
+    pub from_ms: Option<i64>,
+    /// Received before (Unix ms).
+    pub to_ms: Option<i64>,
+}
+
+impl DeliveryFilter {
+    /// The query-string names, in the order the form shows them.
+    pub const PARAMS: [&'static str; 6] = ["resource", "action", "state", "installation", "from", "to"];
+
+    /// Reads the filters from query parameters; blank or unreadable values
+    /// mean "no filter" (times are UTC, as the page shows them).
+    pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
+        let text = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let time = |name: &str| text(name).and_then(|v| crate::time::parse_utc_minutes(&v));
+        Self {
+            resource: text("resource"),
+            action: text("action"),
+            state: text("state"),
+            installation: text("installation"),
+            from_ms: time("from"),
+            to_ms: time("to"),
+        }
+    }
+
+    /// The filters as query parameters (for links that keep them).
+    pub fn to_params(&self) -> Vec<(&'static str, String)> {
+        let time = |ms: Option<i64>| ms.map(crate::time::format_input_minutes);
+        [
+            ("resource", self.resource.clone()),
+            ("action", self.action.clone()),
+            ("state", self.state.clone()),
+            ("installation", self.installation.clone()),
+            ("from", time(self.from_ms)),
+            ("to", time(self.to_ms)),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect()
+    }
+
+    pub fn has_time_range(&self) -> bool {
+        self.from_ms.is_some() || self.to_ms.is_some()
+    }
+}
+
+/// One delivery in full, for the log's detail view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryDetail {
+    pub summary: DeliverySummary,
+    pub source: String,
+    pub request_id: Option<String>,
+    /// As kept, with anything secret-looking redacted.
+    pub headers: Vec<(String, String)>,
+    /// Pretty-printed when it is JSON; else the text as received.
+    pub body: String,
+    pub body_is_json: bool,
+    pub body_bytes: usize,
+    pub processed_at_ms: Option<i64>,
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+/// One try at processing a delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAttempt {
+    pub attempt: i64,
+    pub finished_at_ms: i64,
+    pub outcome: String,
+    pub error: Option<String>,
+}
+
+/// A header's value as the console may show it: signatures, tokens and
+/// the like never leave the server, even if one was kept by mistake.
+pub fn redacted_header(name: &str, value: &str) -> String {
+    const SECRET_WORDS: [&str; 6] = ["signature", "authorization", "secret", "token", "cookie", "api-key"];
+    let lower = name.to_ascii_lowercase();
+    if SECRET_WORDS.iter().any(|word| lower.contains(word)) {
+        "[redacted]".to_owned()
+    } else {
+        value.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_round_trip_through_the_query_string() {
+        let params = [("resource", "issue"), ("state", " "), ("from", "2024-02-29T23:59"), ("to", "never")];
+        let get = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string());
+        let filter = DeliveryFilter::from_params(get);
+        assert_eq!(filter.resource.as_deref(), Some("issue"));
+        assert_eq!(filter.state, None, "blank is no filter");
+        assert_eq!(filter.from_ms, Some(1_709_251_140_000));
+        assert_eq!(filter.to_ms, None, "unreadable is no filter");
+        assert_eq!(filter.to_params(), vec![("resource", "issue".into()), ("from", "2024-02-29T23:59".into())]);
+    }
+
+    #[test]
+    fn secret_headers_are_redacted() {
+        assert_eq!(redacted_header("Sentry-Hook-Signature", "abc"), "[redacted]");
+        assert_eq!(redacted_header("x-servicehook-signature", "abc"), "[redacted]");
+        assert_eq!(redacted_header("Authorization", "Bearer x"), "[redacted]");
+        assert_eq!(redacted_header("request-id", "abc"), "abc");
+    }
 }
 
 /// One page of the delivery log; `older` continues below it.

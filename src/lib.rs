@@ -7,9 +7,14 @@
 pub mod console;
 pub mod domain;
 pub mod sentry;
+pub mod sync;
 pub mod ticket;
 pub mod time;
 
+#[cfg(feature = "server")]
+pub mod apply;
+#[cfg(feature = "server")]
+pub mod comments;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]

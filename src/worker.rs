@@ -1,11 +1,13 @@
 //! The worker: claims stored deliveries and applies them.
 //!
-//! For now it handles the `installation` resource (`created` completes the
-//! install, `deleted` applies the uninstall policy); deliveries of the other
-//! resources stay stored, pending, until their handlers exist. A failure
-//! that may pass (Sentry unreachable, the store busy) is retried with
-//! backoff; one that cannot (a spent grant code) or that keeps failing is
-//! parked as dead, with its error, for a person to look at.
+//! `installation` deliveries are handled here, one by one, because they call
+//! Sentry (`created` completes the install, `deleted` applies the uninstall
+//! policy). Every other resource is applied by [`crate::apply`], a batch in
+//! one transaction. A failure that may pass (Sentry unreachable, the store
+//! busy, an installation not known yet) is retried with backoff; one that
+//! cannot (a spent grant code, a payload that is not what the contract
+//! says) or that keeps failing is parked as dead, with its error, for a
+//! person to look at and replay.
 
 use std::time::Duration;
 
@@ -17,17 +19,26 @@ use crate::AppState;
 pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claim lasts before another worker may take it over.
 pub const LEASE_MS: i64 = 60_000;
-const BATCH: i64 = 64;
+/// Deliveries claimed at once. A batch is one transaction; on SQLite it
+/// holds the write lock while it runs, which the inbox waits for, so it
+/// stays small enough to take a few milliseconds.
+const BATCH: i64 = 128;
 
-/// Processes every due installation delivery once; returns how many.
+/// Processes one batch of due deliveries; returns how many it claimed.
 pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
-    let claimed = state.store.claim_deliveries("installation", BATCH, LEASE_MS).await?;
-    for delivery in &claimed {
+    let claimed = state.store.claim_deliveries(BATCH, LEASE_MS).await?;
+    let (installations, others): (Vec<_>, Vec<_>) =
+        claimed.iter().partition(|delivery| delivery.resource == "installation");
+    for delivery in installations {
         let outcome = apply_installation(state, delivery).await;
         if let DeliveryOutcome::Dead { error } | DeliveryOutcome::Retry { error, .. } = &outcome {
             tracing::warn!(delivery = delivery.id, %error, ?outcome, "delivery not processed");
         }
-        state.store.finish_delivery(delivery.id, &outcome).await?;
+        state.store.finish_delivery(delivery, &outcome).await?;
+    }
+    if !others.is_empty() {
+        let others: Vec<ClaimedDelivery> = others.into_iter().cloned().collect();
+        crate::apply::apply_batch(&state.store, &others).await?;
     }
     Ok(claimed.len())
 }

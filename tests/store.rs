@@ -184,12 +184,16 @@ on_both_stores!(a_batch_stores_new_deliveries_once_and_counts_repeats, |db: Test
 });
 
 on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| async move {
+    use issuebridge::console::DeliveryFilter;
     use issuebridge::store::DeliveryQuery;
     let store = migrated(&db).await;
     let mut batch = Vec::new();
     for n in 0..7 {
         let mut d = delivery(&format!("key-{n}"));
         d.resource = if n % 2 == 0 { "issue".into() } else { "comment".into() };
+        d.action = Some(if n < 4 { "created".into() } else { "resolved".into() });
+        d.installation = Some(if n == 6 { "other".into() } else { "acme".into() });
+        d.received_at_ms = 1_000_000 + n * 1000;
         batch.push(d);
     }
     store.insert_deliveries(&batch).await.unwrap();
@@ -197,7 +201,11 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     assert_eq!(all.len(), 7);
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
 
-    let issues = DeliveryQuery { resource: Some("issue".into()), limit: 2, ..Default::default() };
+    let issues = DeliveryQuery {
+        filter: DeliveryFilter { resource: Some("issue".into()), ..Default::default() },
+        limit: 2,
+        ..Default::default()
+    };
     let first = store.recent_deliveries(&issues).await.unwrap();
     assert_eq!(first.len(), 2);
     assert!(first.iter().all(|d| d.resource == "issue"));
@@ -205,6 +213,25 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     let second = store.recent_deliveries(&next).await.unwrap();
     assert_eq!(second.len(), 2);
     assert!(second[0].id < first[1].id);
-    let dead = DeliveryQuery { state: Some("dead".into()), limit: 10, ..Default::default() };
+    let dead = DeliveryQuery {
+        filter: DeliveryFilter { state: Some("dead".into()), ..Default::default() },
+        limit: 10,
+        ..Default::default()
+    };
     assert!(store.recent_deliveries(&dead).await.unwrap().is_empty());
+
+    let matching = |filter: DeliveryFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.recent_deliveries(&DeliveryQuery { filter, limit: 100, before_id: None }).await.unwrap();
+            page.into_iter().map(|d| d.received_at_ms).collect::<Vec<_>>()
+        }
+    };
+    let resolved_issues =
+        DeliveryFilter { resource: Some("issue".into()), action: Some("resolved".into()), ..Default::default() };
+    assert_eq!(matching(resolved_issues).await, vec![1_006_000, 1_004_000]);
+    let other = DeliveryFilter { installation: Some("other".into()), ..Default::default() };
+    assert_eq!(matching(other).await, vec![1_006_000]);
+    let window = DeliveryFilter { from_ms: Some(1_002_000), to_ms: Some(1_004_000), ..Default::default() };
+    assert_eq!(matching(window).await, vec![1_003_000, 1_002_000], "from inclusive, to exclusive");
 });

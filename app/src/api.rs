@@ -4,7 +4,9 @@
 //! provides it for every request) and goes through the store. Errors are
 //! logged here with their cause and reach the browser as a plain sentence.
 
-use issuebridge::console::{ConsoleInfo, DeliveryPage, InstallationSummary};
+#[cfg(feature = "ssr")]
+use issuebridge::console::DeliveryFilter;
+use issuebridge::console::{ConsoleInfo, DeliveryDetail, DeliveryPage, InstallationSummary};
 use issuebridge::ticket::TicketSummary;
 use leptos::prelude::*;
 
@@ -85,20 +87,30 @@ pub async fn install_demo_organization() -> Result<String, ServerFnError> {
 /// Deliveries shown per page of the log.
 pub const DELIVERY_PAGE: i64 = 50;
 
-/// A page of the delivery log, newest first, optionally filtered.
+/// A page of the delivery log, newest first, filtered as the URL says
+/// (`resource`, `action`, `state`, `installation`, `from`, `to`; times in
+/// UTC as `2026-11-27T10:00`).
 #[server]
 pub async fn list_deliveries(
     resource: Option<String>,
+    action: Option<String>,
     state_filter: Option<String>,
+    installation: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
     before: Option<i64>,
 ) -> Result<DeliveryPage, ServerFnError> {
     let state = ssr::state()?;
-    let query = issuebridge::store::DeliveryQuery {
-        resource: resource.filter(|r| !r.is_empty()),
-        state: state_filter.filter(|s| !s.is_empty()),
-        before_id: before,
-        limit: DELIVERY_PAGE + 1,
-    };
+    let filter = DeliveryFilter::from_params(|name| match name {
+        "resource" => resource.clone(),
+        "action" => action.clone(),
+        "state" => state_filter.clone(),
+        "installation" => installation.clone(),
+        "from" => from.clone(),
+        "to" => to.clone(),
+        _ => None,
+    });
+    let query = issuebridge::store::DeliveryQuery { filter, before_id: before, limit: DELIVERY_PAGE + 1 };
     let mut deliveries =
         state.store.recent_deliveries(&query).await.map_err(|e| ssr::store_failed("load deliveries", e))?;
     // One more than a page was asked for: its presence says there is more.
@@ -107,6 +119,68 @@ pub async fn list_deliveries(
         deliveries.last().map(|d| d.id)
     });
     Ok(DeliveryPage { deliveries, older: older.flatten() })
+}
+
+/// The largest body the detail view shows; the rest is cut, with a note.
+pub const DETAIL_BODY_LIMIT: usize = 256 * 1024;
+
+/// One delivery in full: headers (secrets redacted), the body pretty
+/// printed, and every processing attempt. `None` when there is no such
+/// delivery.
+#[server]
+pub async fn load_delivery(id: i64) -> Result<Option<DeliveryDetail>, ServerFnError> {
+    use issuebridge::console::{redacted_header, DeliverySummary};
+    let state = ssr::state()?;
+    let Some(record) = state.store.delivery(id).await.map_err(|e| ssr::store_failed("load the delivery", e))? else {
+        return Ok(None);
+    };
+    let attempts =
+        state.store.delivery_attempts(id).await.map_err(|e| ssr::store_failed("load the delivery's attempts", e))?;
+    let headers = match serde_json::from_str::<serde_json::Value>(&record.headers) {
+        Ok(serde_json::Value::Object(map)) => map
+            .iter()
+            .map(|(name, value)| {
+                let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                (name.clone(), redacted_header(name, &value))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let (body, body_is_json) = match serde_json::from_slice::<serde_json::Value>(&record.body) {
+        Ok(json) => (serde_json::to_string_pretty(&json).unwrap_or_default(), true),
+        Err(_) => (String::from_utf8_lossy(&record.body).into_owned(), false),
+    };
+    let body = if body.len() > DETAIL_BODY_LIMIT {
+        let mut cut = DETAIL_BODY_LIMIT;
+        while !body.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        format!("{}\n… cut at {} KB of {} bytes", &body[..cut], DETAIL_BODY_LIMIT / 1024, body.len())
+    } else {
+        body
+    };
+    Ok(Some(DeliveryDetail {
+        summary: DeliverySummary {
+            id: record.id,
+            received_at_ms: record.received_at,
+            resource: record.resource,
+            action: record.action,
+            installation: record.installation_uuid,
+            state: record.state,
+            attempts: record.attempts,
+            duplicates: record.duplicate_count,
+            last_error: record.last_error,
+            note: record.note,
+        },
+        source: record.source,
+        request_id: record.request_id,
+        headers,
+        body,
+        body_is_json,
+        body_bytes: record.body.len(),
+        processed_at_ms: record.processed_at,
+        attempts,
+    }))
 }
 
 /// Demo mode only: the simulated Sentry sends a sample of signed webhooks
@@ -156,6 +230,27 @@ pub async fn uninstall_installation(installation: String) -> Result<(), ServerFn
         .await
         .map_err(|e| ssr::store_failed("apply the uninstall", e))?;
     Ok(())
+}
+
+/// Processes again every dead delivery (`scope = "dead"`), or every one
+/// received in the filter's time range (`scope = "range"`). Returns how many
+/// were requeued.
+#[server]
+pub async fn replay_deliveries(scope: String, from: Option<String>, to: Option<String>) -> Result<u64, ServerFnError> {
+    use issuebridge::store::Replay;
+    let state = ssr::state()?;
+    let which = match scope.as_str() {
+        "dead" => Replay::Dead,
+        "range" => {
+            let time = |text: Option<String>| text.as_deref().and_then(issuebridge::time::parse_utc_minutes);
+            match (time(from), time(to)) {
+                (None, None) => return Err(ServerFnError::new("Choose a time range first.")),
+                (from, to) => Replay::Between { from_ms: from.unwrap_or(0), to_ms: to.unwrap_or(i64::MAX) },
+            }
+        }
+        _ => return Err(ServerFnError::new("Replay either the dead deliveries or a time range.")),
+    };
+    state.store.requeue_deliveries(&which).await.map_err(|e| ssr::store_failed("requeue deliveries", e))
 }
 
 /// Processes a stored delivery again (handlers are idempotent).

@@ -13,7 +13,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
-use pages::{BoardPage, DeliveriesPage, InstallationsPage, NotFound, SettingsPage};
+use pages::{BoardPage, DeliveriesPage, DeliveryPage, InstallationsPage, NotFound, SettingsPage};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -66,6 +66,7 @@ pub fn App() -> impl IntoView {
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=BoardPage/>
                     <Route path=path!("/deliveries") view=DeliveriesPage/>
+                    <Route path=path!("/deliveries/:id") view=DeliveryPage/>
                     <Route path=path!("/installations") view=InstallationsPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
                 </Routes>

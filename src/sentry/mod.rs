@@ -8,5 +8,6 @@
 pub mod api;
 #[cfg(feature = "server")]
 pub mod jwt;
+pub mod payload;
 pub mod signature;
 pub mod wire;

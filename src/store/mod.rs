@@ -6,6 +6,7 @@
 //! both dialects accept (`$1` placeholders, `bigint` times), and the
 //! [`on_pool!`] macro runs that one text against whichever pool is live.
 
+pub mod sync;
 pub mod testing;
 
 use std::str::FromStr;
@@ -17,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{Backend, DatabaseUrl};
-use crate::console::{DeliverySummary, InstallationSummary};
+use crate::console::{DeliveryAttempt, DeliveryFilter, DeliverySummary, InstallationSummary};
 use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId, TicketId};
 use crate::ticket::{TicketStatus, TicketSummary};
 
@@ -409,6 +410,106 @@ impl Store {
         rows.into_iter().map(TryInto::try_into).collect()
     }
 
+    /// Replaces an installation's settings.
+    pub async fn set_installation_settings(
+        &self,
+        uuid: &InstallationUuid,
+        settings: &crate::sync::InstallationSettings,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sql = "update installation set settings = $2, updated_at = $3 where uuid = $1";
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(uuid.as_str())
+            .bind(&json)
+            .bind(now_ms())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    /// An installation's settings; the defaults for one not known.
+    pub async fn installation_settings(
+        &self,
+        uuid: &InstallationUuid,
+    ) -> Result<crate::sync::InstallationSettings, StoreError> {
+        let sql = "select settings from installation where uuid = $1";
+        let text =
+            on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql).bind(uuid.as_str()).fetch_optional(pool).await)?;
+        Ok(text.map(|t| crate::sync::InstallationSettings::from_json(&t)).unwrap_or_default())
+    }
+
+    /// A comment written in issuebridge, not yet known to Sentry.
+    pub async fn add_console_comment(&self, ticket: TicketId, author: &str, body: &str) -> Result<i64, StoreError> {
+        let sql = "insert into comment (ticket_id, origin, author, body, created_at, updated_at)
+                   values ($1, 'console', $2, $3, $4, $4) returning id";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
+            .bind(ticket.0)
+            .bind(author)
+            .bind(body)
+            .bind(now_ms())
+            .fetch_one(pool)
+            .await)?)
+    }
+
+    /// Records the id Sentry gave a comment we posted, unless its echo came
+    /// back first and recorded it already.
+    pub async fn set_comment_sentry_id(&self, comment: i64, sentry_id: &str) -> Result<(), StoreError> {
+        let sql = "update comment set sentry_comment_id = $2 where id = $1 and sentry_comment_id is null";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(comment)
+            .bind(sentry_id)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
+
+    /// A ticket's comments, oldest first, deleted ones included (marked).
+    pub async fn ticket_comments(&self, ticket: TicketId) -> Result<Vec<CommentRecord>, StoreError> {
+        let sql = "select id, sentry_comment_id, origin, author, body, created_at, deleted_at
+                   from comment where ticket_id = $1 order by created_at, id";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, CommentRecord>(sql).bind(ticket.0).fetch_all(pool).await)?)
+    }
+
+    /// The first Sentry issue linked to a ticket, with its organization.
+    pub async fn first_link(&self, ticket: TicketId) -> Result<Option<LinkedIssue>, StoreError> {
+        let sql = "select l.installation_uuid, i.org_slug, l.sentry_issue_id
+                   from ticket_link l join installation i on i.uuid = l.installation_uuid
+                   where l.ticket_id = $1 order by l.created_at, l.sentry_issue_id limit 1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LinkedIssue>(sql).bind(ticket.0).fetch_optional(pool).await)?)
+    }
+
+    /// One ticket as the sync left it.
+    pub async fn ticket_record(&self, ticket: TicketId) -> Result<Option<TicketRecord>, StoreError> {
+        let sql = "select id, installation_uuid, title, description, status, assignee_email, source, metric_alert_id,
+                          severity, occurrences
+                   from ticket where id = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, TicketRecord>(sql).bind(ticket.0).fetch_optional(pool).await)?)
+    }
+
+    /// The ticket a Sentry issue is linked to, in an installation.
+    pub async fn ticket_for_issue(&self, installation: &str, issue: &str) -> Result<Option<TicketId>, StoreError> {
+        let sql = "select ticket_id from ticket_link where installation_uuid = $1 and sentry_issue_id = $2";
+        let id = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
+            .bind(installation)
+            .bind(issue)
+            .fetch_optional(pool)
+            .await)?;
+        Ok(id.map(TicketId))
+    }
+
+    /// A Sentry issue as the sync recorded it.
+    pub async fn sentry_issue(&self, installation: &str, issue: &str) -> Result<Option<SentryIssueRecord>, StoreError> {
+        let sql = "select issue_id, short_id, title, status, assignee, event_count
+                   from sentry_issue where installation_uuid = $1 and issue_id = $2";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SentryIssueRecord>(sql)
+            .bind(installation)
+            .bind(issue)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
     /// Writes deliveries in one transaction. A delivery whose dedupe key is
     /// stored already is not written again; the stored one counts it.
     pub async fn insert_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<DeliveryInsert>, StoreError> {
@@ -464,17 +565,12 @@ impl Store {
         Ok(outcomes)
     }
 
-    /// Claims up to `limit` deliveries of `resource` that are due, for
-    /// `lease_ms`: a worker that dies mid-way leaves them to be claimed again
-    /// when the lease runs out. On PostgreSQL, instances skip each other's
-    /// claims (`for update skip locked`), so each delivery is processed by
-    /// one of them.
-    pub async fn claim_deliveries(
-        &self,
-        resource: &str,
-        limit: i64,
-        lease_ms: i64,
-    ) -> Result<Vec<ClaimedDelivery>, StoreError> {
+    /// Claims up to `limit` deliveries that are due, for `lease_ms`: a
+    /// worker that dies mid-way leaves them to be claimed again when the
+    /// lease runs out. On PostgreSQL, instances skip each other's claims
+    /// (`for update skip locked`), so each delivery is processed by one of
+    /// them.
+    pub async fn claim_deliveries(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedDelivery>, StoreError> {
         let now = now_ms();
         let lock = match self {
             Self::Postgres(_) => " for update skip locked",
@@ -484,16 +580,14 @@ impl Store {
             "update delivery set state = 'processing', attempts = attempts + 1, next_attempt_at = $1
              where id in (
                  select id from delivery
-                 where resource = $2
-                   and ((state in ('pending', 'retry') and coalesce(next_attempt_at, 0) <= $3)
-                        or (state = 'processing' and next_attempt_at <= $3))
+                 where (state in ('pending', 'retry') and coalesce(next_attempt_at, 0) <= $2)
+                    or (state = 'processing' and next_attempt_at <= $2)
                  order by id
-                 limit $4{lock})
-             returning id, action, body, attempts"
+                 limit $3{lock})
+             returning id, received_at, resource, action, installation_uuid, headers, body, attempts"
         );
         let mut claimed = on_pool!(self, |pool| sqlx::query_as::<_, ClaimedDelivery>(&sql)
             .bind(now + lease_ms)
-            .bind(resource)
             .bind(now)
             .bind(limit)
             .fetch_all(pool)
@@ -502,26 +596,16 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Records how processing a claimed delivery went.
-    pub async fn finish_delivery(&self, id: i64, outcome: &DeliveryOutcome) -> Result<(), StoreError> {
-        let now = now_ms();
-        let (state, next_attempt, error, processed_at) = match outcome {
-            DeliveryOutcome::Processed => ("processed", None, None, Some(now)),
-            DeliveryOutcome::Retry { after_ms, error } => ("retry", Some(now + after_ms), Some(error.as_str()), None),
-            DeliveryOutcome::Dead { error } => ("dead", None, Some(error.as_str()), None),
-        };
-        let sql =
-            "update delivery set state = $2, next_attempt_at = $3, last_error = $4, processed_at = $5 where id = $1";
-        on_pool!(self, |pool| sqlx::query(sql)
-            .bind(id)
-            .bind(state)
-            .bind(next_attempt)
-            .bind(error)
-            .bind(processed_at)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
-        Ok(())
+    /// Records how processing a claimed delivery went (for deliveries
+    /// applied outside a [`sync::SyncTx`]).
+    pub async fn finish_delivery(
+        &self,
+        delivery: &ClaimedDelivery,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_sync().await?;
+        tx.finish_delivery(delivery.id, delivery.attempts, outcome, None).await?;
+        tx.commit().await
     }
 
     /// Puts deliveries back in the queue so the worker applies them again
@@ -586,30 +670,50 @@ impl Store {
     }
 
     pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
-        let sql = "select id, resource, action, installation_uuid, request_id, headers, body, state, duplicate_count,
-                          attempts, last_error
+        let sql = "select id, received_at, source, resource, action, installation_uuid, request_id, headers, body,
+                          state, duplicate_count, attempts, last_error, note, processed_at
                    from delivery where id = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRecord>(sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    /// The newest deliveries first.
+    /// The newest deliveries first, filtered.
     ///
     /// Paged by id (keyset), not by offset, so a page deep in a million rows
-    /// costs what the first one does.
+    /// costs what the first one does. The SQL names only the filters that
+    /// are set, so each combination gets its own plan and index (a generic
+    /// `$1 is null or …` plan could use none of them).
     pub async fn recent_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliverySummary>, StoreError> {
-        let sql =
-            "select id, received_at, resource, action, installation_uuid, state, attempts, duplicate_count, last_error
-             from delivery
-             where ($1 is null or resource = $1) and ($2 is null or state = $2) and ($3 is null or id < $3)
-             order by id desc
-             limit $4";
-        let rows = on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRow>(sql)
-            .bind(query.resource.as_deref())
-            .bind(query.state.as_deref())
-            .bind(query.before_id)
-            .bind(query.limit)
-            .fetch_all(pool)
-            .await)?;
+        let filter = &query.filter;
+        let rows = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select id, received_at, resource, action, installation_uuid, state, attempts, duplicate_count,
+                        last_error, note
+                 from delivery where 1 = 1",
+            );
+            if let Some(resource) = &filter.resource {
+                sql.push(" and resource = ").push_bind(resource.as_str());
+            }
+            if let Some(action) = &filter.action {
+                sql.push(" and action = ").push_bind(action.as_str());
+            }
+            if let Some(state) = &filter.state {
+                sql.push(" and state = ").push_bind(state.as_str());
+            }
+            if let Some(installation) = &filter.installation {
+                sql.push(" and installation_uuid = ").push_bind(installation.as_str());
+            }
+            if let Some(from) = filter.from_ms {
+                sql.push(" and received_at >= ").push_bind(from);
+            }
+            if let Some(to) = filter.to_ms {
+                sql.push(" and received_at < ").push_bind(to);
+            }
+            if let Some(before) = query.before_id {
+                sql.push(" and id < ").push_bind(before);
+            }
+            sql.push(" order by id desc limit ").push_bind(query.limit);
+            sql.build_query_as::<DeliveryRow>().fetch_all(pool).await
+        })?;
         Ok(rows
             .into_iter()
             .map(|r| DeliverySummary {
@@ -622,6 +726,26 @@ impl Store {
                 attempts: r.attempts,
                 duplicates: r.duplicate_count,
                 last_error: r.last_error,
+                note: r.note,
+            })
+            .collect())
+    }
+
+    /// Every processing attempt of a delivery, oldest first.
+    pub async fn delivery_attempts(&self, id: i64) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let sql =
+            "select attempt, finished_at, outcome, error from delivery_attempt where delivery_id = $1 order by id";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, (i64, i64, String, Option<String>)>(sql)
+            .bind(id)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(attempt, finished_at_ms, outcome, error)| DeliveryAttempt {
+                attempt,
+                finished_at_ms,
+                outcome,
+                error,
             })
             .collect())
     }
@@ -670,12 +794,18 @@ struct DeliveryRow {
     attempts: i64,
     duplicate_count: i64,
     last_error: Option<String>,
+    note: Option<String>,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedDelivery {
     pub id: i64,
+    pub received_at: i64,
+    pub resource: String,
     pub action: Option<String>,
+    pub installation_uuid: Option<String>,
+    /// The kept headers, a JSON object.
+    pub headers: String,
     pub body: Vec<u8>,
     /// Including this one.
     pub attempts: i64,
@@ -706,8 +836,7 @@ pub struct ServiceHookRecord {
 /// below.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryQuery {
-    pub resource: Option<String>,
-    pub state: Option<String>,
+    pub filter: DeliveryFilter,
     pub before_id: Option<i64>,
     pub limit: i64,
 }
@@ -736,6 +865,21 @@ pub enum DeliveryOutcome {
     Dead {
         error: String,
     },
+    /// Nothing to do: an action we do not handle, or an installation that
+    /// was uninstalled. Kept, like every delivery.
+    Ignored,
+}
+
+impl DeliveryOutcome {
+    /// The delivery's state, next attempt, error and processing time.
+    fn columns(&self, now: i64) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
+        match self {
+            Self::Processed => ("processed", None, None, Some(now)),
+            Self::Ignored => ("ignored", None, None, Some(now)),
+            Self::Retry { after_ms, error } => ("retry", Some(now + after_ms), Some(error.as_str()), None),
+            Self::Dead { error } => ("dead", None, Some(error.as_str()), None),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -748,6 +892,8 @@ pub enum DeliveryInsert {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DeliveryRecord {
     pub id: i64,
+    pub received_at: i64,
+    pub source: String,
     pub resource: String,
     pub action: Option<String>,
     pub installation_uuid: Option<String>,
@@ -758,6 +904,8 @@ pub struct DeliveryRecord {
     pub duplicate_count: i64,
     pub attempts: i64,
     pub last_error: Option<String>,
+    pub note: Option<String>,
+    pub processed_at: Option<i64>,
 }
 
 /// What a token refresh leaves behind.
@@ -916,6 +1064,49 @@ impl From<InstallationRow> for InstallationSummary {
             tickets: row.tickets,
         }
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CommentRecord {
+    pub id: i64,
+    pub sentry_comment_id: Option<String>,
+    /// `sentry` or `console`.
+    pub origin: String,
+    pub author: Option<String>,
+    pub body: String,
+    pub created_at: i64,
+    pub deleted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkedIssue {
+    pub installation_uuid: String,
+    pub org_slug: String,
+    pub sentry_issue_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TicketRecord {
+    pub id: i64,
+    pub installation_uuid: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub assignee_email: Option<String>,
+    pub source: String,
+    pub metric_alert_id: Option<String>,
+    pub severity: Option<String>,
+    pub occurrences: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SentryIssueRecord {
+    pub issue_id: String,
+    pub short_id: Option<String>,
+    pub title: Option<String>,
+    pub status: Option<String>,
+    pub assignee: Option<String>,
+    pub event_count: i64,
 }
 
 #[derive(Debug, Clone)]

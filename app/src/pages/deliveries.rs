@@ -1,29 +1,76 @@
-use issuebridge::time::format_utc_minutes;
+use issuebridge::console::{DeliveryDetail, DeliveryFilter, DeliverySummary};
+use issuebridge::time::{format_input_minutes, format_utc_minutes};
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
+use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{outcome_text, DemoAction, LoadError, Page};
-use crate::api::{list_deliveries, load_console_info, ReplayDelivery, SendDemoEvents};
+use crate::api::{list_deliveries, load_console_info, load_delivery, ReplayDeliveries, ReplayDelivery, SendDemoEvents};
+
+const RESOURCES: [&str; 8] =
+    ["", "installation", "issue", "error", "comment", "event_alert", "metric_alert", "service_hook"];
+const STATES: [&str; 8] = ["", "pending", "processing", "retry", "processed", "dead", "ignored", "invalid"];
+
+/// `resource.action`, as Sentry names a webhook.
+fn event_name(d: &DeliverySummary) -> String {
+    match &d.action {
+        Some(action) => format!("{}.{action}", d.resource),
+        None => d.resource.clone(),
+    }
+}
+
+/// A query string for `filter`, plus `extra` parameters.
+fn query_string(filter: &DeliveryFilter, extra: &[(&str, String)]) -> String {
+    let pairs: Vec<String> = filter
+        .to_params()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value))
+        .chain(extra.iter().map(|(name, value)| ((*name).to_owned(), value.clone())))
+        .map(|(name, value)| format!("{name}={}", encode(&value)))
+        .collect();
+    pairs.join("&")
+}
+
+/// Percent-encodes a query value (the few characters these values carry).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
 
 #[component]
 pub fn DeliveriesPage() -> impl IntoView {
     let send_samples = ServerAction::<SendDemoEvents>::new();
     let replay = ServerAction::<ReplayDelivery>::new();
-    // Filters and the page live in the URL (?resource=&state=&before=), so
-    // a filtered view can be linked and works before the WASM loads.
+    let replay_many = ServerAction::<ReplayDeliveries>::new();
+    // Filters and the page live in the URL, so a filtered view can be linked
+    // and works before the WASM loads.
     let query = use_query_map();
     let deliveries = Resource::new(
         move || {
             let q = query.get();
+            let filter = DeliveryFilter::from_params(|name| q.get(name));
             (
-                q.get("resource"),
-                q.get("state"),
+                filter,
                 q.get("before").and_then(|b| b.parse::<i64>().ok()),
-                send_samples.version().get(),
-                replay.version().get(),
+                (send_samples.version().get(), replay.version().get(), replay_many.version().get()),
             )
         },
-        |(resource, state, before, _, _)| list_deliveries(resource, state, before),
+        |(filter, before, _)| {
+            let time = |ms: Option<i64>| ms.map(format_input_minutes);
+            list_deliveries(
+                filter.resource.clone(),
+                filter.action.clone(),
+                filter.state.clone(),
+                filter.installation.clone(),
+                time(filter.from_ms),
+                time(filter.to_ms),
+                before,
+            )
+        },
     );
     let info = Resource::new(|| (), |_| load_console_info());
     view! {
@@ -42,31 +89,14 @@ pub fn DeliveriesPage() -> impl IntoView {
                 })
             })}
             {move || Suspend::new(async move {
-                let filters = query.get_untracked();
-                let resource = filters.get("resource").unwrap_or_default();
-                let state = filters.get("state").unwrap_or_default();
-                let filter_form = view! {
-                    <form method="get" action="/deliveries" class="filters">
-                        <label>"Resource "
-                            <select name="resource">
-                                {["", "installation", "issue", "error", "comment", "event_alert", "metric_alert", "service_hook"].into_iter().map(|r| {
-                                    view! { <option value=r selected=r == resource>{if r.is_empty() { "all" } else { r }}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                        <label>"State "
-                            <select name="state">
-                                {["", "pending", "processing", "retry", "processed", "dead", "ignored", "invalid"].into_iter().map(|s| {
-                                    view! { <option value=s selected=s == state>{if s.is_empty() { "all" } else { s }}</option> }
-                                }).collect_view()}
-                            </select>
-                        </label>
-                        <button class="button" type="submit">"Filter"</button>
-                    </form>
-                };
+                let params = query.get_untracked();
+                let filter = DeliveryFilter::from_params(|name| params.get(name));
+                let filter_form = filter_form(&filter);
+                let bulk = bulk_replays(&filter, replay_many);
                 match deliveries.await {
                     Ok(page) if page.deliveries.is_empty() => view! {
                         {filter_form}
+                        {bulk}
                         <p class="empty" data-testid="delivery-count">"No deliveries here."</p>
                         <p class="muted">
                             "Every signed webhook from Sentry is stored here before it is acknowledged."
@@ -74,25 +104,21 @@ pub fn DeliveriesPage() -> impl IntoView {
                     }.into_any(),
                     Ok(page) => {
                         let older = page.older.map(|before| {
-                            let mut href = format!("/deliveries?before={before}");
-                            if !resource.is_empty() { href.push_str(&format!("&resource={resource}")); }
-                            if !state.is_empty() { href.push_str(&format!("&state={state}")); }
+                            let href = format!("/deliveries?{}", query_string(&filter, &[("before", before.to_string())]));
                             view! { <p><a href=href>"Older deliveries →"</a></p> }
                         });
                         let list = page.deliveries;
                         view! {
                         {filter_form}
+                        {bulk}
                         <p class="count" data-testid="delivery-count">{format!("{} deliveries", list.len())}</p>
                         <table class="table deliveries">
                             <thead><tr>
-                                <th>"#"</th><th>"Received"</th><th>"Event"</th><th>"State"</th><th>"Attempts"</th><th>"Installation"</th><th></th>
+                                <th>"#"</th><th>"Received"</th><th>"Event"</th><th>"State"</th><th>"What happened"</th><th>"Attempts"</th><th>"Installation"</th><th></th>
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|d| {
-                                    let event = match &d.action {
-                                        Some(action) => format!("{}.{action}", d.resource),
-                                        None => d.resource.clone(),
-                                    };
+                                    let event = event_name(&d);
                                     let duplicates = (d.duplicates > 0).then(|| format!(" (+{} retries)", d.duplicates));
                                     let id = d.id;
                                     let replayable = matches!(d.state.as_str(), "processed" | "dead" | "retry");
@@ -105,12 +131,14 @@ pub fn DeliveriesPage() -> impl IntoView {
                                             "Replay"
                                         </button>
                                     });
+                                    let outcome = d.note.clone().or_else(|| d.last_error.clone()).unwrap_or_default();
                                     view! {
                                         <tr data-delivery=d.id>
-                                            <td>{d.id}</td>
+                                            <td><a href=format!("/deliveries/{id}") aria-label=format!("Delivery {id} in full")>{d.id}</a></td>
                                             <td>{format_utc_minutes(d.received_at_ms)}</td>
                                             <td><code>{event}</code>{duplicates}</td>
-                                            <td><span class=format!("status {}", d.state) title=d.last_error.clone().unwrap_or_default()>{d.state.clone()}</span></td>
+                                            <td><span class=format!("status {}", d.state)>{d.state.clone()}</span></td>
+                                            <td class="note">{outcome}</td>
                                             <td>{d.attempts}</td>
                                             <td><code>{d.installation.unwrap_or_default()}</code></td>
                                             <td>{action}</td>
@@ -126,5 +154,178 @@ pub fn DeliveriesPage() -> impl IntoView {
                 }
             })}
         </Page>
+    }
+}
+
+/// The filter form: a plain GET form, so it works before hydration.
+fn filter_form(filter: &DeliveryFilter) -> impl IntoView {
+    let resource = filter.resource.clone().unwrap_or_default();
+    let state = filter.state.clone().unwrap_or_default();
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let time = |ms: Option<i64>| ms.map(format_input_minutes).unwrap_or_default();
+    view! {
+        <form method="get" action="/deliveries" class="filters">
+            <label>"Resource "
+                <select name="resource">
+                    {RESOURCES.into_iter().map(|r| {
+                        view! { <option value=r selected=r == resource>{if r.is_empty() { "all" } else { r }}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Action "<input name="action" size="10" placeholder="any" value=text(&filter.action)/></label>
+            <label>"State "
+                <select name="state">
+                    {STATES.into_iter().map(|s| {
+                        view! { <option value=s selected=s == state>{if s.is_empty() { "all" } else { s }}</option> }
+                    }).collect_view()}
+                </select>
+            </label>
+            <label>"Installation "<input name="installation" size="12" placeholder="any" value=text(&filter.installation)/></label>
+            <label>"From (UTC) "<input type="datetime-local" name="from" value=time(filter.from_ms)/></label>
+            <label>"To (UTC) "<input type="datetime-local" name="to" value=time(filter.to_ms)/></label>
+            <button class="button" type="submit">"Filter"</button>
+            <a href="/deliveries">"Clear"</a>
+        </form>
+    }
+}
+
+/// Replays of many deliveries: all dead ones, or all in the chosen range.
+fn bulk_replays(filter: &DeliveryFilter, replay_many: ServerAction<ReplayDeliveries>) -> impl IntoView {
+    let range = filter.has_time_range().then(|| {
+        let (from, to) = (filter.from_ms.map(format_input_minutes), filter.to_ms.map(format_input_minutes));
+        view! {
+            <button class="button" on:click=move |_| {
+                replay_many.dispatch(ReplayDeliveries { scope: "range".into(), from: from.clone(), to: to.clone() });
+            }>"Replay every delivery in this time range"</button>
+        }
+    });
+    view! {
+        <div class="actions">
+            <button class="button" on:click=move |_| {
+                replay_many.dispatch(ReplayDeliveries { scope: "dead".into(), from: None, to: None });
+            }>"Replay all dead deliveries"</button>
+            {range}
+            <span class="muted" role="status">{move || outcome_text(replay_many.value().get(), |count| {
+                format!("{count} deliveries queued to be processed again.")
+            })}</span>
+        </div>
+    }
+}
+
+/// `/deliveries/:id`: one delivery in full.
+#[component]
+pub fn DeliveryPage() -> impl IntoView {
+    let params = use_params_map();
+    let replay = ServerAction::<ReplayDelivery>::new();
+    let id = move || params.get().get("id").and_then(|id| id.parse::<i64>().ok());
+    let detail = Resource::new(
+        move || (id(), replay.version().get()),
+        |(id, _)| async move {
+            match id {
+                Some(id) => load_delivery(id).await,
+                None => Ok(None),
+            }
+        },
+    );
+    view! {
+        <Page title="Delivery">
+            <p><a href="/deliveries">"← All deliveries"</a></p>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(Some(detail)) => delivery_view(detail, replay).into_any(),
+                    Ok(None) => view! { <p class="empty">"There is no such delivery."</p> }.into_any(),
+                    Err(error) => view! { <LoadError error/> }.into_any(),
+                }
+            })}
+        </Page>
+    }
+}
+
+fn delivery_view(detail: DeliveryDetail, replay: ServerAction<ReplayDelivery>) -> impl IntoView {
+    let d = &detail.summary;
+    let id = d.id;
+    let replayable = matches!(d.state.as_str(), "processed" | "dead" | "retry");
+    let facts = [
+        ("Event", event_name(d)),
+        ("Received", format_utc_minutes(d.received_at_ms)),
+        ("Source", detail.source.clone()),
+        ("Installation", d.installation.clone().unwrap_or_else(|| "—".into())),
+        ("Request-ID", detail.request_id.clone().unwrap_or_else(|| "—".into())),
+        ("Retries from Sentry", d.duplicates.to_string()),
+        ("Processed", detail.processed_at_ms.map(format_utc_minutes).unwrap_or_else(|| "—".into())),
+        ("What happened", d.note.clone().unwrap_or_else(|| "—".into())),
+    ];
+    let last_error = d.last_error.clone().map(|error| view! { <p class="error" role="alert">{error}</p> });
+    let attempts = if detail.attempts.is_empty() {
+        view! { <p class="muted">"Not processed yet."</p> }.into_any()
+    } else {
+        view! {
+            <table class="table attempts">
+                <thead><tr><th>"Attempt"</th><th>"Finished"</th><th>"Outcome"</th><th>"Error"</th></tr></thead>
+                <tbody>
+                    {detail.attempts.iter().map(|a| view! {
+                        <tr>
+                            <td>{a.attempt}</td>
+                            <td>{format_utc_minutes(a.finished_at_ms)}</td>
+                            <td><span class=format!("status {}", a.outcome)>{a.outcome.clone()}</span></td>
+                            <td>{a.error.clone().unwrap_or_default()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        }
+        .into_any()
+    };
+    let body_label = if detail.body_is_json {
+        format!("Body ({} bytes, JSON, shown pretty-printed)", detail.body_bytes)
+    } else {
+        format!("Body ({} bytes, not JSON, shown as received)", detail.body_bytes)
+    };
+    view! {
+        <div class="delivery-detail" data-delivery=id>
+            <h2>
+                {format!("Delivery {id} ")}
+                <span class=format!("status {}", d.state)>{d.state.clone()}</span>
+            </h2>
+            {replayable.then(|| view! {
+                <div class="actions">
+                    <button class="button" on:click=move |_| { replay.dispatch(ReplayDelivery { id }); }>"Replay"</button>
+                    <span class="muted" role="status">{move || outcome_text(replay.value().get(), |count| {
+                        if count == 1 { "Queued to be processed again.".to_owned() } else { "Nothing to replay.".to_owned() }
+                    })}</span>
+                </div>
+            })}
+            {last_error}
+            <dl class="facts">
+                {facts.into_iter().map(|(name, value)| view! { <dt>{name}</dt><dd>{value}</dd> }).collect_view()}
+            </dl>
+            <h3>"Headers"</h3>
+            <dl class="facts headers">
+                {detail.headers.iter().map(|(name, value)| view! { <dt><code>{name.clone()}</code></dt><dd><code>{value.clone()}</code></dd> }).collect_view()}
+            </dl>
+            <h3>"Processing attempts"</h3>
+            {attempts}
+            <h3>{body_label}</h3>
+            <pre class="body" data-testid="delivery-body">{detail.body.clone()}</pre>
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn links_keep_the_filters() {
+        let filter = DeliveryFilter {
+            resource: Some("issue".into()),
+            installation: Some("a b&c".into()),
+            from_ms: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            query_string(&filter, &[("before", "9".into())]),
+            "resource=issue&installation=a%20b%26c&from=1970-01-01T00:00&before=9"
+        );
     }
 }

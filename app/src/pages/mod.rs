@@ -4,7 +4,7 @@ mod installations;
 mod settings;
 
 pub use board::{BoardPage, TicketBoard};
-pub use deliveries::DeliveriesPage;
+pub use deliveries::{DeliveriesPage, DeliveryPage};
 pub use installations::InstallationsPage;
 pub use settings::SettingsPage;
 

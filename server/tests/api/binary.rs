@@ -58,7 +58,7 @@ on_both_stores!(migrate_applies_migrations_and_is_idempotent, |db: TestDatabase|
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        assert!(stdout.contains("is migrated: 4 migration(s) applied, latest version 4"), "{stdout}");
+        assert!(stdout.contains("is migrated: 5 migration(s) applied, latest version 5"), "{stdout}");
     }
 });
 

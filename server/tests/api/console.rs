@@ -232,3 +232,73 @@ on_both_stores!(the_delivery_log_filters_by_url, |db| async move {
     assert!(only_errors.contains("error.created") && !only_errors.contains("issue.created"), "{only_errors}");
     assert!(app.get("/deliveries?state=dead").await.body.contains("No deliveries here."));
 });
+
+on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_attempt, |db| async move {
+    use issuebridge::store::{now_ms, NewDelivery};
+    let (app, sim) = crate::helpers::spawn_app_with_sim(db).await;
+    let installation = sim.create_installation("acme").installation;
+    let url: url::Url = "http://issuebridge.test/sentry/webhook".parse().unwrap();
+    let issue = sim.create_issue("acme", "web", "TypeError");
+    let signed =
+        sim.issue_webhook(&url, &installation, &issue, "created", issuebridge_server::sim::driver::sentry_actor());
+    // Kept headers never hold a secret; should one slip in, it is not shown.
+    let stored = app
+        .state
+        .store
+        .insert_deliveries(&[NewDelivery {
+            received_at_ms: now_ms(),
+            source: "webhook",
+            request_id: Some("0123abcd".into()),
+            resource: "issue".into(),
+            action: Some("created".into()),
+            installation: Some(installation.clone()),
+            dedupe_key: "detail-test".into(),
+            headers: r#"{"request-id":"0123abcd","sentry-hook-signature":"deadbeefcafe"}"#.into(),
+            body: signed.body.clone(),
+            state: "pending",
+        }])
+        .await
+        .unwrap();
+    let issuebridge::store::DeliveryInsert::Stored(id) = stored[0] else { panic!("stored") };
+    // The installation is not known yet: one attempt, retried later.
+    issuebridge::worker::run_once(&app.state).await.unwrap();
+
+    let page = app.get(&format!("/deliveries/{id}")).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains("[redacted]") && !page.body.contains("deadbeefcafe"), "{}", page.body);
+    assert!(page.body.contains("0123abcd"));
+    assert!(
+        page.body.contains("\n  &quot;action&quot;: &quot;created&quot;")
+            || page.body.contains("\n  \"action\": \"created\""),
+        "pretty JSON"
+    );
+    assert!(page.body.contains("is not known yet"), "the attempt's error");
+    assert!(page.body.contains(r#"class="status retry""#));
+    assert!(app.get("/deliveries/999999").await.body.contains("There is no such delivery."));
+
+    // The list filters by action, installation and time, and links here.
+    let listed = app.get(&format!("/deliveries?action=created&installation={installation}")).await.body;
+    assert!(listed.contains(&format!(r#"href="/deliveries/{id}""#)), "{listed}");
+    assert!(app.get("/deliveries?action=resolved").await.body.contains("No deliveries here."));
+    assert!(app.get("/deliveries?to=2000-01-01T00:00").await.body.contains("No deliveries here."));
+    assert!(app.get("/deliveries?from=2000-01-01T00:00").await.body.contains("issue.created"));
+});
+
+on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| async move {
+    use axum::body::Body;
+    use axum::http::Request;
+    use issuebridge_app::api::ReplayDeliveries;
+    let app = spawn_app(db).await;
+    let replay = |body: &'static str| {
+        Request::post(ReplayDeliveries::PATH)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let answer = app.send(replay("scope=dead")).await;
+    assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "0"));
+    let answer = app.send(replay("scope=range&from=2000-01-01T00:00&to=2100-01-01T00:00")).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let answer = app.send(replay("scope=range")).await;
+    assert!(answer.body.contains("Choose a time range first."), "{}", answer.body);
+});

@@ -102,3 +102,20 @@ pub async fn spawn_app_with_sim_and(
     vars.extend_from_slice(extra);
     (spawn_app_with(db, &vars).await, sim)
 }
+
+/// A request with the same headers but `body`, signed with `secret`.
+pub fn resigned(
+    signed: &issuebridge_server::sim::driver::SignedRequest,
+    body: &[u8],
+    secret: &str,
+) -> issuebridge_server::sim::driver::SignedRequest {
+    let mut copy = signed.clone();
+    copy.body = body.to_vec();
+    let signature = issuebridge::sentry::signature::sign(secret.as_bytes(), body);
+    for (name, value) in copy.headers.iter_mut() {
+        if name == "Sentry-Hook-Signature" {
+            *value = signature.clone();
+        }
+    }
+    copy
+}

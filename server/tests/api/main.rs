@@ -10,5 +10,6 @@ mod lifecycle;
 mod oauth;
 mod ops;
 mod sentry_api;
+mod sync;
 mod tokens;
 mod webhook;

@@ -9,7 +9,7 @@ use issuebridge_server::sim::Simulator;
 use serde_json::Value;
 use url::Url;
 
-use crate::helpers::{spawn_app_with_sim, spawn_app_with_sim_and, Answer, TestApp};
+use crate::helpers::{resigned, spawn_app_with_sim, spawn_app_with_sim_and, Answer, TestApp};
 
 fn webhook_url() -> Url {
     Url::parse("http://issuebridge.test/sentry/webhook").unwrap()
@@ -33,19 +33,6 @@ async fn deliver(app: &TestApp, signed: &SignedRequest) -> (Answer, Value) {
 fn created(sim: &Simulator) -> SignedRequest {
     let pending = sim.create_installation("acme");
     sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))
-}
-
-/// A request with the same headers but `body`, signed with `secret`.
-fn resigned(signed: &SignedRequest, body: &[u8], secret: &str) -> SignedRequest {
-    let mut copy = signed.clone();
-    copy.body = body.to_vec();
-    let signature = issuebridge::sentry::signature::sign(secret.as_bytes(), body);
-    for (name, value) in copy.headers.iter_mut() {
-        if name == "Sentry-Hook-Signature" {
-            *value = signature.clone();
-        }
-    }
-    copy
 }
 
 on_both_stores!(a_signed_delivery_is_stored_before_the_answer, |db| async move {
@@ -263,24 +250,6 @@ on_both_stores!(a_failing_delivery_is_retried_later_and_a_hopeless_one_parked, |
     let dead = app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
     assert_eq!(dead.state, "dead");
     assert!(dead.last_error.unwrap().contains("Grant has already expired"));
-});
-
-on_both_stores!(deliveries_of_other_resources_wait_for_their_handlers, |db| async move {
-    let (app, sim) = spawn_app_with_sim(db).await;
-    let issue = sim.create_issue("acme", "web", "TypeError");
-    let (_, json) = deliver(
-        &app,
-        &sim.issue_webhook(
-            &webhook_url(),
-            "7a485448-a9e2-4c85-8a3c-4f44175783c9",
-            &issue,
-            "created",
-            user_actor(1, "Jane"),
-        ),
-    )
-    .await;
-    assert_eq!(issuebridge::worker::run_once(&app.state).await.unwrap(), 0);
-    assert_eq!(app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap().state, "pending");
 });
 
 /// Two instances on one PostgreSQL database share the work and process
