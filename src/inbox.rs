@@ -6,9 +6,12 @@
 //! committing and writes it all in one transaction: one fsync for many
 //! deliveries under load, and no waiting at all when it is quiet.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{DeliveryInsert, NewDelivery, Store, StoreError};
+use crate::store::{now_ms, DeliveryInsert, NewDelivery, Store, StoreError};
 
 /// Most deliveries written by one transaction.
 const MAX_BATCH: usize = 512;
@@ -18,6 +21,9 @@ type Reply = oneshot::Sender<Result<DeliveryInsert, String>>;
 #[derive(Debug, Clone)]
 pub struct Inbox {
     queue: mpsc::Sender<(NewDelivery, Reply)>,
+    /// When the writer last wrote a batch (Unix ms): the worker yields to
+    /// the inbox while deliveries are arriving.
+    last_write_ms: Arc<AtomicI64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -32,9 +38,12 @@ impl Inbox {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store) -> Self {
         let (queue, mut incoming) = mpsc::channel::<(NewDelivery, Reply)>(4 * MAX_BATCH);
+        let last_write_ms = Arc::new(AtomicI64::new(0));
+        let last_write = last_write_ms.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
+                last_write.store(now_ms(), Ordering::Relaxed);
                 let (deliveries, replies): (Vec<NewDelivery>, Vec<Reply>) = batch.drain(..).unzip();
                 match store.insert_deliveries(&deliveries).await {
                     Ok(outcomes) => {
@@ -52,7 +61,12 @@ impl Inbox {
                 }
             }
         });
-        Self { queue }
+        Self { queue, last_write_ms }
+    }
+
+    /// Whether deliveries arrived within the last `window_ms`.
+    pub fn active_within(&self, window_ms: i64) -> bool {
+        now_ms() - self.last_write_ms.load(Ordering::Relaxed) < window_ms
     }
 
     /// Returns once the delivery is durable (or known as a duplicate).

@@ -71,6 +71,10 @@ pub struct TicketSummary {
     pub sentry_short_id: Option<String>,
     pub linked_issues: i64,
     pub updated_at_ms: i64,
+    /// Sentry events counted on the ticket (errors, alerts, service hooks).
+    pub occurrences: i64,
+    /// A metric alert's ticket: its last severity (`critical`, `resolved`…).
+    pub severity: Option<String>,
 }
 
 impl TicketSummary {
@@ -106,6 +110,8 @@ mod tests {
             sentry_short_id: Some("WEB-1A".into()),
             linked_issues: 1,
             updated_at_ms: 0,
+            occurrences: 0,
+            severity: None,
         }
     }
 

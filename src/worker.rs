@@ -24,9 +24,20 @@ pub const LEASE_MS: i64 = 60_000;
 /// stays small enough to take a few milliseconds.
 const BATCH: i64 = 128;
 
+/// While deliveries are arriving, the worker takes small batches and pauses
+/// between them: acknowledging within Sentry's one second comes first, and
+/// what is stored is applied as soon as the burst is over.
+const BATCH_DURING_INTAKE: i64 = 16;
+const PAUSE_DURING_INTAKE: Duration = Duration::from_millis(25);
+const INTAKE_WINDOW_MS: i64 = 50;
+
 /// Processes one batch of due deliveries; returns how many it claimed.
 pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
-    let claimed = state.store.claim_deliveries(BATCH, LEASE_MS).await?;
+    run_batch(state, BATCH).await
+}
+
+async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
+    let claimed = state.store.claim_deliveries(limit, LEASE_MS).await?;
     let (installations, others): (Vec<_>, Vec<_>) =
         claimed.iter().partition(|delivery| delivery.resource == "installation");
     for delivery in installations {
@@ -43,11 +54,39 @@ pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
     Ok(claimed.len())
 }
 
+/// Batches applied at once on PostgreSQL, where `skip locked` keeps them
+/// apart and most of a batch's time is spent waiting for the database.
+/// SQLite has one writer: one loop.
+const POSTGRES_LOOPS: usize = 4;
+
 /// Runs until `shutdown` resolves, polling when idle.
 pub async fn run(state: AppState, shutdown: tokio::sync::watch::Receiver<bool>) {
-    let mut shutdown = shutdown;
+    match state.store.release_orphaned_claims().await {
+        Ok(0) => {}
+        Ok(freed) => tracing::info!(freed, "resuming deliveries a previous run had claimed"),
+        Err(error) => tracing::warn!(%error, "could not free the claims of a previous run"),
+    }
+    let loops = match state.store.backend() {
+        crate::config::Backend::Postgres => POSTGRES_LOOPS,
+        crate::config::Backend::Sqlite => 1,
+    };
+    let tasks: Vec<_> = (0..loops).map(|_| tokio::spawn(work_loop(state.clone(), shutdown.clone()))).collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+}
+
+async fn work_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<bool>) {
     loop {
-        let idle = match run_once(&state).await {
+        let intake = state.inbox.active_within(INTAKE_WINDOW_MS);
+        if intake {
+            tokio::select! {
+                () = tokio::time::sleep(PAUSE_DURING_INTAKE) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+        let limit = if intake { BATCH_DURING_INTAKE } else { BATCH };
+        let idle = match run_batch(&state, limit).await {
             Ok(0) => true,
             Ok(_) => false,
             Err(error) => {

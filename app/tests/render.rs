@@ -15,6 +15,8 @@ fn ticket(id: i64, title: &str, status: TicketStatus, assignee: Option<&str>) ->
         sentry_short_id: Some(format!("WEB-{id}")),
         linked_issues: if id == 2 { 3 } else { 1 },
         updated_at_ms: 1_709_251_199_000,
+        occurrences: if id == 2 { 12 } else { 0 },
+        severity: (id == 3).then(|| "critical".to_owned()),
     }
 }
 
@@ -56,6 +58,9 @@ fn cards_show_ids_issues_assignee_and_time() {
     assert!(html.contains("ada@example.com"));
     assert!(html.contains("unassigned"));
     assert!(html.contains("2024-02-29 23:59 UTC"));
+    assert!(html.contains("12 events"), "events counted on the ticket: {html}");
+    assert!(!html.contains("0 events"), "none shown when there are none");
+    assert!(html.contains(r#"class="severity critical""#), "a metric alert's severity");
 }
 
 #[test]

@@ -56,7 +56,7 @@ create unique index ticket_metric_alert on ticket (installation_uuid, metric_ale
 -- What processing did, in a sentence the delivery log shows.
 alter table delivery add column note text;
 create index delivery_installation_id on delivery (installation_uuid, id);
-create index delivery_action_id on delivery (resource, action, id);
+create index delivery_action_id on delivery (action, id);
 
 -- Every attempt to process a delivery: when, how it went, and why not.
 create table delivery_attempt (

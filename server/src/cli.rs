@@ -32,6 +32,9 @@ pub enum Command {
     /// Process stored deliveries again: one, those received in a time
     /// range, or every dead one. A running issuebridge's worker applies them.
     Replay(ReplayArgs),
+    /// Show or change what an installation does with Sentry's webhooks:
+    /// whether new issues open tickets, the status mapping, the user mapping.
+    Settings(SettingsArgs),
     /// Register a project service hook, so Sentry sends that project's raw
     /// events (event.created, event.alert) to /sentry/service-hook.
     #[command(subcommand)]
@@ -72,6 +75,32 @@ pub struct ReplayArgs {
     /// Every delivery parked as dead.
     #[arg(long)]
     pub dead: bool,
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct SettingsArgs {
+    /// The installation's uuid.
+    pub installation: String,
+    /// Open a ticket for every new Sentry issue (issue.created): on or off.
+    #[arg(long, value_name = "on|off", value_parser = parse_switch)]
+    pub new_issues: Option<bool>,
+    /// Map a Sentry issue status to a ticket status, e.g. resolved=done,
+    /// ignored=wont_do, unresolved=todo (statuses: todo, in_progress,
+    /// done, wont_do). Repeatable.
+    #[arg(long = "status", value_name = "SENTRY=TICKET")]
+    pub statuses: Vec<String>,
+    /// Assign tickets to TO when Sentry assigns FROM (emails); an empty TO
+    /// removes the mapping. Repeatable.
+    #[arg(long = "map-user", value_name = "FROM=TO")]
+    pub users: Vec<String>,
+}
+
+fn parse_switch(text: &str) -> Result<bool, String> {
+    match text {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        other => Err(format!("{other:?} is neither on nor off")),
+    }
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -153,6 +182,7 @@ pub fn run() -> ExitCode {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
             Command::Replay(args) => replay(config, args).await,
+            Command::Settings(args) => settings(config, args).await,
             Command::Hooks(HooksCommand::Register { installation, project, events }) => {
                 register_hook(config, &installation, &project, &events).await
             }
@@ -208,6 +238,45 @@ async fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<()> {
     store.migrate().await?;
     let count = store.requeue_deliveries(&which).await?;
     println!("requeued {count} deliveries; a running issuebridge applies them");
+    store.close().await;
+    Ok(())
+}
+
+async fn settings(config: Config, args: SettingsArgs) -> anyhow::Result<()> {
+    use issuebridge::sync::IssueStatus;
+    let installation = issuebridge::domain::InstallationUuid::parse(&args.installation)?;
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    anyhow::ensure!(store.installation(&installation).await?.is_some(), "no installation {installation} here");
+    let mut settings = store.installation_settings(&installation).await?;
+    if let Some(on) = args.new_issues {
+        settings.open_ticket_on_new_issue = on;
+    }
+    for pair in &args.statuses {
+        let (sentry, ticket) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("{pair:?} is not SENTRY=TICKET"))?;
+        let ticket: issuebridge::ticket::TicketStatus = ticket.trim().parse()?;
+        let slot = match IssueStatus::from_action(sentry.trim()) {
+            Some(IssueStatus::Resolved) => &mut settings.status_mapping.resolved,
+            Some(IssueStatus::Ignored) => &mut settings.status_mapping.ignored,
+            Some(IssueStatus::Unresolved) => &mut settings.status_mapping.unresolved,
+            None => anyhow::bail!("{sentry:?} is not a Sentry issue status (resolved, ignored, unresolved)"),
+        };
+        *slot = ticket;
+    }
+    for pair in &args.users {
+        let (from, to) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("{pair:?} is not FROM=TO"))?;
+        let (from, to) = (from.trim().to_lowercase(), to.trim());
+        if to.is_empty() {
+            settings.user_mapping.remove(&from);
+        } else {
+            settings.user_mapping.insert(from, to.to_owned());
+        }
+    }
+    let changed = args.new_issues.is_some() || !args.statuses.is_empty() || !args.users.is_empty();
+    if changed {
+        store.set_installation_settings(&installation, &settings).await?;
+    }
+    println!("{}", serde_json::to_string_pretty(&settings)?);
     store.close().await;
     Ok(())
 }

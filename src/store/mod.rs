@@ -9,7 +9,10 @@
 pub mod sync;
 pub mod testing;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -398,7 +401,8 @@ impl Store {
 
     /// The board: most recently changed first.
     pub async fn list_tickets(&self, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
-        let sql = "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at,
+        let sql =
+            "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at, t.occurrences, t.severity,
                           (select l.short_id from ticket_link l where l.ticket_id = t.id
                            order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
                           (select count(*) from ticket_link l where l.ticket_id = t.id) as linked_issues
@@ -519,6 +523,7 @@ impl Store {
         if deliveries.is_empty() {
             return Ok(Vec::new());
         }
+        let _turn = self.write_turn().await;
         let outcomes = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             // One statement for the whole batch: the rows whose key is new
@@ -576,16 +581,23 @@ impl Store {
             Self::Postgres(_) => " for update skip locked",
             Self::Sqlite(_) => "",
         };
+        // Two small index walks, new deliveries by (state, id) and due
+        // retries and lapsed claims by (state, next_attempt_at), so a claim
+        // costs the same with a backlog of a hundred thousand as with none.
         let sql = format!(
             "update delivery set state = 'processing', attempts = attempts + 1, next_attempt_at = $1
              where id in (
-                 select id from delivery
-                 where (state in ('pending', 'retry') and coalesce(next_attempt_at, 0) <= $2)
-                    or (state = 'processing' and next_attempt_at <= $2)
+                 select id from (select id from delivery where state = 'pending'
+                                 order by id limit $3{lock}) as fresh
+                 union all
+                 select id from (select id from delivery
+                                 where state in ('retry', 'processing') and next_attempt_at <= $2
+                                 order by id limit $3{lock}) as due
                  order by id
-                 limit $3{lock})
+                 limit $3)
              returning id, received_at, resource, action, installation_uuid, headers, body, attempts"
         );
+        let _turn = self.write_turn().await;
         let mut claimed = on_pool!(self, |pool| sqlx::query_as::<_, ClaimedDelivery>(&sql)
             .bind(now + lease_ms)
             .bind(now)
@@ -596,6 +608,17 @@ impl Store {
         Ok(claimed)
     }
 
+    /// Frees the claims a dead run of this server left behind. Only SQLite:
+    /// it serves one instance, so a claim found at start-up cannot belong to
+    /// a live worker. On PostgreSQL other instances may hold claims; theirs
+    /// run out with their lease. Returns how many were freed.
+    pub async fn release_orphaned_claims(&self) -> Result<u64, StoreError> {
+        let Self::Sqlite(pool) = self else { return Ok(0) };
+        let _turn = self.write_turn().await;
+        let sql = "update delivery set state = 'retry', next_attempt_at = 0 where state = 'processing'";
+        Ok(sqlx::query(sql).execute(pool).await?.rows_affected())
+    }
+
     /// Records how processing a claimed delivery went (for deliveries
     /// applied outside a [`sync::SyncTx`]).
     pub async fn finish_delivery(
@@ -604,7 +627,13 @@ impl Store {
         outcome: &DeliveryOutcome,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_sync().await?;
-        tx.finish_delivery(delivery.id, delivery.attempts, outcome, None).await?;
+        let finished = sync::FinishedDelivery {
+            id: delivery.id,
+            attempt: delivery.attempts,
+            outcome: outcome.clone(),
+            note: None,
+        };
+        tx.finish_deliveries(&[finished]).await?;
         tx.commit().await
     }
 
@@ -872,7 +901,7 @@ pub enum DeliveryOutcome {
 
 impl DeliveryOutcome {
     /// The delivery's state, next attempt, error and processing time.
-    fn columns(&self, now: i64) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
+    pub(crate) fn columns(&self, now: i64) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
         match self {
             Self::Processed => ("processed", None, None, Some(now)),
             Self::Ignored => ("ignored", None, None, Some(now)),
@@ -980,6 +1009,30 @@ impl InstallationForUpdate {
 /// Copies the WAL back into the database every second without blocking
 /// writers (PASSIVE), so the WAL stays small while no commit pays for it.
 /// Stops when the pool is closed.
+/// SQLite lets one connection write at a time. A writer that finds the lock
+/// taken waits in SQLite's busy handler, which sleeps in steps that grow to
+/// 100 ms, so an acknowledgement could wait a whole step after the lock was
+/// already free. The busy writers (the inbox and the worker) queue on this
+/// gate instead and go the moment the previous one is done. One gate per
+/// database file, shared by every pool on it in the process.
+fn sqlite_write_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+    let file = pool.connect_options().get_filename().to_path_buf();
+    let mut gates = GATES.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    gates.entry(file).or_default().clone()
+}
+
+impl Store {
+    /// Waits for the SQLite write gate (see [`sqlite_write_gate`]); nothing
+    /// to wait for on PostgreSQL, which has row locks.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self {
+            Self::Sqlite(pool) => Some(sqlite_write_gate(pool).lock_owned().await),
+            Self::Postgres(_) => None,
+        }
+    }
+}
+
 fn spawn_checkpointer(pool: SqlitePool) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -1138,6 +1191,8 @@ struct TicketRow {
     updated_at: i64,
     sentry_short_id: Option<String>,
     linked_issues: i64,
+    occurrences: i64,
+    severity: Option<String>,
 }
 
 impl TryFrom<TicketRow> for TicketSummary {
@@ -1153,6 +1208,8 @@ impl TryFrom<TicketRow> for TicketSummary {
             sentry_short_id: row.sentry_short_id,
             linked_issues: row.linked_issues,
             updated_at_ms: row.updated_at,
+            occurrences: row.occurrences,
+            severity: row.severity,
         })
     }
 }

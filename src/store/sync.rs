@@ -14,9 +14,11 @@ use crate::domain::TicketId;
 use crate::sync::ChangeOrder;
 use crate::ticket::TicketStatus;
 
-/// A write transaction on either backend.
+/// A write transaction on either backend. On SQLite it holds the write
+/// gate until it ends, so the inbox queues behind it rather than sleeping
+/// in SQLite's busy handler.
 pub enum SyncTx {
-    Sqlite(Transaction<'static, Sqlite>),
+    Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -24,7 +26,7 @@ pub enum SyncTx {
 macro_rules! on_tx {
     ($tx:expr, |$conn:ident| $body:expr) => {
         match $tx {
-            SyncTx::Sqlite(tx) => {
+            SyncTx::Sqlite(tx, _) => {
                 let $conn = &mut **tx;
                 $body
             }
@@ -43,7 +45,10 @@ impl Store {
     /// instead of waiting.
     pub async fn begin_sync(&self) -> Result<SyncTx, StoreError> {
         Ok(match self {
-            Store::Sqlite(pool) => SyncTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
+            Store::Sqlite(pool) => {
+                let turn = self.write_turn().await.expect("SQLite has a write gate");
+                SyncTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn)
+            }
             Store::Postgres(pool) => SyncTx::Postgres(pool.begin().await?),
         })
     }
@@ -75,6 +80,8 @@ pub struct SyncTicket<'a> {
     pub source: &'static str,
     pub metric_alert_id: Option<&'a str>,
     pub severity: Option<&'a str>,
+    /// The Sentry issue the ticket is opened for (linked separately).
+    pub issue: Option<&'a str>,
 }
 
 /// What a payload says about a Sentry issue; missing fields keep what is
@@ -106,8 +113,17 @@ fn ticket_state(id: i64, status: String) -> Result<TicketState, StoreError> {
 impl SyncTx {
     pub async fn commit(self) -> Result<(), StoreError> {
         match self {
-            SyncTx::Sqlite(tx) => tx.commit().await?,
+            SyncTx::Sqlite(tx, _turn) => tx.commit().await?,
             SyncTx::Postgres(tx) => tx.commit().await?,
+        }
+        Ok(())
+    }
+
+    /// Undoes everything the transaction did.
+    pub async fn rollback(self) -> Result<(), StoreError> {
+        match self {
+            SyncTx::Sqlite(tx, _turn) => tx.rollback().await?,
+            SyncTx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
     }
@@ -261,9 +277,14 @@ impl SyncTx {
     }
 
     pub async fn open_ticket(&mut self, ticket: &SyncTicket<'_>) -> Result<TicketId, StoreError> {
+        // A ticket opened after its issue's events were counted starts
+        // with them.
         let sql = "insert into ticket (installation_uuid, title, description, status, assignee_email, source,
-                                       metric_alert_id, severity, created_at, updated_at)
-                   values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                                       metric_alert_id, severity, occurrences, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8,
+                           coalesce((select event_count from sentry_issue
+                                     where installation_uuid = $1 and issue_id = $10), 0),
+                           $9, $9)
                    returning id";
         let id = on_tx!(self, |conn| sqlx::query_scalar::<_, i64>(sql)
             .bind(ticket.installation)
@@ -275,6 +296,7 @@ impl SyncTx {
             .bind(ticket.metric_alert_id)
             .bind(ticket.severity)
             .bind(now_ms())
+            .bind(ticket.issue)
             .fetch_one(conn)
             .await)?;
         Ok(TicketId(id))
@@ -359,18 +381,6 @@ impl SyncTx {
                 .await
                 .map(|_| ()))?;
         }
-        Ok(())
-    }
-
-    /// Sets a ticket's occurrence count to its issues' event counts: a
-    /// ticket opened after events were counted starts with them.
-    pub async fn sync_occurrences(&mut self, ticket: TicketId) -> Result<(), StoreError> {
-        let sql = "update ticket set occurrences = (
-                       select coalesce(sum(i.event_count), 0) from ticket_link l
-                       join sentry_issue i on i.installation_uuid = l.installation_uuid and i.issue_id = l.sentry_issue_id
-                       where l.ticket_id = $1)
-                   where id = $1";
-        on_tx!(self, |conn| sqlx::query(sql).bind(ticket.0).execute(conn).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -464,44 +474,51 @@ impl SyncTx {
         }
     }
 
-    /// Records how one delivery went: its state, and an attempt row.
-    pub async fn finish_delivery(
-        &mut self,
-        id: i64,
-        attempt: i64,
-        outcome: &DeliveryOutcome,
-        note: Option<&str>,
-    ) -> Result<(), StoreError> {
+    /// Records how deliveries went: each one's state and note, and an
+    /// attempt row each, in two statements however many there are.
+    pub async fn finish_deliveries(&mut self, finished: &[FinishedDelivery<'_>]) -> Result<(), StoreError> {
+        if finished.is_empty() {
+            return Ok(());
+        }
         let now = now_ms();
-        let (state, next_attempt, error, processed_at) = outcome.columns(now);
-        on_tx!(self, |conn| sqlx::query(
-            "update delivery set state = $2, next_attempt_at = $3, last_error = $4, processed_at = $5, note = $6
-             where id = $1"
-        )
-        .bind(id)
-        .bind(state)
-        .bind(next_attempt)
-        .bind(error)
-        .bind(processed_at)
-        .bind(note)
-        .execute(conn)
-        .await
-        .map(|_| ()))?;
+        let rows: Vec<_> = finished.iter().map(|f| (f, f.outcome.columns(now))).collect();
         on_tx!(self, |conn| {
-            sqlx::query(
-            "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome, error) values ($1, $2, $3, $4, $5)"
-        )
-        .bind(id)
-        .bind(attempt)
-        .bind(now)
-        .bind(state)
-        .bind(error)
-        .execute(conn)
-        .await
-        .map(|_| ())
+            // `values` names its columns column1, column2, … in both dialects.
+            let mut update = sqlx::QueryBuilder::new(
+                "update delivery set state = v.column2, next_attempt_at = v.column3, last_error = v.column4,
+                        processed_at = v.column5, note = v.column6
+                 from (",
+            );
+            update.push_values(&rows, |mut row, (f, (state, next_attempt, error, processed_at))| {
+                row.push_bind(f.id)
+                    .push_bind(*state)
+                    .push_bind(*next_attempt)
+                    .push_bind(*error)
+                    .push_bind(*processed_at)
+                    .push_bind(f.note);
+            });
+            update.push(") as v where delivery.id = v.column1");
+            update.build().execute(&mut *conn).await?;
+            let mut attempts = sqlx::QueryBuilder::new(
+                "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome, error) ",
+            );
+            attempts.push_values(&rows, |mut row, (f, (state, _, error, _))| {
+                row.push_bind(f.id).push_bind(f.attempt).push_bind(now).push_bind(*state).push_bind(*error);
+            });
+            attempts.build().execute(&mut *conn).await.map(|_| ())
         })?;
         Ok(())
     }
+}
+
+/// How processing one claimed delivery ended.
+#[derive(Debug, Clone)]
+pub struct FinishedDelivery<'a> {
+    pub id: i64,
+    /// Counted from 1, as the claim counted it.
+    pub attempt: i64,
+    pub outcome: DeliveryOutcome,
+    pub note: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,6 +10,21 @@ use sqlx::{Connection, PgConnection};
 
 use crate::config::DatabaseUrl;
 
+/// Records `uuid` as installed in `org`, without tokens: enough for the
+/// worker to apply deliveries addressed to it, which never call Sentry.
+pub async fn add_installed(store: &super::Store, uuid: &str, org: &str) -> Result<(), super::StoreError> {
+    let parse = |what: &str, e: crate::domain::InvalidId| super::StoreError::Corrupt(format!("{what}: {e}"));
+    store
+        .upsert_installation(&super::NewInstallation {
+            uuid: crate::domain::InstallationUuid::parse(uuid).map_err(|e| parse("installation", e))?,
+            org_slug: crate::domain::OrgSlug::parse(org).map_err(|e| parse("organization", e))?,
+            org_id: None,
+            app_slug: None,
+            status: "installed".into(),
+        })
+        .await
+}
+
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub struct TestDatabase {

@@ -99,12 +99,22 @@ pub fn TicketBoard(tickets: Vec<TicketSummary>, #[prop(into)] query: Signal<Stri
 #[component]
 fn TicketCard(ticket: TicketSummary) -> impl IntoView {
     let more_issues = (ticket.linked_issues > 1).then(|| format!("+{}", ticket.linked_issues - 1));
+    let events = (ticket.occurrences > 0).then(|| {
+        let label =
+            if ticket.occurrences == 1 { "1 event".to_owned() } else { format!("{} events", ticket.occurrences) };
+        view! { <span class="events" title="Sentry events counted on this ticket">{label}</span> }
+    });
+    let severity = ticket.severity.map(|severity| {
+        view! { <span class=format!("severity {severity}") title="The metric alert's state">{severity.clone()}</span> }
+    });
     view! {
         <li class="card" data-ticket=ticket.id.0>
             <div class="card-top">
                 <span class="ticket-id">{ticket.id.to_string()}</span>
                 {ticket.sentry_short_id.map(|short| view! { <span class="issue">{short}</span> })}
                 {more_issues.map(|more| view! { <span class="issue more">{more}</span> })}
+                {severity}
+                {events}
             </div>
             <p class="title">{ticket.title}</p>
             <div class="card-bottom">

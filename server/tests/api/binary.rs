@@ -29,7 +29,7 @@ async fn help_documents_every_command_and_variable() {
     let output = issuebridge(dir.path()).arg("--help").output().await.unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for expected in ["serve", "migrate", "replay", "hooks", "sim", "--log-format", "demo mode"] {
+    for expected in ["serve", "migrate", "replay", "settings", "hooks", "sim", "--log-format", "demo mode"] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
     for var in ENV_VARS {
@@ -214,14 +214,23 @@ async fn start_server(dir: &std::path::Path, db: &TestDatabase) -> (tokio::proce
     (child, base)
 }
 
+const CRASH_INSTALLATION: &str = "7a485448-a9e2-4c85-8a3c-4f44175783c9";
+
 on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| async move {
     use issuebridge::sentry::signature::sign;
+    use issuebridge::store::testing::add_installed;
+    use issuebridge::store::Store;
     let dir = tempfile::tempdir().unwrap();
+    // The deliveries' installation is known, so the worker applies them
+    // (each issue.created opens a ticket) while the burst goes on.
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    add_installed(&store, CRASH_INSTALLATION, "acme").await.unwrap();
     let (mut server, base) = start_server(dir.path(), &db).await;
     let client = reqwest::Client::new();
     let body = |n: usize| {
         format!(
-            r#"{{"action":"created","installation":{{"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9"}},"data":{{"issue":{{"id":"{n}"}}}},"actor":{{"type":"application","id":"sentry","name":"Sentry"}}}}"#
+            r#"{{"action":"created","installation":{{"uuid":"{CRASH_INSTALLATION}"}},"data":{{"issue":{{"id":"{n}","title":"Crash {n}"}}}},"actor":{{"type":"application","id":"sentry","name":"Sentry"}}}}"#
         )
     };
     let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -261,15 +270,79 @@ on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| as
         }
     }
 
-    // Restarted on the same store: every acknowledged delivery is there.
+    // On PostgreSQL the dead worker's claims run out with their lease (a
+    // minute); let that minute pass. SQLite frees them at start-up.
+    if let Store::Postgres(pool) = &store {
+        sqlx::query("update delivery set next_attempt_at = 0 where state = 'processing'").execute(pool).await.unwrap();
+    }
+
+    // Restarted on the same store: every acknowledged delivery is there...
     let (mut restarted, _) = start_server(dir.path(), &db).await;
-    let store = issuebridge::store::Store::connect(&db.url).await.unwrap();
     for body in &acknowledged {
         let key = issuebridge_server::webhook::dedupe_key("issue", body.as_bytes());
         assert!(store.has_delivery(&key).await.unwrap(), "an acknowledged delivery was lost");
     }
-    eprintln!("{} of 600 acknowledged before the kill, all stored", acknowledged.len());
+    // ... and is applied exactly once in effect: one ticket per issue.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let count = |sql: &'static str| {
+        let store = store.clone();
+        async move {
+            match &store {
+                Store::Sqlite(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap(),
+                Store::Postgres(pool) => sqlx::query_scalar::<_, i64>(sql).fetch_one(pool).await.unwrap(),
+            }
+        }
+    };
+    while count("select count(*) from delivery where state <> 'processed'").await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the restarted worker did not finish");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = count("select count(*) from delivery").await;
+    assert_eq!(count("select count(*) from ticket where source = 'issue'").await, stored, "one ticket per delivery");
+    assert_eq!(count("select count(*) from ticket_link").await, stored);
+    for body in &acknowledged {
+        let issue = serde_json::from_str::<serde_json::Value>(body).unwrap()["data"]["issue"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert!(store.ticket_for_issue(CRASH_INSTALLATION, &issue).await.unwrap().is_some(), "issue {issue}");
+    }
+    eprintln!("{} of 600 acknowledged before the kill, all stored and applied once", acknowledged.len());
     store.close().await;
     std::process::Command::new("kill").args(["-TERM", &restarted.id().unwrap().to_string()]).status().unwrap();
     assert!(restarted.wait().await.unwrap().success());
+});
+
+on_both_stores!(settings_are_shown_and_changed_from_the_command_line, |db: TestDatabase| async move {
+    use issuebridge::domain::InstallationUuid;
+    use issuebridge::store::testing::add_installed;
+    use issuebridge::store::Store;
+    use issuebridge::ticket::TicketStatus;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let uuid = InstallationUuid::parse("6a4d3b1c-0000-4000-8000-000000000001").unwrap();
+    add_installed(&store, uuid.as_str(), "acme").await.unwrap();
+    let run = |args: &[&str]| {
+        let mut command = issuebridge(dir.path());
+        command.arg("settings").arg(uuid.as_str()).args(args);
+        command.env("DATABASE_URL", db.url.expose()).env("ISSUEBRIDGE_SECRET_KEY", TEST_SECRET_KEY);
+        async move { command.output().await.unwrap() }
+    };
+    let shown = run(&[]).await;
+    assert!(shown.status.success(), "{}", String::from_utf8_lossy(&shown.stderr));
+    assert!(String::from_utf8_lossy(&shown.stdout).contains(r#""open_ticket_on_new_issue": true"#));
+
+    let changed =
+        run(&["--new-issues", "off", "--status", "ignored=done", "--map-user", "Ada@Sentry.io=ada@acme.io"]).await;
+    assert!(changed.status.success(), "{}", String::from_utf8_lossy(&changed.stderr));
+    let settings = store.installation_settings(&uuid).await.unwrap();
+    assert!(!settings.open_ticket_on_new_issue);
+    assert_eq!(settings.status_mapping.ignored, TicketStatus::Done);
+    assert_eq!(settings.map_email("ada@sentry.io"), "ada@acme.io");
+
+    let refused = run(&["--status", "closed=done"]).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("not a Sentry issue status"));
+    assert_eq!(store.installation_settings(&uuid).await.unwrap(), settings, "nothing changed");
 });

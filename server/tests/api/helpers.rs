@@ -119,3 +119,19 @@ pub fn resigned(
     }
     copy
 }
+
+/// Runs the app's worker and a second instance's, on the same database,
+/// side by side until neither finds work; returns how many each claimed.
+pub async fn drain_with_two_instances(app: &TestApp) -> (usize, usize) {
+    let other = issuebridge_server::startup::prepare_state((*app.state.config).clone()).await.unwrap();
+    let (mut a, mut b) = (0, 0);
+    loop {
+        let (x, y) = tokio::join!(issuebridge::worker::run_once(&app.state), issuebridge::worker::run_once(&other));
+        let (x, y) = (x.unwrap(), y.unwrap());
+        if x + y == 0 {
+            return (a, b);
+        }
+        a += x;
+        b += y;
+    }
+}

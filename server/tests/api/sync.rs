@@ -428,22 +428,12 @@ fn fixture_corpus() -> Vec<(String, Vec<u8>)> {
 }
 
 on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothing, |db| async move {
-    use issuebridge::domain::OrgSlug;
     use issuebridge::sentry::signature::sign;
-    use issuebridge::store::{NewInstallation, NewServiceHook};
+    use issuebridge::store::NewServiceHook;
     let (app, sim) = spawn_app_with_sim(db).await;
     let installation = InstallationUuid::parse(FIXTURE_INSTALLATION).unwrap();
     let store = &app.state.store;
-    store
-        .upsert_installation(&NewInstallation {
-            uuid: installation.clone(),
-            org_slug: OrgSlug::parse("acme").unwrap(),
-            org_id: Some(34),
-            app_slug: Some("issuebridge".into()),
-            status: "installed".into(),
-        })
-        .await
-        .unwrap();
+    issuebridge::store::testing::add_installed(store, FIXTURE_INSTALLATION, "acme").await.unwrap();
     let hook_secret = "fixture-hook-secret";
     store
         .add_service_hook(&NewServiceHook {
@@ -508,3 +498,33 @@ on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothin
     assert_eq!(issue.short_id.as_deref(), Some("WEB-3"));
     replay_everything_changes_nothing(&app).await;
 });
+
+/// Two instances on one PostgreSQL database share the batches and apply
+/// each delivery once: one attempt each, one ticket per issue, each event
+/// counted once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_postgres_apply_each_delivery_once() {
+    let Some(db) = issuebridge::store::testing::TestDatabase::postgres().await else { return };
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let url = webhook_url();
+    let mut issues = Vec::new();
+    for n in 0..150 {
+        let issue = sim.create_issue("acme", "web", &format!("Error {n}"));
+        deliver(&app, &sim.issue_webhook(&url, &acme, &issue, "created", user_actor(1, "J"))).await;
+        deliver(&app, &sim.error_created(&url, &acme, &issue)).await;
+        issues.push(issue);
+    }
+    let (a, b) = crate::helpers::drain_with_two_instances(&app).await;
+    assert_eq!(a + b, 300, "every delivery claimed once");
+    assert!(a > 0 && b > 0, "both instances took a share ({a} and {b})");
+    let Store::Postgres(pool) = &app.state.store else { unreachable!() };
+    let attempts: Vec<i64> =
+        sqlx::query_scalar("select count(*) from delivery_attempt group by delivery_id").fetch_all(pool).await.unwrap();
+    assert_eq!(attempts.len(), 300);
+    assert!(attempts.iter().all(|n| *n == 1), "one attempt per delivery");
+    for issue in &issues {
+        let ticket = ticket_of(&app, &acme, issue).await;
+        assert_eq!(ticket.occurrences, 1, "issue {issue}");
+    }
+}

@@ -262,17 +262,7 @@ async fn two_workers_on_postgres_process_each_delivery_once() {
         let pending = sim.create_installation("acme");
         deliver(&app, &sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))).await;
     }
-    let other = issuebridge_server::startup::prepare_state((*app.state.config).clone()).await.unwrap();
-    let (mut a, mut b) = (0, 0);
-    loop {
-        let (x, y) = tokio::join!(issuebridge::worker::run_once(&app.state), issuebridge::worker::run_once(&other));
-        let (x, y) = (x.unwrap(), y.unwrap());
-        if x + y == 0 {
-            break;
-        }
-        a += x;
-        b += y;
-    }
+    let (a, b) = crate::helpers::drain_with_two_instances(&app).await;
     assert_eq!(a + b, 40, "every delivery once");
     assert_eq!(sim.requests("POST", "/authorizations/"), 40, "one exchange per installation");
 }
