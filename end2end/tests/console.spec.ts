@@ -116,7 +116,7 @@ test("demo mode installs the app into a new organization from the console", asyn
 test("demo mode sends sample events that land in the delivery log", async ({ page }) => {
   await openHydrated(page, "/deliveries");
   await page.getByRole("button", { name: "Send sample events" }).click();
-  await expect(page.getByRole("status")).toHaveText(/sent 5 signed webhooks/);
+  await expect(page.getByRole("status").filter({ hasText: /sent 5 signed webhooks/ })).toBeVisible();
   for (const event of ["issue.created", "error.created", "comment.created", "event_alert.triggered", "metric_alert.critical"]) {
     await expect(page.getByRole("cell", { name: event, exact: true })).toBeVisible();
   }
@@ -127,4 +127,29 @@ test("demo mode sends sample events that land in the delivery log", async ({ pag
   await expect(page).toHaveURL(/resource=comment/);
   await expect(page.getByRole("cell", { name: "comment.created", exact: true })).toBeVisible();
   await expect(page.getByRole("cell", { name: "issue.created", exact: true })).toHaveCount(0);
+});
+
+test("the worker applies sample events: a ticket on the board, each delivery in full", async ({ page }) => {
+  await openHydrated(page, "/deliveries");
+  await page.getByRole("button", { name: "Send sample events" }).click();
+  await expect(page.getByRole("status").filter({ hasText: /sent 5 signed webhooks/ })).toBeVisible();
+
+  // The worker polls; the log says what it did once it has.
+  await expect(async () => {
+    await openHydrated(page, "/deliveries?resource=issue&action=created");
+    await expect(page.getByRole("cell", { name: /^opened IB-\d+ for issue/ }).first()).toBeVisible({ timeout: 1000 });
+  }).toPass({ timeout: 15000 });
+
+  // One delivery in full: headers without secrets, the body, the attempts.
+  const link = page.getByRole("link", { name: /^Delivery \d+ in full$/ }).first();
+  await link.click();
+  await expect(page).toHaveURL(/\/deliveries\/\d+$/);
+  await expect(page.getByRole("heading", { name: "Headers" })).toBeVisible();
+  await expect(page.getByText("sentry-hook-resource")).toBeVisible();
+  await expect(page.getByTestId("delivery-body")).toContainText('"action": "created"');
+  await expect(page.getByRole("cell", { name: "processed", exact: true }).first()).toBeVisible();
+
+  // And the ticket it opened is on the board.
+  await openHydrated(page, "/");
+  await expect(page.getByText("TypeError: Cannot read properties of undefined (reading 'cart')").first()).toBeVisible();
 });

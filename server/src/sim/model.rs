@@ -174,7 +174,9 @@ impl Default for Model {
             external_issues: Vec::new(),
             rate_limit: None,
             delays: Vec::new(),
-            next_id: 4500,
+            // From the clock, so a restarted simulator (demo mode keeps
+            // nothing) never hands out an id an earlier run gave away.
+            next_id: now_ms(),
             user: SimUser { id: 1, name: "Jane Doe".to_owned(), email: "jane@example.com".to_owned() },
             oauth_redirect_uris: Vec::new(),
             oauth_codes: HashMap::new(),
