@@ -5,6 +5,10 @@
 //! render plain data types from the core crate, so the logic they show (the
 //! board's filter, for one) is unit-tested there.
 
+// Leptos views are nested types; the board's cards nest deep enough that the
+// WASM release build needs more than the default 128 levels to lay them out.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod pages;
 
