@@ -75,16 +75,19 @@ type InstallationCache = std::collections::HashMap<String, Option<SyncInstallati
 /// failure is recorded alone and the others still apply. Failures are rare;
 /// savepoints cost two statements a delivery.
 pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Result<(), StoreError> {
-    // A batch is mostly about a few installations: read each once.
-    let mut installations = InstallationCache::new();
+    // Only SQLite's inbox waits for the worker's transaction.
+    let cut_short = store.backend() == crate::config::Backend::Sqlite;
     let mut rest = deliveries;
     while !rest.is_empty() {
+        // A run is mostly about a few installations: read each once per
+        // transaction (an uninstall may commit between two of them).
+        let mut installations = InstallationCache::new();
         let mut tx = store.begin_sync().await?;
         let started = std::time::Instant::now();
         let mut applied = Vec::new();
         let mut all_applied = true;
         for delivery in rest {
-            if !applied.is_empty() && started.elapsed() > MAX_TRANSACTION {
+            if !applied.is_empty() && cut_short && started.elapsed() > MAX_TRANSACTION {
                 break;
             }
             match apply_one(&mut tx, delivery, &mut installations).await {
@@ -205,10 +208,12 @@ async fn apply_one(
     let Some(record) = installations[installation].clone() else {
         return Ok(Applied::Wait(format!("installation {installation} is not known yet")));
     };
+    // The handlers never call Sentry, so an installation whose token needs
+    // re-authorizing still gets its tickets updated.
     match record.status.as_str() {
-        "installed" => {}
         "deleted" => return Ok(Applied::Ignored("the installation was uninstalled".into())),
-        other => return Ok(Applied::Wait(format!("installation {installation} is {other}, not installed yet"))),
+        "pending" => return Ok(Applied::Wait(format!("installation {installation} is not installed yet"))),
+        _ => {}
     }
     let context = Context {
         delivery,
@@ -275,6 +280,15 @@ async fn issue(tx: &mut SyncTx, cx: &Context<'_>) -> Result<Applied, ApplyError>
             })
             .await?;
         tx.link_issue(cx.installation, issue_id, ticket).await?;
+        // A `resolved` sent later may have been applied first: the ticket
+        // starts where the issue stands, as of that change.
+        if let Some((status, changed)) = tx.issue_status(cx.installation, issue_id).await? {
+            if let Some(status) = IssueStatus::from_action(&status) {
+                let mapped =
+                    next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status));
+                tx.set_ticket_status(ticket, mapped, None, changed).await?;
+            }
+        }
         return Ok(Applied::Done(format!("opened {ticket} for issue {issue_id}")));
     }
 
@@ -510,7 +524,15 @@ async fn comment(tx: &mut SyncTx, cx: &Context<'_>) -> Result<Applied, ApplyErro
     let change = tx
         .mirror_comment(
             ticket.id,
-            &MirroredComment { kind, sentry_id: data.comment_id.as_str(), author, body: &data.comment, created_at_ms },
+            &MirroredComment {
+                kind,
+                sentry_id: data.comment_id.as_str(),
+                author,
+                body: &data.comment,
+                created_at_ms,
+                by_this_app: envelope.actor.as_ref().is_some_and(|actor| actor.is_this_app()),
+                order: change_order(cx.delivery),
+            },
         )
         .await?;
     let comment_id = &data.comment_id;

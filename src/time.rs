@@ -25,7 +25,8 @@ pub fn parse_utc_minutes(text: &str) -> Option<i64> {
     let mut time_parts = time.splitn(3, ':').map(|p| p.parse::<i64>().ok());
     let (hour, minute) = (time_parts.next()??, time_parts.next()??);
     let second = time_parts.next().unwrap_or(Some(0))?;
-    let valid = (1..=12).contains(&month)
+    let valid = (1..=9999).contains(&year)
+        && (1..=12).contains(&month)
         && (1..=31).contains(&day)
         && (0..24).contains(&hour)
         && (0..60).contains(&minute)
@@ -89,7 +90,9 @@ mod tests {
         assert_eq!(parse_utc_minutes("2024-02-29 23:59"), Some(1_709_251_140_000));
         assert_eq!(parse_utc_minutes("1970-01-01"), Some(0));
         assert_eq!(parse_utc_minutes("2024-02-29 23:59 UTC"), Some(1_709_251_140_000));
-        for bad in ["", "yesterday", "2023-02-29", "2024-13-01", "2024-01-01T24:00", "2024-01-01T10"] {
+        for bad in
+            ["", "yesterday", "2023-02-29", "2024-13-01", "2024-01-01T24:00", "2024-01-01T10", "99999999999999-01-01"]
+        {
             assert_eq!(parse_utc_minutes(bad), None, "{bad}");
         }
         assert_eq!(format_input_minutes(1_709_251_140_000), "2024-02-29T23:59");

@@ -53,6 +53,11 @@ alter table ticket add column status_delivery bigint;
 create unique index ticket_metric_alert on ticket (installation_uuid, metric_alert_id)
     where metric_alert_id is not null;
 
+-- The order of the last edit applied to a mirrored comment, so an older
+-- comment.updated arriving late does not overwrite a newer one.
+alter table comment add column edit_at bigint;
+alter table comment add column edit_delivery bigint;
+
 -- What processing did, in a sentence the delivery log shows.
 alter table delivery add column note text;
 create index delivery_installation_id on delivery (installation_uuid, id);

@@ -639,30 +639,42 @@ impl Store {
 
     /// Puts deliveries back in the queue so the worker applies them again
     /// (handlers are idempotent). Deliveries that cannot be processed (not
-    /// JSON, or of a resource without a handler) are left as they are.
-    /// Returns how many were requeued.
+    /// JSON) or are being processed are left as they are. Returns how many
+    /// were requeued.
+    ///
+    /// A range is requeued a few thousand ids at a time, each in its own
+    /// short write, so the inbox is never held up for long.
     pub async fn requeue_deliveries(&self, which: &Replay) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 5_000;
         let base = "update delivery set state = 'pending', attempts = 0, next_attempt_at = null, last_error = null
-                    where state in ('processed', 'dead', 'retry', 'pending')";
-        let count = match which {
-            Replay::One(id) => on_pool!(self, |pool| sqlx::query(&format!("{base} and id = $1"))
-                .bind(*id)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?,
-            Replay::Between { from_ms, to_ms } => {
-                on_pool!(self, |pool| sqlx::query(&format!("{base} and received_at >= $1 and received_at < $2"))
-                    .bind(*from_ms)
-                    .bind(*to_ms)
-                    .execute(pool)
-                    .await
-                    .map(|done| done.rows_affected()))?
-            }
-            Replay::Dead => on_pool!(self, |pool| sqlx::query(&format!("{base} and state = 'dead'"))
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?,
+                    where state in ('processed', 'dead', 'retry', 'pending', 'ignored')";
+        let (condition, from, to) = match which {
+            Replay::One(id) => ("id = $1 and $2 = $2", *id, 0),
+            Replay::Between { from_ms, to_ms } => ("received_at >= $1 and received_at < $2", *from_ms, *to_ms),
+            Replay::Dead => ("state = 'dead' and $1 = $1 and $2 = $2", 0, 0),
         };
+        let bounds = format!("select min(id), max(id) from delivery where {condition}");
+        let (low, high) = on_pool!(self, |pool| sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&bounds)
+            .bind(from)
+            .bind(to)
+            .fetch_one(pool)
+            .await)?;
+        let (Some(low), Some(high)) = (low, high) else { return Ok(0) };
+        let chunk = format!("{base} and {condition} and id >= $3 and id < $4");
+        let mut count = 0;
+        let mut start = low;
+        while start <= high {
+            let _turn = self.write_turn().await;
+            count += on_pool!(self, |pool| sqlx::query(&chunk)
+                .bind(from)
+                .bind(to)
+                .bind(start)
+                .bind(start + CHUNK)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
+            start += CHUNK;
+        }
         Ok(count)
     }
 

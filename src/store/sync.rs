@@ -249,6 +249,24 @@ impl SyncTx {
         Ok(changed == 1)
     }
 
+    /// A Sentry issue's recorded status and the change that set it.
+    pub async fn issue_status(
+        &mut self,
+        installation: &str,
+        issue: &str,
+    ) -> Result<Option<(String, ChangeOrder)>, StoreError> {
+        let sql = "select status, status_at, status_delivery from sentry_issue
+                   where installation_uuid = $1 and issue_id = $2 and status is not null and status_at is not null";
+        let row = on_tx!(self, |conn| sqlx::query_as::<_, (String, i64, Option<i64>)>(sql)
+            .bind(installation)
+            .bind(issue)
+            .fetch_optional(conn)
+            .await)?;
+        Ok(row.map(|(status, at, delivery)| {
+            (status, ChangeOrder { sent_at_ms: at, delivery_id: delivery.unwrap_or_default() })
+        }))
+    }
+
     /// The ticket a Sentry issue is linked to.
     pub async fn linked_ticket(&mut self, installation: &str, issue: &str) -> Result<Option<TicketState>, StoreError> {
         let sql = "select t.id, t.status from ticket_link l join ticket t on t.id = l.ticket_id
@@ -366,9 +384,11 @@ impl SyncTx {
     /// Counts one event on its issue and on the issue's ticket.
     pub async fn count_event(&mut self, installation: &str, issue: &str, at_ms: i64) -> Result<(), StoreError> {
         let now = now_ms();
-        let on_issue = "update sentry_issue set event_count = event_count + 1, last_event_at = $3, updated_at = $4
+        let on_issue = "update sentry_issue set event_count = event_count + 1, updated_at = $4,
+                            last_event_at = case when last_event_at > $3 then last_event_at else $3 end
                         where installation_uuid = $1 and issue_id = $2";
-        let on_ticket = "update ticket set occurrences = occurrences + 1, last_event_at = $3, updated_at = $4
+        let on_ticket = "update ticket set occurrences = occurrences + 1, updated_at = $4,
+                             last_event_at = case when last_event_at > $3 then last_event_at else $3 end
                          where id = (select ticket_id from ticket_link
                                      where installation_uuid = $1 and sentry_issue_id = $2)";
         for sql in [on_issue, on_ticket] {
@@ -416,22 +436,28 @@ impl SyncTx {
                 Ok(if origin == "console" { CommentChange::Echo } else { CommentChange::Unchanged })
             }
             (CommentKind::Updated, Some((id, _, None))) => {
-                let changed = on_tx!(self, |conn| sqlx::query(
-                    "update comment set body = $2, updated_at = $3 where id = $1 and body <> $2"
-                )
-                .bind(id)
-                .bind(comment.body)
-                .bind(now)
-                .execute(conn)
-                .await
-                .map(|d| d.rows_affected()))?;
+                let sql = format!(
+                    "update comment set body = $2, updated_at = $3, edit_at = $4, edit_delivery = $5
+                     where id = $1 and {}",
+                    unless_newer("edit", 4, 5)
+                );
+                let changed = on_tx!(self, |conn| sqlx::query(&sql)
+                    .bind(id)
+                    .bind(comment.body)
+                    .bind(now)
+                    .bind(comment.order.sent_at_ms)
+                    .bind(comment.order.delivery_id)
+                    .execute(conn)
+                    .await
+                    .map(|d| d.rows_affected()))?;
                 Ok(if changed == 1 { CommentChange::Updated } else { CommentChange::Unchanged })
             }
             (kind, None) => {
                 // A comment this app posted whose id we have not heard back
-                // yet: the same text, from the console, still without a
-                // Sentry id. It is the echo; it takes the id.
-                if kind == CommentKind::Created {
+                // yet: written by the app, the same text as a console
+                // comment still without a Sentry id. It is the echo; it
+                // takes the id.
+                if kind == CommentKind::Created && comment.by_this_app {
                     let claimed = on_tx!(self, |conn| sqlx::query(
                         "update comment set sentry_comment_id = $2
                          where id = (select id from comment
@@ -452,8 +478,9 @@ impl SyncTx {
                 let deleted_at = (kind == CommentKind::Deleted).then_some(now);
                 on_tx!(self, |conn| {
                     sqlx::query(
-                    "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at, deleted_at)
-                     values ($1, $2, 'sentry', $3, $4, $5, $6, $7)"
+                    "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at,
+                                          deleted_at, edit_at, edit_delivery)
+                     values ($1, $2, 'sentry', $3, $4, $5, $6, $7, $8, $9)"
                 )
                 .bind(ticket.0)
                 .bind(comment.sentry_id)
@@ -462,6 +489,8 @@ impl SyncTx {
                 .bind(comment.created_at_ms)
                 .bind(now)
                 .bind(deleted_at)
+                .bind(comment.order.sent_at_ms)
+                .bind(comment.order.delivery_id)
                 .execute(conn)
                 .await
                 .map(|_| ())
@@ -535,6 +564,10 @@ pub struct MirroredComment<'a> {
     pub author: Option<&'a str>,
     pub body: &'a str,
     pub created_at_ms: i64,
+    /// Sentry says the app itself wrote it (through its own token).
+    pub by_this_app: bool,
+    /// When the change was sent: an older edit does not overwrite a newer.
+    pub order: ChangeOrder,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

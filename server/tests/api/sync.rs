@@ -71,6 +71,16 @@ async fn delivery_state(app: &TestApp, id: i64) -> String {
     app.state.store.delivery(id).await.unwrap().unwrap().state
 }
 
+/// A new Sentry issue in acme's `web` project whose `issue.created` opened
+/// a ticket.
+async fn issue_with_ticket(app: &TestApp, sim: &Simulator, installation: &str, title: &str) -> (String, TicketId) {
+    let issue = sim.create_issue("acme", "web", title);
+    deliver(app, &sim.issue_webhook(&webhook_url(), installation, &issue, "created", user_actor(1, "J"))).await;
+    work(app).await;
+    let ticket = app.state.store.ticket_for_issue(installation, &issue).await.unwrap().expect("a ticket");
+    (issue, ticket)
+}
+
 /// Everything the sync writes, as sorted lines: two snapshots are equal
 /// when nothing changed.
 async fn snapshot(store: &Store) -> Vec<String> {
@@ -323,11 +333,8 @@ on_both_stores!(comments_issuebridge_posted_are_not_mirrored_back, |db| async mo
     use issuebridge::comments::{post_comment, Posted};
     let (app, sim) = spawn_app_with_sim(db).await;
     let acme = install(&app, &sim, "acme").await;
-    let issue = sim.create_issue("acme", "web", "ValueError");
+    let (issue, ticket) = issue_with_ticket(&app, &sim, &acme, "ValueError").await;
     let url = webhook_url();
-    deliver(&app, &sim.issue_webhook(&url, &acme, &issue, "created", user_actor(1, "J"))).await;
-    work(&app).await;
-    let ticket = app.state.store.ticket_for_issue(&acme, &issue).await.unwrap().unwrap();
     let app_actor = json!({ "type": "application", "id": sim.app().uuid, "name": "issuebridge" });
 
     // Posted, Sentry answered with the id, then the webhook came back.
@@ -528,3 +535,55 @@ async fn two_instances_on_postgres_apply_each_delivery_once() {
         assert_eq!(ticket.occurrences, 1, "issue {issue}");
     }
 }
+
+on_both_stores!(a_late_issue_created_opens_its_ticket_where_the_issue_stands, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let issue = sim.create_issue("acme", "web", "Resolved before it was created");
+    let url = webhook_url();
+    let send = |action: &str, at: i64| sent_at(sim.issue_webhook(&url, &acme, &issue, action, user_actor(1, "J")), at);
+    deliver(&app, &send("resolved", 1010)).await;
+    work(&app).await;
+    deliver(&app, &send("created", 1000)).await;
+    work(&app).await;
+    assert_eq!(ticket_of(&app, &acme, &issue).await.status, "done");
+    replay_everything_changes_nothing(&app).await;
+});
+
+on_both_stores!(comments_are_echoes_only_when_the_app_wrote_them_and_edits_keep_their_order, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let (issue, ticket) = issue_with_ticket(&app, &sim, &acme, "ValueError").await;
+    let url = webhook_url();
+    // A console "+1" that Sentry never took keeps no Sentry id; a person's
+    // "+1" in Sentry is theirs, not its echo.
+    app.state.store.add_console_comment(ticket, "ada", "+1").await.unwrap();
+    let comment = |id: i64, text: &'static str, action: &str, at: i64| {
+        let reference = CommentRef { issue_id: &issue, comment_id: id, text };
+        sent_at(sim.comment_webhook(&url, &acme, &reference, action, user_actor(7, "Grace")), at)
+    };
+    deliver(&app, &comment(5, "+1", "created", 1000)).await;
+    deliver(&app, &comment(6, "draft", "created", 1000)).await;
+    deliver(&app, &comment(6, "final", "updated", 1002)).await;
+    deliver(&app, &comment(6, "second draft", "updated", 1001)).await;
+    work(&app).await;
+    let comments = app.state.store.ticket_comments(ticket).await.unwrap();
+    let view: Vec<_> =
+        comments.iter().map(|c| (c.origin.as_str(), c.body.as_str(), c.sentry_comment_id.as_deref())).collect();
+    assert_eq!(view, vec![("console", "+1", None), ("sentry", "+1", Some("5")), ("sentry", "final", Some("6"))]);
+});
+
+on_both_stores!(an_installation_needing_reauthorization_still_syncs, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let reauth = "update installation set status = 'needs_reauth'";
+    match &app.state.store {
+        Store::Sqlite(pool) => drop(sqlx::query(reauth).execute(pool).await.unwrap()),
+        Store::Postgres(pool) => drop(sqlx::query(reauth).execute(pool).await.unwrap()),
+    }
+    let issue = sim.create_issue("acme", "web", "Still synced");
+    let id = deliver(&app, &sim.issue_webhook(&webhook_url(), &acme, &issue, "created", user_actor(1, "J"))).await;
+    work(&app).await;
+    assert_eq!(delivery_state(&app, id).await, "processed");
+    assert!(app.state.store.ticket_for_issue(&acme, &issue).await.unwrap().is_some());
+});
