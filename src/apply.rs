@@ -25,7 +25,7 @@ use crate::store::sync::{
 use crate::store::{ClaimedDelivery, DeliveryOutcome, Store, StoreError};
 use crate::sync::{next_ticket_status, ChangeOrder, InstallationSettings, IssueStatus, MetricAlertState};
 use crate::ticket::TicketStatus;
-use crate::worker::{backoff_ms, MAX_ATTEMPTS};
+use crate::worker::retry_or_give_up;
 
 /// Every resource and action with a handler (installations in
 /// [`crate::worker`]); the README's table lists each, and a test keeps it so.
@@ -155,14 +155,6 @@ async fn apply_carefully(
     let notes = outcomes.iter().map(|(outcome, note)| (outcome.clone(), note.as_deref()));
     tx.finish_deliveries(&finished(deliveries, notes)).await?;
     tx.commit().await
-}
-
-fn retry_or_give_up(delivery: &ClaimedDelivery, error: String) -> DeliveryOutcome {
-    if delivery.attempts < MAX_ATTEMPTS {
-        DeliveryOutcome::Retry { after_ms: backoff_ms(delivery.attempts), error }
-    } else {
-        DeliveryOutcome::Dead { error: format!("gave up after {} attempts: {error}", delivery.attempts) }
-    }
 }
 
 /// When Sentry sent the delivery (its unsigned timestamp header, whole

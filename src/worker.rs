@@ -120,12 +120,20 @@ async fn apply_installation(state: &AppState, delivery: &ClaimedDelivery) -> Del
     };
     match result {
         Ok(()) => DeliveryOutcome::Processed,
-        Err(error @ (InstallError::SentryUnavailable(_) | InstallError::Store(_)))
-            if delivery.attempts < MAX_ATTEMPTS =>
-        {
-            DeliveryOutcome::Retry { after_ms: backoff_ms(delivery.attempts), error: error.to_string() }
+        Err(error @ (InstallError::SentryUnavailable(_) | InstallError::Store(_))) => {
+            retry_or_give_up(delivery, error.to_string())
         }
         Err(error) => DeliveryOutcome::Dead { error: error.to_string() },
+    }
+}
+
+/// A failure that may pass: tried again after a backoff, or parked as dead
+/// once the attempts run out.
+pub fn retry_or_give_up(delivery: &ClaimedDelivery, error: String) -> DeliveryOutcome {
+    if delivery.attempts < MAX_ATTEMPTS {
+        DeliveryOutcome::Retry { after_ms: backoff_ms(delivery.attempts), error }
+    } else {
+        DeliveryOutcome::Dead { error: format!("gave up after {} attempts: {error}", delivery.attempts) }
     }
 }
 
@@ -144,5 +152,27 @@ mod tests {
         assert_eq!(backoff_ms(2), 2000);
         assert_eq!(backoff_ms(4), 8000);
         assert_eq!(backoff_ms(30), 600_000);
+    }
+
+    #[test]
+    fn failures_are_retried_until_the_attempts_run_out() {
+        let delivery = |attempts| ClaimedDelivery {
+            id: 1,
+            received_at: 0,
+            resource: "issue".into(),
+            action: None,
+            installation_uuid: None,
+            headers: "{}".into(),
+            body: Vec::new(),
+            attempts,
+        };
+        assert_eq!(
+            retry_or_give_up(&delivery(3), "busy".into()),
+            DeliveryOutcome::Retry { after_ms: 4000, error: "busy".into() }
+        );
+        assert_eq!(
+            retry_or_give_up(&delivery(MAX_ATTEMPTS), "busy".into()),
+            DeliveryOutcome::Dead { error: "gave up after 8 attempts: busy".into() }
+        );
     }
 }

@@ -205,11 +205,12 @@ impl SyncTx {
         substatus: Option<&str>,
         order: ChangeOrder,
     ) -> Result<bool, StoreError> {
-        let sql =
+        let sql = format!(
             "update sentry_issue set status = $3, substatus = $4, status_at = $5, status_delivery = $6, updated_at = $7
-                   where installation_uuid = $1 and issue_id = $2
-                     and (status_at is null or status_at < $5 or (status_at = $5 and status_delivery <= $6))";
-        let changed = on_tx!(self, |conn| sqlx::query(sql)
+             where installation_uuid = $1 and issue_id = $2 and {}",
+            unless_newer("status", 5, 6)
+        );
+        let changed = on_tx!(self, |conn| sqlx::query(&sql)
             .bind(installation)
             .bind(issue)
             .bind(status)
