@@ -134,15 +134,17 @@ test("the worker applies sample events: a ticket on the board, each delivery in 
   await page.getByRole("button", { name: "Send sample events" }).click();
   await expect(page.getByRole("status").filter({ hasText: /sent 5 signed webhooks/ })).toBeVisible();
 
-  // The worker polls; the log says what it did once it has.
+  // The worker polls; the log says what it did once it has. The newest row
+  // is this test's own delivery (an earlier test sent one too, which may be
+  // the only one applied yet), so wait on that row and open that delivery.
+  const newest = page.getByRole("row").nth(1);
   await expect(async () => {
     await openHydrated(page, "/deliveries?resource=issue&action=created");
-    await expect(page.getByRole("cell", { name: /^opened IB-\d+ for issue/ }).first()).toBeVisible({ timeout: 1000 });
+    await expect(newest.getByRole("cell", { name: /^opened IB-\d+ for issue/ })).toBeVisible({ timeout: 1000 });
   }).toPass({ timeout: 15000 });
 
   // One delivery in full: headers without secrets, the body, the attempts.
-  const link = page.getByRole("link", { name: /^Delivery \d+ in full$/ }).first();
-  await link.click();
+  await newest.getByRole("link", { name: /^Delivery \d+ in full$/ }).click();
   await expect(page).toHaveURL(/\/deliveries\/\d+$/);
   await expect(page.getByRole("heading", { name: "Headers" })).toBeVisible();
   await expect(page.getByText("sentry-hook-resource")).toBeVisible();
