@@ -1,28 +1,38 @@
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
 use issuebridge_server::startup::serve_until;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Notify};
 
 /// A router with one slow route, to have a request in flight at shutdown.
-async fn slow_server(delay: Duration) -> (String, TcpListener, Router) {
+/// `started` is notified once the request is inside the handler, so a test
+/// stops the server only then (a fixed sleep can lose that race on a busy
+/// machine).
+async fn slow_server(delay: Duration) -> (String, TcpListener, Router, Arc<Notify>) {
+    let started = Arc::new(Notify::new());
+    let in_handler = started.clone();
     let router = Router::new().route(
         "/slow",
-        get(move || async move {
-            tokio::time::sleep(delay).await;
-            "finished"
+        get(move || {
+            let in_handler = in_handler.clone();
+            async move {
+                in_handler.notify_one();
+                tokio::time::sleep(delay).await;
+                "finished"
+            }
         }),
     );
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/slow", listener.local_addr().unwrap());
-    (url, listener, router)
+    (url, listener, router, started)
 }
 
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
-    let (url, listener, router) = slow_server(Duration::from_millis(500)).await;
+    let (url, listener, router, started) = slow_server(Duration::from_millis(500)).await;
     let addr = listener.local_addr().unwrap();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let server = tokio::spawn(serve_until(
@@ -35,7 +45,7 @@ async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
     ));
 
     let in_flight = tokio::spawn(reqwest::get(url));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.notified().await;
     stop_tx.send(()).unwrap();
 
     let response = in_flight.await.unwrap().expect("the request in flight is answered");
@@ -47,7 +57,7 @@ async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
 
 #[tokio::test]
 async fn shutdown_gives_up_on_requests_after_the_grace_period() {
-    let (url, listener, router) = slow_server(Duration::from_secs(3600)).await;
+    let (url, listener, router, started) = slow_server(Duration::from_secs(3600)).await;
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let grace = Duration::from_millis(300);
     let server = tokio::spawn(serve_until(
@@ -60,7 +70,7 @@ async fn shutdown_gives_up_on_requests_after_the_grace_period() {
     ));
 
     let _hanging = tokio::spawn(reqwest::get(url));
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    started.notified().await;
     let stopped_at = Instant::now();
     stop_tx.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), server)
