@@ -64,7 +64,20 @@ pub enum ApplyError {
 /// write: on SQLite the inbox waits for it, and acknowledgements with it.
 const MAX_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(4);
 
-type InstallationCache = std::collections::HashMap<String, Option<SyncInstallation>>;
+/// An installation as its deliveries need it, read and parsed once per
+/// transaction.
+struct KnownInstallation {
+    status: String,
+    settings: InstallationSettings,
+}
+
+impl From<SyncInstallation> for KnownInstallation {
+    fn from(row: SyncInstallation) -> Self {
+        Self { settings: InstallationSettings::from_json(&row.settings), status: row.status }
+    }
+}
+
+type InstallationCache = std::collections::HashMap<String, Option<KnownInstallation>>;
 
 /// Applies deliveries and records each outcome, many to a transaction.
 ///
@@ -103,7 +116,7 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
         }
         let (run, after) = rest.split_at(applied.len());
         if all_applied {
-            let notes = applied.iter().map(|(outcome, note)| (outcome.clone(), Some(note.as_str())));
+            let notes = applied.iter().map(|(outcome, note)| (outcome, Some(note.as_str())));
             tx.finish_deliveries(&finished(run, notes)).await?;
             tx.commit().await?;
         } else {
@@ -118,7 +131,7 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
 /// Each delivery with how it ended.
 fn finished<'a>(
     deliveries: &[ClaimedDelivery],
-    outcomes: impl Iterator<Item = (DeliveryOutcome, Option<&'a str>)>,
+    outcomes: impl Iterator<Item = (&'a DeliveryOutcome, Option<&'a str>)>,
 ) -> Vec<FinishedDelivery<'a>> {
     deliveries
         .iter()
@@ -152,7 +165,7 @@ async fn apply_carefully(
         }
         outcomes.push((outcome, note));
     }
-    let notes = outcomes.iter().map(|(outcome, note)| (outcome.clone(), note.as_deref()));
+    let notes = outcomes.iter().map(|(outcome, note)| (outcome, note.as_deref()));
     tx.finish_deliveries(&finished(deliveries, notes)).await?;
     tx.commit().await
 }
@@ -173,7 +186,7 @@ pub fn change_order(delivery: &ClaimedDelivery) -> ChangeOrder {
 struct Context<'a> {
     delivery: &'a ClaimedDelivery,
     installation: &'a str,
-    settings: InstallationSettings,
+    settings: &'a InstallationSettings,
     action: &'a str,
 }
 
@@ -194,10 +207,10 @@ async fn apply_one(
         return Err(ApplyError::Invalid("the delivery names no installation".into()));
     };
     if !installations.contains_key(installation) {
-        let record = tx.installation(installation).await?;
+        let record = tx.installation(installation).await?.map(KnownInstallation::from);
         installations.insert(installation.to_owned(), record);
     }
-    let Some(record) = installations[installation].clone() else {
+    let Some(record) = &installations[installation] else {
         return Ok(Applied::Wait(format!("installation {installation} is not known yet")));
     };
     // The handlers never call Sentry, so an installation whose token needs
@@ -210,7 +223,7 @@ async fn apply_one(
     let context = Context {
         delivery,
         installation,
-        settings: InstallationSettings::from_json(&record.settings),
+        settings: &record.settings,
         action: delivery.action.as_deref().unwrap_or(""),
     };
     match (delivery.resource.as_str(), context.action) {
@@ -271,7 +284,6 @@ async fn issue(tx: &mut SyncTx, cx: &Context<'_>) -> Result<Applied, ApplyError>
                 issue: Some(issue_id),
             })
             .await?;
-        tx.link_issue(cx.installation, issue_id, ticket).await?;
         // A `resolved` sent later may have been applied first: the ticket
         // starts where the issue stands, as of that change.
         if let Some((status, changed)) = tx.issue_status(cx.installation, issue_id).await? {
@@ -335,15 +347,16 @@ async fn record_event(
     facts: IssueFacts<'_>,
 ) -> Result<(Option<TicketState>, bool), ApplyError> {
     tx.upsert_issue(&facts).await?;
+    let ticket = tx.linked_ticket(cx.installation, facts.issue_id).await?;
     let counted = match event.key() {
         Some(key) => tx.claim_effect(cx.installation, &format!("event:{key}"), cx.delivery.id).await?,
         None => false,
     };
     if counted {
         let at = event.datetime.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
-        tx.count_event(cx.installation, facts.issue_id, at).await?;
+        tx.count_event(cx.installation, facts.issue_id, ticket.map(|t| t.id), at).await?;
     }
-    Ok((tx.linked_ticket(cx.installation, facts.issue_id).await?, counted))
+    Ok((ticket, counted))
 }
 
 fn event_issue(event: &Event) -> Result<&str, ApplyError> {
@@ -422,7 +435,6 @@ async fn event_alert(tx: &mut SyncTx, cx: &Context<'_>) -> Result<Applied, Apply
                     issue: Some(issue_id),
                 })
                 .await?;
-            tx.link_issue(cx.installation, issue_id, ticket).await?;
             Ok(Applied::Done(format!("alert opened {ticket} for issue {issue_id}")))
         }
     }

@@ -38,9 +38,10 @@ pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
 
 async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
     let claimed = state.store.claim_deliveries(limit, LEASE_MS).await?;
+    let count = claimed.len();
     let (installations, others): (Vec<_>, Vec<_>) =
-        claimed.iter().partition(|delivery| delivery.resource == "installation");
-    for delivery in installations {
+        claimed.into_iter().partition(|delivery| delivery.resource == "installation");
+    for delivery in &installations {
         let outcome = apply_installation(state, delivery).await;
         if let DeliveryOutcome::Dead { error } | DeliveryOutcome::Retry { error, .. } = &outcome {
             tracing::warn!(delivery = delivery.id, %error, ?outcome, "delivery not processed");
@@ -48,10 +49,9 @@ async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
         state.store.finish_delivery(delivery, &outcome).await?;
     }
     if !others.is_empty() {
-        let others: Vec<ClaimedDelivery> = others.into_iter().cloned().collect();
         crate::apply::apply_batch(&state.store, &others).await?;
     }
-    Ok(claimed.len())
+    Ok(count)
 }
 
 /// Batches applied at once on PostgreSQL, where `skip locked` keeps them

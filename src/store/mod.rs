@@ -627,12 +627,7 @@ impl Store {
         outcome: &DeliveryOutcome,
     ) -> Result<(), StoreError> {
         let mut tx = self.begin_sync().await?;
-        let finished = sync::FinishedDelivery {
-            id: delivery.id,
-            attempt: delivery.attempts,
-            outcome: outcome.clone(),
-            note: None,
-        };
+        let finished = sync::FinishedDelivery { id: delivery.id, attempt: delivery.attempts, outcome, note: None };
         tx.finish_deliveries(&[finished]).await?;
         tx.commit().await
     }
@@ -653,12 +648,17 @@ impl Store {
             Replay::Between { from_ms, to_ms } => ("received_at >= $1 and received_at < $2", *from_ms, *to_ms),
             Replay::Dead => ("state = 'dead' and $1 = $1 and $2 = $2", 0, 0),
         };
-        let bounds = format!("select min(id), max(id) from delivery where {condition}");
-        let (low, high) = on_pool!(self, |pool| sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&bounds)
-            .bind(from)
-            .bind(to)
-            .fetch_one(pool)
-            .await)?;
+        let (low, high) = match which {
+            Replay::One(id) => (Some(*id), Some(*id)),
+            _ => {
+                let bounds = format!("select min(id), max(id) from delivery where {condition}");
+                on_pool!(self, |pool| sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&bounds)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(pool)
+                    .await)?
+            }
+        };
         let (Some(low), Some(high)) = (low, high) else { return Ok(0) };
         let chunk = format!("{base} and {condition} and id >= $3 and id < $4");
         let mut count = 0;
@@ -1018,9 +1018,6 @@ impl InstallationForUpdate {
     }
 }
 
-/// Copies the WAL back into the database every second without blocking
-/// writers (PASSIVE), so the WAL stays small while no commit pays for it.
-/// Stops when the pool is closed.
 /// SQLite lets one connection write at a time. A writer that finds the lock
 /// taken waits in SQLite's busy handler, which sleeps in steps that grow to
 /// 100 ms, so an acknowledgement could wait a whole step after the lock was
@@ -1045,6 +1042,9 @@ impl Store {
     }
 }
 
+/// Copies the WAL back into the database every second without blocking
+/// writers (PASSIVE), so the WAL stays small while no commit pays for it.
+/// Stops when the pool is closed.
 fn spawn_checkpointer(pool: SqlitePool) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -46,7 +46,7 @@ impl Store {
     pub async fn begin_sync(&self) -> Result<SyncTx, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => {
-                let turn = self.write_turn().await.expect("SQLite has a write gate");
+                let turn = super::sqlite_write_gate(pool).lock_owned().await;
                 SyncTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn)
             }
             Store::Postgres(pool) => SyncTx::Postgres(pool.begin().await?),
@@ -80,7 +80,7 @@ pub struct SyncTicket<'a> {
     pub source: &'static str,
     pub metric_alert_id: Option<&'a str>,
     pub severity: Option<&'a str>,
-    /// The Sentry issue the ticket is opened for (linked separately).
+    /// The Sentry issue the ticket is opened for, and linked to.
     pub issue: Option<&'a str>,
 }
 
@@ -295,6 +295,7 @@ impl SyncTx {
         row.map(|(id, status, severity)| Ok((ticket_state(id, status)?, severity))).transpose()
     }
 
+    /// Opens a ticket and links it to its Sentry issue, if it has one.
     pub async fn open_ticket(&mut self, ticket: &SyncTicket<'_>) -> Result<TicketId, StoreError> {
         // A ticket opened after its issue's events were counted starts
         // with them.
@@ -318,11 +319,15 @@ impl SyncTx {
             .bind(ticket.issue)
             .fetch_one(conn)
             .await)?;
-        Ok(TicketId(id))
+        let id = TicketId(id);
+        if let Some(issue) = ticket.issue {
+            self.link_issue(ticket.installation, issue, id).await?;
+        }
+        Ok(id)
     }
 
     /// Links an issue to a ticket, copying what we know of the issue.
-    pub async fn link_issue(&mut self, installation: &str, issue: &str, ticket: TicketId) -> Result<(), StoreError> {
+    async fn link_issue(&mut self, installation: &str, issue: &str, ticket: TicketId) -> Result<(), StoreError> {
         let sql = "insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, short_id, title, web_url,
                                             project_slug, created_at)
                    select installation_uuid, issue_id, $3, short_id, title, web_url, project_slug, $4
@@ -382,26 +387,38 @@ impl SyncTx {
         Ok(())
     }
 
-    /// Counts one event on its issue and on the issue's ticket.
-    pub async fn count_event(&mut self, installation: &str, issue: &str, at_ms: i64) -> Result<(), StoreError> {
+    /// Counts one event on its issue and on the issue's linked ticket, if
+    /// it has one (the caller has looked it up already).
+    pub async fn count_event(
+        &mut self,
+        installation: &str,
+        issue: &str,
+        ticket: Option<TicketId>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         let now = now_ms();
         let on_issue = "update sentry_issue set event_count = event_count + 1, updated_at = $4,
                             last_event_at = case when last_event_at > $3 then last_event_at else $3 end
                         where installation_uuid = $1 and issue_id = $2";
-        let on_ticket = "update ticket set occurrences = occurrences + 1, updated_at = $4,
-                             last_event_at = case when last_event_at > $3 then last_event_at else $3 end
-                         where id = (select ticket_id from ticket_link
-                                     where installation_uuid = $1 and sentry_issue_id = $2)";
-        for sql in [on_issue, on_ticket] {
-            on_tx!(self, |conn| sqlx::query(sql)
-                .bind(installation)
-                .bind(issue)
-                .bind(at_ms)
-                .bind(now)
-                .execute(conn)
-                .await
-                .map(|_| ()))?;
-        }
+        on_tx!(self, |conn| sqlx::query(on_issue)
+            .bind(installation)
+            .bind(issue)
+            .bind(at_ms)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
+        let Some(ticket) = ticket else { return Ok(()) };
+        let on_ticket = "update ticket set occurrences = occurrences + 1, updated_at = $3,
+                             last_event_at = case when last_event_at > $2 then last_event_at else $2 end
+                         where id = $1";
+        on_tx!(self, |conn| sqlx::query(on_ticket)
+            .bind(ticket.0)
+            .bind(at_ms)
+            .bind(now)
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -547,7 +564,7 @@ pub struct FinishedDelivery<'a> {
     pub id: i64,
     /// Counted from 1, as the claim counted it.
     pub attempt: i64,
-    pub outcome: DeliveryOutcome,
+    pub outcome: &'a DeliveryOutcome,
     pub note: Option<&'a str>,
 }
 
