@@ -8,10 +8,11 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{now_ms, DeliveryInsert, NewDelivery, Store, StoreError};
+use crate::store::{DeliveryInsert, NewDelivery, Store, StoreError};
 
 /// Most deliveries written by one transaction.
 const MAX_BATCH: usize = 512;
@@ -21,9 +22,16 @@ type Reply = oneshot::Sender<Result<DeliveryInsert, String>>;
 #[derive(Debug, Clone)]
 pub struct Inbox {
     queue: mpsc::Sender<(NewDelivery, Reply)>,
-    /// When the writer last wrote a batch (Unix ms): the worker yields to
-    /// the inbox while deliveries are arriving.
+    /// When the writer last wrote a batch, in ms since `started` (never:
+    /// `i64::MIN`): the worker yields to the inbox while deliveries are
+    /// arriving. A monotonic clock, so a step of the wall clock cannot make
+    /// the inbox look busy.
     last_write_ms: Arc<AtomicI64>,
+    started: Instant,
+}
+
+fn millis_since(started: Instant) -> i64 {
+    i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX)
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +46,13 @@ impl Inbox {
     /// Starts the writer task on the current runtime.
     pub fn start(store: Store) -> Self {
         let (queue, mut incoming) = mpsc::channel::<(NewDelivery, Reply)>(4 * MAX_BATCH);
-        let last_write_ms = Arc::new(AtomicI64::new(0));
+        let started = Instant::now();
+        let last_write_ms = Arc::new(AtomicI64::new(i64::MIN));
         let last_write = last_write_ms.clone();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                last_write.store(now_ms(), Ordering::Relaxed);
+                last_write.store(millis_since(started), Ordering::Relaxed);
                 let (deliveries, replies): (Vec<NewDelivery>, Vec<Reply>) = batch.drain(..).unzip();
                 match store.insert_deliveries(&deliveries).await {
                     Ok(outcomes) => {
@@ -61,12 +70,12 @@ impl Inbox {
                 }
             }
         });
-        Self { queue, last_write_ms }
+        Self { queue, last_write_ms, started }
     }
 
     /// Whether deliveries arrived within the last `window_ms`.
     pub fn active_within(&self, window_ms: i64) -> bool {
-        now_ms() - self.last_write_ms.load(Ordering::Relaxed) < window_ms
+        millis_since(self.started).saturating_sub(self.last_write_ms.load(Ordering::Relaxed)) < window_ms
     }
 
     /// Returns once the delivery is durable (or known as a duplicate).
