@@ -59,9 +59,6 @@ pub struct DeliveryFilter {
 }
 
 impl DeliveryFilter {
-    /// The query-string names, in the order the form shows them.
-    pub const PARAMS: [&'static str; 6] = ["resource", "action", "state", "installation", "from", "to"];
-
     /// Reads the filters from query parameters; blank or unreadable values
     /// mean "no filter" (times are UTC, as the page shows them).
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {

@@ -171,21 +171,9 @@ fn filter_form(filter: &DeliveryFilter) -> impl IntoView {
     let time = |ms: Option<i64>| ms.map(format_input_minutes).unwrap_or_default();
     view! {
         <form method="get" action="/deliveries" class="filters">
-            <label>"Resource "
-                <select name="resource">
-                    {RESOURCES.into_iter().map(|r| {
-                        view! { <option value=r selected=r == resource>{if r.is_empty() { "all" } else { r }}</option> }
-                    }).collect_view()}
-                </select>
-            </label>
+            <label>"Resource "{choice("resource", &RESOURCES, &resource)}</label>
             <label>"Action "<input name="action" size="10" placeholder="any" value=text(&filter.action)/></label>
-            <label>"State "
-                <select name="state">
-                    {STATES.into_iter().map(|s| {
-                        view! { <option value=s selected=s == state>{if s.is_empty() { "all" } else { s }}</option> }
-                    }).collect_view()}
-                </select>
-            </label>
+            <label>"State "{choice("state", &STATES, &state)}</label>
             <label>"Installation "<input name="installation" size="12" placeholder="any" value=text(&filter.installation)/></label>
             <label>"From (UTC) "<input type="datetime-local" name="from" value=time(filter.from_ms)/></label>
             <label>"To (UTC) "<input type="datetime-local" name="to" value=time(filter.to_ms)/></label>
@@ -193,6 +181,17 @@ fn filter_form(filter: &DeliveryFilter) -> impl IntoView {
             <a href="/deliveries">"Clear"</a>
         </form>
     }
+}
+
+/// A filter's drop-down; the empty option means "all".
+fn choice(name: &'static str, options: &[&'static str], selected: &str) -> impl IntoView {
+    let options = options
+        .iter()
+        .map(|&option| {
+            view! { <option value=option selected=option == selected>{if option.is_empty() { "all" } else { option }}</option> }
+        })
+        .collect_view();
+    view! { <select name=name>{options}</select> }
 }
 
 /// Replays of many deliveries: all dead ones, or all in the chosen range.
