@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 
 use issuebridge::config::DatabaseUrl;
 use issuebridge::console::DeliveryFilter;
-use issuebridge::domain::{InstallationUuid, OrgSlug};
 use issuebridge::sentry::signature::sign;
-use issuebridge::store::{now_ms, DeliveryQuery, NewDelivery, NewInstallation, Store};
+use issuebridge::store::{now_ms, DeliveryQuery, NewDelivery, Store};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const SECRET: &str = "bench-client-secret";
@@ -140,15 +139,7 @@ async fn run(
     let url = DatabaseUrl::parse(database_url).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&url).await?;
     store.migrate().await?;
-    store
-        .upsert_installation(&NewInstallation {
-            uuid: InstallationUuid::parse(INSTALLATION)?,
-            org_slug: OrgSlug::parse("bench")?,
-            org_id: None,
-            app_slug: None,
-            status: "installed".into(),
-        })
-        .await?;
+    issuebridge::store::testing::add_installed(&store, INSTALLATION, "bench").await?;
 
     eprintln!("{backend}: starting the server");
     let server_process = Server::start(server, database_url, data_dir).await?;

@@ -135,3 +135,27 @@ pub async fn drain_with_two_instances(app: &TestApp) -> (usize, usize) {
         b += y;
     }
 }
+
+/// Where the simulated Sentry sends webhooks.
+pub fn webhook_url() -> url::Url {
+    url::Url::parse("http://issuebridge.test/sentry/webhook").unwrap()
+}
+
+/// The signed request as the router receives it.
+pub fn to_request(signed: &issuebridge_server::sim::driver::SignedRequest) -> Request<Body> {
+    let mut builder = Request::post(signed.url.path());
+    for (name, value) in &signed.headers {
+        builder = builder.header(name, value);
+    }
+    builder.body(Body::from(signed.body.clone())).unwrap()
+}
+
+/// Follows Sentry's setup redirect the way a browser would.
+pub async fn follow_redirect(
+    app: &TestApp,
+    sim: &issuebridge_server::sim::Simulator,
+    pending: &issuebridge_server::sim::PendingInstall,
+) -> Answer {
+    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), pending);
+    app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await
+}

@@ -7,13 +7,7 @@ use issuebridge::install::token_context;
 use issuebridge::on_both_stores;
 use issuebridge_server::sim::{PendingInstall, Simulator};
 
-use crate::helpers::{spawn_app, spawn_app_with_sim, spawn_app_with_sim_and, Answer, TestApp};
-
-/// Follows Sentry's redirect the way a browser would.
-async fn follow_redirect(app: &TestApp, sim: &Simulator, pending: &PendingInstall) -> Answer {
-    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), pending);
-    app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await
-}
+use crate::helpers::{follow_redirect, spawn_app, spawn_app_with_sim, spawn_app_with_sim_and, TestApp};
 
 async fn stored(app: &TestApp, installation: &str) -> Option<issuebridge::store::InstallationRecord> {
     app.state.store.installation(&InstallationUuid::parse(installation).unwrap()).await.unwrap()

@@ -12,20 +12,11 @@ use issuebridge::sync::InstallationSettings;
 use issuebridge_server::sim::driver::{user_actor, CommentRef, SignedRequest};
 use issuebridge_server::sim::Simulator;
 use serde_json::{json, Value};
-use url::Url;
 
-use crate::helpers::{resigned, spawn_app_with_sim, TestApp};
-
-fn webhook_url() -> Url {
-    Url::parse("http://issuebridge.test/sentry/webhook").unwrap()
-}
+use crate::helpers::{follow_redirect, resigned, spawn_app_with_sim, to_request, webhook_url, TestApp};
 
 async fn deliver(app: &TestApp, signed: &SignedRequest) -> i64 {
-    let mut builder = Request::post(signed.url.path());
-    for (name, value) in &signed.headers {
-        builder = builder.header(name, value);
-    }
-    let answer = app.send(builder.body(Body::from(signed.body.clone())).unwrap()).await;
+    let answer = app.send(to_request(signed)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     serde_json::from_str::<Value>(&answer.body).unwrap()["delivery"].as_i64().unwrap()
 }
@@ -49,8 +40,7 @@ async fn work(app: &TestApp) {
 /// Installs the app in `org` through Sentry's redirect, as a person would.
 async fn install(app: &TestApp, sim: &Simulator, org: &str) -> String {
     let pending = sim.create_installation(org);
-    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), &pending);
-    let answer = app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await;
+    let answer = follow_redirect(app, sim, &pending).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     pending.installation
 }
@@ -256,23 +246,10 @@ on_both_stores!(metric_alerts_follow_their_lifecycle, |db| async move {
         let store = app.state.store.clone();
         let acme = acme.clone();
         async move {
-            let id = match &store {
-                Store::Sqlite(pool) => sqlx::query_scalar::<_, i64>(
-                    "select id from ticket where installation_uuid = $1 and metric_alert_id = '42'",
-                )
-                .bind(&acme)
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-                Store::Postgres(pool) => sqlx::query_scalar::<_, i64>(
-                    "select id from ticket where installation_uuid = $1 and metric_alert_id = '42'",
-                )
-                .bind(&acme)
-                .fetch_one(pool)
-                .await
-                .unwrap(),
-            };
-            store.ticket_record(TicketId(id)).await.unwrap().unwrap()
+            let mut tx = store.begin_sync().await.unwrap();
+            let (ticket, _) = tx.metric_alert_ticket(&acme, "42").await.unwrap().expect("the alert's ticket");
+            tx.rollback().await.unwrap();
+            store.ticket_record(ticket.id).await.unwrap().unwrap()
         }
     };
 
@@ -383,8 +360,8 @@ on_both_stores!(deliveries_for_an_unknown_installation_wait_and_then_apply, |db|
     assert!(waiting.last_error.unwrap().contains("not known yet"));
 
     // The setup redirect completes the install; the retry then applies.
-    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), &pending);
-    app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await;
+    let answer = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     app.state.store.requeue_deliveries(&Replay::One(id)).await.unwrap();
     work(&app).await;
     assert_eq!(delivery_state(&app, id).await, "processed");
@@ -515,6 +492,8 @@ async fn two_instances_on_postgres_apply_each_delivery_once() {
     let (app, sim) = spawn_app_with_sim(db).await;
     let acme = install(&app, &sim, "acme").await;
     let url = webhook_url();
+    // 300 deliveries: more than two of the worker's batches (128), so both
+    // instances must get a share.
     let mut issues = Vec::new();
     for n in 0..150 {
         let issue = sim.create_issue("acme", "web", &format!("Error {n}"));

@@ -11,13 +11,12 @@ use issuebridge::tokens::{access_token, with_token, ApiCallError, TokenError};
 use issuebridge::AppState;
 use issuebridge_server::sim::Simulator;
 
-use crate::helpers::{spawn_app_with, spawn_app_with_sim, TestApp};
+use crate::helpers::{follow_redirect, spawn_app_with, spawn_app_with_sim, TestApp};
 
 /// Installs into `org` through the setup redirect; returns the installation.
 async fn installed(app: &TestApp, sim: &Simulator, org: &str) -> InstallationUuid {
     let pending = sim.create_installation(org);
-    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), &pending);
-    let page = app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await;
+    let page = follow_redirect(app, sim, &pending).await;
     assert_eq!(page.status, 200, "{}", page.body);
     InstallationUuid::parse(&pending.installation).unwrap()
 }

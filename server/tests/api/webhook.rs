@@ -7,22 +7,10 @@ use issuebridge::on_both_stores;
 use issuebridge_server::sim::driver::{user_actor, CommentRef, SignedRequest};
 use issuebridge_server::sim::Simulator;
 use serde_json::Value;
-use url::Url;
 
-use crate::helpers::{resigned, spawn_app_with_sim, spawn_app_with_sim_and, Answer, TestApp};
-
-fn webhook_url() -> Url {
-    Url::parse("http://issuebridge.test/sentry/webhook").unwrap()
-}
-
-/// The signed request as the router receives it.
-fn to_request(signed: &SignedRequest) -> Request<Body> {
-    let mut builder = Request::post(signed.url.path());
-    for (name, value) in &signed.headers {
-        builder = builder.header(name, value);
-    }
-    builder.body(Body::from(signed.body.clone())).unwrap()
-}
+use crate::helpers::{
+    follow_redirect, resigned, spawn_app_with_sim, spawn_app_with_sim_and, to_request, webhook_url, Answer, TestApp,
+};
 
 async fn deliver(app: &TestApp, signed: &SignedRequest) -> (Answer, Value) {
     let answer = app.send(to_request(signed)).await;
@@ -312,8 +300,7 @@ on_both_stores!(service_hook_deliveries_verify_with_each_hooks_own_secret, |db| 
     use issuebridge::domain::InstallationUuid;
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
-    let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), &pending);
-    assert_eq!(app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await.status, StatusCode::OK);
+    assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
     let uuid = InstallationUuid::parse(&pending.installation).unwrap();
 
     let web = issuebridge::hooks::register(&app.state, &uuid, "web", &["event.created", "event.alert"]).await.unwrap();
