@@ -44,6 +44,18 @@ pub struct DeliverySummary {
     pub note: Option<String>,
 }
 
+/// The states a delivery can be processed again from, which the console
+/// offers to replay: `invalid` bodies cannot be processed, and `processing`
+/// ones are in flight. (The store also resets `pending` ones, harmlessly;
+/// there is nothing to offer for those.)
+pub const REPLAYABLE_STATES: [&str; 4] = ["processed", "ignored", "dead", "retry"];
+
+impl DeliverySummary {
+    pub fn is_replayable(&self) -> bool {
+        REPLAYABLE_STATES.contains(&self.state.as_str())
+    }
+}
+
 /// The delivery log's filters, as its URL carries them. Empty means all.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryFilter {

@@ -641,8 +641,15 @@ impl Store {
     /// short write, so the inbox is never held up for long.
     pub async fn requeue_deliveries(&self, which: &Replay) -> Result<u64, StoreError> {
         const CHUNK: i64 = 5_000;
-        let base = "update delivery set state = 'pending', attempts = 0, next_attempt_at = null, last_error = null
-                    where state in ('processed', 'dead', 'retry', 'pending', 'ignored')";
+        // The console's replayable states, and `pending` (already queued:
+        // resetting its attempts is harmless).
+        let states: Vec<String> =
+            crate::console::REPLAYABLE_STATES.iter().chain(&["pending"]).map(|state| format!("'{state}'")).collect();
+        let base = format!(
+            "update delivery set state = 'pending', attempts = 0, next_attempt_at = null, last_error = null
+             where state in ({})",
+            states.join(", ")
+        );
         let (condition, from, to) = match which {
             Replay::One(id) => ("id = $1 and $2 = $2", *id, 0),
             Replay::Between { from_ms, to_ms } => ("received_at >= $1 and received_at < $2", *from_ms, *to_ms),

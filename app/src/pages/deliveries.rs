@@ -10,12 +10,6 @@ const RESOURCES: [&str; 8] =
     ["", "installation", "issue", "error", "comment", "event_alert", "metric_alert", "service_hook"];
 const STATES: [&str; 8] = ["", "pending", "processing", "retry", "processed", "dead", "ignored", "invalid"];
 
-/// Whether a delivery in this state can be processed again (the store
-/// requeues these; `invalid` bodies and deliveries in flight it leaves).
-fn is_replayable(state: &str) -> bool {
-    matches!(state, "processed" | "ignored" | "dead" | "retry")
-}
-
 /// `resource.action`, as Sentry names a webhook.
 fn event_name(d: &DeliverySummary) -> String {
     match &d.action {
@@ -127,7 +121,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                                     let event = event_name(&d);
                                     let duplicates = (d.duplicates > 0).then(|| format!(" (+{} retries)", d.duplicates));
                                     let id = d.id;
-                                    let replayable = is_replayable(&d.state);
+                                    let replayable = d.is_replayable();
                                     let action = replayable.then(|| view! {
                                         <button
                                             class="link-button"
@@ -249,7 +243,7 @@ pub fn DeliveryPage() -> impl IntoView {
 fn delivery_view(detail: DeliveryDetail, replay: ServerAction<ReplayDelivery>) -> impl IntoView {
     let d = &detail.summary;
     let id = d.id;
-    let replayable = is_replayable(&d.state);
+    let replayable = d.is_replayable();
     let facts = [
         ("Event", event_name(d)),
         ("Received", format_utc_minutes(d.received_at_ms)),

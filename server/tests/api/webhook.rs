@@ -129,6 +129,10 @@ on_both_stores!(well_signed_oddities_are_kept, |db| async move {
     let stored = app.state.store.delivery(json["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
     assert_eq!(stored.state, "ignored");
     assert_eq!(app.state.store.count_deliveries().await.unwrap(), 4, "all kept for inspection");
+    // A replay takes the ignored one again; the bodies that are not JSON
+    // cannot be processed and stay as they are.
+    let everything = issuebridge::store::Replay::Between { from_ms: 0, to_ms: i64::MAX };
+    assert_eq!(app.state.store.requeue_deliveries(&everything).await.unwrap(), 1);
 
     // \\u escapes are verified over the raw bytes, never re-serialized.
     let issue = sim.create_issue("acme", "web", "héllo");
