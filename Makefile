@@ -68,7 +68,7 @@ server:
 # One package at a time: testing the workspace at once would unify features
 # and build leptos twice.
 test-unit:
-	cargo test -p issuebridge --features server
+	cargo test -p issuebridge --features server,testing
 	cargo test -p issuebridge-app --features ssr
 	cargo test -p issuebridge-server
 
@@ -77,7 +77,7 @@ test-e2e:
 
 # Acknowledged deliveries per second, latency and memory, into BENCHMARKS.md.
 bench: setup
-	cargo build -p issuebridge-server --release --bin issuebridge --bin issuebridge-bench
+	cargo build -p issuebridge-server --release --features bench --bin issuebridge --bin issuebridge-bench
 	target/release/issuebridge-bench
 
 check:

@@ -273,8 +273,8 @@ pub struct AppCredentials {
 #[derive(Debug, Clone)]
 pub struct InternalIntegration {
     pub token: Secret,
-    pub installation: crate::domain::InstallationUuid,
-    pub org_slug: crate::domain::OrgSlug,
+    pub installation: crate::domain::ids::InstallationUuid,
+    pub org_slug: crate::domain::ids::OrgSlug,
 }
 
 /// An OAuth application used only to log people into the console.
@@ -385,9 +385,9 @@ impl Config {
                     }
                     Some(InternalIntegration {
                         token: Secret::new(token.trim()),
-                        installation: crate::domain::InstallationUuid::parse(&installation)
+                        installation: crate::domain::ids::InstallationUuid::parse(&installation)
                             .map_err(|e| ConfigError::new("SENTRY_INTERNAL_INSTALLATION", e.to_string()))?,
-                        org_slug: crate::domain::OrgSlug::parse(org.trim())
+                        org_slug: crate::domain::ids::OrgSlug::parse(org.trim())
                             .map_err(|e| ConfigError::new("SENTRY_INTERNAL_ORG", e.to_string()))?,
                     })
                 }

@@ -2,9 +2,9 @@
 //! stands in (the server embeds one). A demo organization is installed
 //! through the real install path, and sample tickets fill its board.
 
-use crate::domain::{InstallationUuid, SentryIssueId};
+use crate::domain::ids::{InstallationUuid, SentryIssueId};
+use crate::domain::ticket::TicketStatus;
 use crate::store::{NewIssueLink, NewTicket, Store, StoreError};
-use crate::ticket::TicketStatus;
 
 pub const DEMO_ORG: &str = "demo-org";
 

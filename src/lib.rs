@@ -1,20 +1,23 @@
-//! issuebridge's core: the types every part of the system agrees on.
+//! issuebridge's core: the types every part of the system agrees on, and
+//! the services the server runs.
 //!
-//! The always-on part compiles to `wasm32-unknown-unknown`, so the console in
-//! the browser uses the very same types as the server. Everything that needs
-//! a database, the file system or a network sits behind the `server` feature.
+//! The folders are the layers (docs/architecture.md draws them):
+//! - [`domain`]: wasm-safe types and pure rules, shared with the console in
+//!   the browser;
+//! - [`sentry`]: Sentry's side of the wire (signatures, payloads) and, on
+//!   the server, its API client;
+//! - [`store`]: the one store over SQLite or PostgreSQL;
+//! - [`pipeline`]: webhooks from the durable inbox to applied changes;
+//! - [`installations`]: installing, tokens, uninstalling, service hooks;
+//! - [`outbound`]: what issuebridge sends back to Sentry.
+//!
+//! The always-on part compiles to `wasm32-unknown-unknown`, so the console
+//! uses the very same types as the server. Everything that needs a
+//! database, the file system or a network sits behind the `server` feature.
 
-pub mod console;
 pub mod domain;
 pub mod sentry;
-pub mod sync;
-pub mod ticket;
-pub mod time;
 
-#[cfg(feature = "server")]
-pub mod apply;
-#[cfg(feature = "server")]
-pub mod comments;
 #[cfg(feature = "server")]
 pub mod config;
 #[cfg(feature = "server")]
@@ -22,21 +25,15 @@ pub mod crypto;
 #[cfg(feature = "server")]
 pub mod demo;
 #[cfg(feature = "server")]
-pub mod hooks;
+pub mod installations;
 #[cfg(feature = "server")]
-pub mod inbox;
+pub mod outbound;
 #[cfg(feature = "server")]
-pub mod install;
-#[cfg(feature = "server")]
-pub mod locks;
+pub mod pipeline;
 #[cfg(feature = "server")]
 pub mod state;
 #[cfg(feature = "server")]
 pub mod store;
-#[cfg(feature = "server")]
-pub mod tokens;
-#[cfg(feature = "server")]
-pub mod worker;
 
 #[cfg(feature = "server")]
 pub use state::AppState;

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use crate::config::{Config, Secret};
 use crate::crypto::TokenCipher;
 use crate::demo::DemoSentry;
-use crate::inbox::Inbox;
-use crate::locks::KeyedLocks;
+use crate::installations::locks::KeyedLocks;
+use crate::pipeline::inbox::Inbox;
 use crate::sentry::api::{SentryApp, SentryClient};
 use crate::store::Store;
 

@@ -2,11 +2,11 @@
 //! folder and against a real PostgreSQL server.
 
 use issuebridge::config::Backend;
-use issuebridge::domain::{InstallationUuid, OrgSlug, SentryIssueId};
+use issuebridge::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
+use issuebridge::domain::ticket::TicketStatus;
 use issuebridge::on_both_stores;
 use issuebridge::store::testing::TestDatabase;
 use issuebridge::store::{NewInstallation, NewIssueLink, NewTicket, Store};
-use issuebridge::ticket::TicketStatus;
 
 const INSTALLATION: &str = "a8e5d37a-1b2c-4d5e-8f90-123456789abc";
 
@@ -155,7 +155,7 @@ async fn sqlite_creates_the_database_folder_with_wal_and_foreign_keys() {
 
 fn delivery(key: &str) -> issuebridge::store::NewDelivery {
     issuebridge::store::NewDelivery {
-        received_at_ms: issuebridge::store::now_ms(),
+        received_at_ms: issuebridge::domain::time::now_ms(),
         source: "webhook",
         request_id: None,
         resource: "issue".into(),
@@ -184,7 +184,7 @@ on_both_stores!(a_batch_stores_new_deliveries_once_and_counts_repeats, |db: Test
 });
 
 on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| async move {
-    use issuebridge::console::DeliveryFilter;
+    use issuebridge::domain::deliveries::DeliveryFilter;
     use issuebridge::store::DeliveryQuery;
     let store = migrated(&db).await;
     let mut batch = Vec::new();

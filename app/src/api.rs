@@ -5,9 +5,9 @@
 //! logged here with their cause and reach the browser as a plain sentence.
 
 #[cfg(feature = "ssr")]
-use issuebridge::console::DeliveryFilter;
-use issuebridge::console::{ConsoleInfo, DeliveryDetail, DeliveryPage, InstallationSummary};
-use issuebridge::ticket::TicketSummary;
+use issuebridge::domain::deliveries::DeliveryFilter;
+use issuebridge::domain::deliveries::{ConsoleInfo, DeliveryDetail, DeliveryPage, InstallationSummary};
+use issuebridge::domain::ticket::TicketSummary;
 use leptos::prelude::*;
 
 /// The board shows at most this many tickets; paging comes with search.
@@ -69,7 +69,7 @@ pub async fn load_console_info() -> Result<ConsoleInfo, ServerFnError> {
 /// installation takes. Returns the organization's slug.
 #[server]
 pub async fn install_demo_organization() -> Result<String, ServerFnError> {
-    use issuebridge::domain::InstallationUuid;
+    use issuebridge::domain::ids::InstallationUuid;
     let state = ssr::state()?;
     let Some(demo) = state.demo.clone() else {
         return Err(ServerFnError::new("Demo installations exist only in demo mode."));
@@ -78,7 +78,7 @@ pub async fn install_demo_organization() -> Result<String, ServerFnError> {
     let org = format!("demo-org-{}", count + 1);
     let (installation, code) = demo.create_installation(&org);
     let installation = InstallationUuid::parse(&installation).map_err(|e| ServerFnError::new(e.to_string()))?;
-    issuebridge::install::complete_install(&state, &installation, &code)
+    issuebridge::installations::install::complete_install(&state, &installation, &code)
         .await
         .map_err(|e| ssr::store_failed("install the demo organization", e))?;
     Ok(org)
@@ -129,7 +129,7 @@ pub const DETAIL_BODY_LIMIT: usize = 256 * 1024;
 /// delivery.
 #[server]
 pub async fn load_delivery(id: i64) -> Result<Option<DeliveryDetail>, ServerFnError> {
-    use issuebridge::console::{redacted_header, DeliverySummary};
+    use issuebridge::domain::deliveries::{redacted_header, DeliverySummary};
     let state = ssr::state()?;
     let Some(record) = state.store.delivery(id).await.map_err(|e| ssr::store_failed("load the delivery", e))? else {
         return Ok(None);
@@ -210,7 +210,7 @@ pub async fn send_demo_events() -> Result<usize, ServerFnError> {
 /// real organization.
 #[server]
 pub async fn uninstall_installation(installation: String) -> Result<(), ServerFnError> {
-    use issuebridge::domain::InstallationUuid;
+    use issuebridge::domain::ids::InstallationUuid;
     let state = ssr::state()?;
     if state.demo.is_none() {
         return Err(ServerFnError::new(
@@ -218,17 +218,9 @@ pub async fn uninstall_installation(installation: String) -> Result<(), ServerFn
         ));
     }
     let installation = InstallationUuid::parse(&installation).map_err(|e| ServerFnError::new(e.to_string()))?;
-    let client = state.sentry.clone().ok_or_else(|| ServerFnError::new("not connected to Sentry"))?;
-    issuebridge::tokens::with_token(&state, &installation, |token| {
-        let client = client.clone();
-        let installation = installation.clone();
-        async move { client.uninstall(&installation, &token).await }
-    })
-    .await
-    .map_err(|e| ssr::store_failed("uninstall from Sentry", e))?;
-    issuebridge::install::forget_installation(&state, &installation)
+    issuebridge::installations::uninstall::uninstall(&state, &installation)
         .await
-        .map_err(|e| ssr::store_failed("apply the uninstall", e))?;
+        .map_err(|e| ssr::store_failed("uninstall", e))?;
     Ok(())
 }
 
@@ -242,7 +234,7 @@ pub async fn replay_deliveries(scope: String, from: Option<String>, to: Option<S
     let which = match scope.as_str() {
         "dead" => Replay::Dead,
         "range" => {
-            let time = |text: Option<String>| text.as_deref().and_then(issuebridge::time::parse_utc_minutes);
+            let time = |text: Option<String>| text.as_deref().and_then(issuebridge::domain::time::parse_utc_minutes);
             match (time(from), time(to)) {
                 (None, None) => return Err(ServerFnError::new("Choose a time range first.")),
                 (from, to) => Replay::Between { from_ms: from.unwrap_or(0), to_ms: to.unwrap_or(i64::MAX) },

@@ -1,7 +1,7 @@
 //! Server-side rendering of the console's components, without a server.
 
-use issuebridge::domain::TicketId;
-use issuebridge::ticket::{TicketStatus, TicketSummary};
+use issuebridge::domain::ids::TicketId;
+use issuebridge::domain::ticket::{TicketStatus, TicketSummary};
 use issuebridge_app::pages::TicketBoard;
 use leptos::prelude::*;
 

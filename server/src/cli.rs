@@ -243,8 +243,8 @@ async fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<()> {
 }
 
 async fn settings(config: Config, args: SettingsArgs) -> anyhow::Result<()> {
-    use issuebridge::sync::IssueStatus;
-    let installation = issuebridge::domain::InstallationUuid::parse(&args.installation)?;
+    use issuebridge::domain::ticket_rules::IssueStatus;
+    let installation = issuebridge::domain::ids::InstallationUuid::parse(&args.installation)?;
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await?;
     anyhow::ensure!(store.installation(&installation).await?.is_some(), "no installation {installation} here");
@@ -254,7 +254,7 @@ async fn settings(config: Config, args: SettingsArgs) -> anyhow::Result<()> {
     }
     for pair in &args.statuses {
         let (sentry, ticket) = pair.split_once('=').ok_or_else(|| anyhow::anyhow!("{pair:?} is not SENTRY=TICKET"))?;
-        let ticket: issuebridge::ticket::TicketStatus = ticket.trim().parse()?;
+        let ticket: issuebridge::domain::ticket::TicketStatus = ticket.trim().parse()?;
         let slot = match IssueStatus::from_action(sentry.trim()) {
             Some(IssueStatus::Resolved) => &mut settings.status_mapping.resolved,
             Some(IssueStatus::Ignored) => &mut settings.status_mapping.ignored,
@@ -282,10 +282,10 @@ async fn settings(config: Config, args: SettingsArgs) -> anyhow::Result<()> {
 }
 
 async fn register_hook(config: Config, installation: &str, project: &str, events: &[String]) -> anyhow::Result<()> {
-    let installation = issuebridge::domain::InstallationUuid::parse(installation)?;
+    let installation = issuebridge::domain::ids::InstallationUuid::parse(installation)?;
     let state = crate::startup::prepare_state(config).await?;
     let events: Vec<&str> = events.iter().map(String::as_str).collect();
-    let id = issuebridge::hooks::register(&state, &installation, project, &events).await?;
+    let id = issuebridge::installations::service_hooks::register(&state, &installation, project, &events).await?;
     println!("registered service hook {id} on {project}: Sentry now sends its events to /sentry/service-hook");
     state.store.close().await;
     Ok(())

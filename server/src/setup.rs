@@ -5,8 +5,8 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use issuebridge::domain::InstallationUuid;
-use issuebridge::install::{complete_install, InstallError, InstallOutcome};
+use issuebridge::domain::ids::InstallationUuid;
+use issuebridge::installations::install::{complete_install, InstallError, InstallOutcome};
 
 use crate::html::escape;
 use crate::startup::ServerState;

@@ -117,7 +117,7 @@ pub async fn prepare_state(config: Config) -> anyhow::Result<AppState> {
     if demo {
         return crate::demo::start(state).await;
     }
-    issuebridge::install::register_internal(&state).await?;
+    issuebridge::installations::install::register_internal(&state).await?;
     Ok(state)
 }
 
@@ -171,7 +171,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         // The worker applies stored deliveries; it stops with the server.
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(issuebridge::worker::run(self.state.clone(), worker_stopped));
+        let worker = tokio::spawn(issuebridge::pipeline::worker::run(self.state.clone(), worker_stopped));
         let outcome = serve_until(self.listener, self.router, shutdown, grace).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;

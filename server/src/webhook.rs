@@ -14,9 +14,10 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use issuebridge::inbox::InboxError;
+use issuebridge::domain::time::now_ms;
+use issuebridge::pipeline::inbox::InboxError;
 use issuebridge::sentry::signature::Signature;
-use issuebridge::store::{now_ms, DeliveryInsert, NewDelivery};
+use issuebridge::store::{DeliveryInsert, NewDelivery};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -127,7 +128,7 @@ pub async fn receive_service_hook(State(state): State<ServerState>, headers: Hea
         state
             .app
             .cipher
-            .open(&hook.secret, &issuebridge::hooks::secret_context(&hook.id))
+            .open(&hook.secret, &issuebridge::installations::service_hooks::secret_context(&hook.id))
             .is_ok_and(|secret| signature.verifies(&secret, &body))
     });
     let Some(hook) = hook else { return refuse("wrong signature") };

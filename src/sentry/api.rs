@@ -13,7 +13,7 @@ use serde_json::json;
 use url::Url;
 
 use crate::config::Secret;
-use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId};
+use crate::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
 
 /// The Sentry App's identity towards one Sentry.
 #[derive(Debug, Clone)]
@@ -325,7 +325,7 @@ impl SentryClient {
     /// The last resort when the refresh token is gone: a JWT signed with the
     /// client secret asks for a new pair (contract §2.3).
     pub async fn manual_refresh(&self, installation: &InstallationUuid) -> Result<TokenGrant, SentryError> {
-        let now = crate::store::now_ms() / 1000;
+        let now = crate::domain::time::now_ms() / 1000;
         let jti = {
             use rand::RngCore;
             let mut bytes = [0u8; 16];
@@ -559,7 +559,7 @@ fn rate_limit_wait(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs(seconds.max(0) as u64));
     }
     let reset_ms = header_number(headers, "x-sentry-rate-limit-reset")? * 1000;
-    Some(Duration::from_millis((reset_ms - crate::store::now_ms()).max(0) as u64))
+    Some(Duration::from_millis((reset_ms - crate::domain::time::now_ms()).max(0) as u64))
 }
 
 fn unavailable(error: reqwest::Error) -> SentryError {

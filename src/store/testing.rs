@@ -9,20 +9,50 @@
 use sqlx::{Connection, PgConnection};
 
 use crate::config::DatabaseUrl;
+use crate::domain::time::now_ms;
+
+use super::{on_pool, NewInstallation, Store, StoreError};
 
 /// Records `uuid` as installed in `org`, without tokens: enough for the
 /// worker to apply deliveries addressed to it, which never call Sentry.
 pub async fn add_installed(store: &super::Store, uuid: &str, org: &str) -> Result<(), super::StoreError> {
-    let parse = |what: &str, e: crate::domain::InvalidId| super::StoreError::Corrupt(format!("{what}: {e}"));
+    let parse = |what: &str, e: crate::domain::ids::InvalidId| super::StoreError::Corrupt(format!("{what}: {e}"));
     store
         .upsert_installation(&super::NewInstallation {
-            uuid: crate::domain::InstallationUuid::parse(uuid).map_err(|e| parse("installation", e))?,
-            org_slug: crate::domain::OrgSlug::parse(org).map_err(|e| parse("organization", e))?,
+            uuid: crate::domain::ids::InstallationUuid::parse(uuid).map_err(|e| parse("installation", e))?,
+            org_slug: crate::domain::ids::OrgSlug::parse(org).map_err(|e| parse("organization", e))?,
             org_id: None,
             app_slug: None,
             status: "installed".into(),
         })
         .await
+}
+
+impl Store {
+    /// Records an installation, or refreshes its organization and status if it
+    /// is known already. Tokens are not touched here.
+    pub async fn upsert_installation(&self, new: &NewInstallation) -> Result<(), StoreError> {
+        let now = now_ms();
+        let sql = "insert into installation (uuid, org_slug, org_id, app_slug, status, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $6)
+                   on conflict (uuid) do update set
+                       org_slug = excluded.org_slug,
+                       org_id = coalesce(excluded.org_id, installation.org_id),
+                       app_slug = coalesce(excluded.app_slug, installation.app_slug),
+                       status = excluded.status,
+                       updated_at = excluded.updated_at";
+        on_pool!(self, |pool| sqlx::query(sql)
+            .bind(new.uuid.as_str())
+            .bind(new.org_slug.as_str())
+            .bind(new.org_id)
+            .bind(new.app_slug.as_deref())
+            .bind(&new.status)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(())
+    }
 }
 
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";

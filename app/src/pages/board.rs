@@ -1,5 +1,5 @@
-use issuebridge::ticket::{TicketStatus, TicketSummary};
-use issuebridge::time::format_utc_minutes;
+use issuebridge::domain::ticket::{TicketStatus, TicketSummary};
+use issuebridge::domain::time::format_utc_minutes;
 use leptos::prelude::*;
 use leptos_meta::Title;
 

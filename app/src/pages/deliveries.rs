@@ -1,5 +1,5 @@
-use issuebridge::console::{DeliveryDetail, DeliveryFilter, DeliverySummary};
-use issuebridge::time::{format_input_minutes, format_utc_minutes};
+use issuebridge::domain::deliveries::{DeliveryDetail, DeliveryFilter, DeliverySummary};
+use issuebridge::domain::time::{format_input_minutes, format_utc_minutes};
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 

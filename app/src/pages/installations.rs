@@ -1,4 +1,4 @@
-use issuebridge::time::format_utc_minutes;
+use issuebridge::domain::time::format_utc_minutes;
 use leptos::prelude::*;
 
 use super::{outcome_text, DemoAction, LoadError, Page};

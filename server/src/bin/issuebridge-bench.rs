@@ -21,9 +21,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use issuebridge::config::DatabaseUrl;
-use issuebridge::console::DeliveryFilter;
+use issuebridge::domain::deliveries::DeliveryFilter;
+use issuebridge::domain::time::now_ms;
 use issuebridge::sentry::signature::sign;
-use issuebridge::store::{now_ms, DeliveryQuery, NewDelivery, Store};
+use issuebridge::store::{DeliveryQuery, NewDelivery, Store};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 const SECRET: &str = "bench-client-secret";
@@ -467,7 +468,10 @@ fn report(results: &[Figures], seconds: u64) -> String {
     let mut out = String::from("# Benchmarks\n\n");
     out.push_str("Written by `make bench` (server/src/bin/issuebridge-bench.rs); edit only the Notes section, which a new run keeps.\n\n");
     out.push_str(&format!("- Machine: {}\n", machine()));
-    out.push_str(&format!("- Date: {}\n", issuebridge::sentry::api::format_datetime_ms(issuebridge::store::now_ms())));
+    out.push_str(&format!(
+        "- Date: {}\n",
+        issuebridge::sentry::api::format_datetime_ms(issuebridge::domain::time::now_ms())
+    ));
     out.push_str(&format!(
         "- Method: the release server as its own process; Sentry-signed deliveries from the same machine over loopback (HTTP/1.1 keep-alive); {seconds} s with {CONCURRENCY} concurrent senders, then {seconds} s open-loop at {FIXED_RATE}/s. Client and server share the cores.\n\n"
     ));

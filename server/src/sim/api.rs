@@ -10,9 +10,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use issuebridge::domain::time::now_ms;
 use issuebridge::sentry::api::format_datetime_ms;
 use issuebridge::sentry::wire::to_sentry_json;
-use issuebridge::store::now_ms;
 use serde_json::{json, Value};
 
 use super::model::Token;

@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use issuebridge::domain::time::now_ms;
 use issuebridge::sentry::signature::sign;
 use issuebridge::sentry::wire::to_sentry_json;
-use issuebridge::store::now_ms;
 use serde_json::{json, Value};
 use url::Url;
 

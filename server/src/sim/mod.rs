@@ -184,7 +184,7 @@ impl Simulator {
             limit,
             remaining: limit,
             window_ms,
-            reset_at_ms: issuebridge::store::now_ms() + window_ms,
+            reset_at_ms: issuebridge::domain::time::now_ms() + window_ms,
         });
     }
 

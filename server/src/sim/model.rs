@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use issuebridge::store::now_ms;
+use issuebridge::domain::time::now_ms;
 use rand::Rng;
 
 /// Grant codes live 10 minutes, tokens 8 hours (contract §2.1, §2.2).

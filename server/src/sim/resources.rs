@@ -10,8 +10,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, put};
 use axum::Router;
+use issuebridge::domain::time::now_ms;
 use issuebridge::sentry::api::format_datetime_ms;
-use issuebridge::store::now_ms;
 use serde_json::{json, Value};
 
 use super::api::{authenticate_org, detail, sentry_json, Refusal};

@@ -317,10 +317,10 @@ on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| as
 });
 
 on_both_stores!(settings_are_shown_and_changed_from_the_command_line, |db: TestDatabase| async move {
-    use issuebridge::domain::InstallationUuid;
+    use issuebridge::domain::ids::InstallationUuid;
+    use issuebridge::domain::ticket::TicketStatus;
     use issuebridge::store::testing::add_installed;
     use issuebridge::store::Store;
-    use issuebridge::ticket::TicketStatus;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::connect(&db.url).await.unwrap();
     store.migrate().await.unwrap();

@@ -1,6 +1,6 @@
 use axum::http::StatusCode;
+use issuebridge::domain::ticket::TicketSummary;
 use issuebridge::on_both_stores;
-use issuebridge::ticket::TicketSummary;
 use issuebridge_app::api::{ListTickets, LoadConsoleInfo};
 use leptos::server_fn::ServerFn;
 
@@ -49,9 +49,9 @@ on_both_stores!(installations_page_lists_the_demo_organization, |db| async move 
     // Installed for real, through the simulated Sentry: it holds tokens.
     let listed = app.state.store.list_installations().await.unwrap();
     assert_eq!(listed.len(), 1);
-    let uuid = issuebridge::domain::InstallationUuid::parse(&listed[0].uuid).unwrap();
+    let uuid = issuebridge::domain::ids::InstallationUuid::parse(&listed[0].uuid).unwrap();
     assert!(app.state.store.installation(&uuid).await.unwrap().unwrap().is_installed_with_tokens());
-    issuebridge::tokens::access_token(&app.state, &uuid).await.expect("a working token");
+    issuebridge::installations::tokens::access_token(&app.state, &uuid).await.expect("a working token");
 });
 
 on_both_stores!(settings_never_show_secrets, |db| async move {
@@ -126,9 +126,9 @@ on_both_stores!(demo_mode_adopts_its_installations_after_a_restart, |db| async m
     let listed = restarted.store.list_installations().await.unwrap();
     assert_eq!(listed.len(), 1, "no second demo organization");
     assert_eq!(restarted.store.list_tickets(10).await.unwrap().len(), 4, "no second set of samples");
-    let uuid = issuebridge::domain::InstallationUuid::parse(&listed[0].uuid).unwrap();
+    let uuid = issuebridge::domain::ids::InstallationUuid::parse(&listed[0].uuid).unwrap();
     let client = restarted.sentry.clone().unwrap();
-    let details = issuebridge::tokens::with_token(&restarted, &uuid, |token| {
+    let details = issuebridge::installations::tokens::with_token(&restarted, &uuid, |token| {
         let client = client.clone();
         let uuid = uuid.clone();
         async move { client.get_installation(&uuid, &token).await }
@@ -164,7 +164,7 @@ on_both_stores!(demo_sample_events_land_in_the_delivery_log, |db| async move {
     assert_eq!(sent.status(), 200);
     assert_eq!(sent.text().await.unwrap(), "5");
     let listed = app.call_server_fn(ListDeliveries::PATH).await;
-    let page: issuebridge::console::DeliveryPage = serde_json::from_str(&listed.body).unwrap();
+    let page: issuebridge::domain::deliveries::DeliveryPage = serde_json::from_str(&listed.body).unwrap();
     let deliveries = page.deliveries;
     let events: Vec<String> =
         deliveries.iter().map(|d| format!("{}.{}", d.resource, d.action.clone().unwrap_or_default())).collect();
@@ -188,7 +188,7 @@ on_both_stores!(demo_mode_uninstalls_from_the_console, |db| async move {
         .unwrap();
     let answer = app.send(request).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    let uuid = issuebridge::domain::InstallationUuid::parse(&installation.uuid).unwrap();
+    let uuid = issuebridge::domain::ids::InstallationUuid::parse(&installation.uuid).unwrap();
     let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
     assert_eq!(record.status, "deleted");
     assert!(record.access_token.is_none());
@@ -234,7 +234,8 @@ on_both_stores!(the_delivery_log_filters_by_url, |db| async move {
 });
 
 on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_attempt, |db| async move {
-    use issuebridge::store::{now_ms, NewDelivery};
+    use issuebridge::domain::time::now_ms;
+    use issuebridge::store::NewDelivery;
     let (app, sim) = crate::helpers::spawn_app_with_sim(db).await;
     let installation = sim.create_installation("acme").installation;
     let url: url::Url = "http://issuebridge.test/sentry/webhook".parse().unwrap();
@@ -261,7 +262,7 @@ on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_att
         .unwrap();
     let issuebridge::store::DeliveryInsert::Stored(id) = stored[0] else { panic!("stored") };
     // The installation is not known yet: one attempt, retried later.
-    issuebridge::worker::run_once(&app.state).await.unwrap();
+    issuebridge::pipeline::worker::run_once(&app.state).await.unwrap();
 
     let page = app.get(&format!("/deliveries/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);

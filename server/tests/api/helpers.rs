@@ -126,7 +126,10 @@ pub async fn drain_with_two_instances(app: &TestApp) -> (usize, usize) {
     let other = issuebridge_server::startup::prepare_state((*app.state.config).clone()).await.unwrap();
     let (mut a, mut b) = (0, 0);
     loop {
-        let (x, y) = tokio::join!(issuebridge::worker::run_once(&app.state), issuebridge::worker::run_once(&other));
+        let (x, y) = tokio::join!(
+            issuebridge::pipeline::worker::run_once(&app.state),
+            issuebridge::pipeline::worker::run_once(&other)
+        );
         let (x, y) = (x.unwrap(), y.unwrap());
         if x + y == 0 {
             return (a, b);

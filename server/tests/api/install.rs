@@ -2,8 +2,8 @@
 //! against the simulated Sentry, on both stores.
 
 use axum::http::StatusCode;
-use issuebridge::domain::InstallationUuid;
-use issuebridge::install::token_context;
+use issuebridge::domain::ids::InstallationUuid;
+use issuebridge::installations::install::token_context;
 use issuebridge::on_both_stores;
 use issuebridge_server::sim::{PendingInstall, Simulator};
 
@@ -31,7 +31,7 @@ on_both_stores!(install_by_redirect_exchanges_verifies_and_stores_encrypted_toke
     assert_eq!(record.app_slug.as_deref(), Some("issuebridge"));
     let expires = record.token_expires_at.unwrap();
     let eight_hours = 8 * 3600 * 1000;
-    assert!((expires - issuebridge::store::now_ms() - eight_hours).abs() < 60_000);
+    assert!((expires - issuebridge::domain::time::now_ms() - eight_hours).abs() < 60_000);
 
     // Encrypted at rest: the stored bytes are not the token, but open to it.
     let token = sim.current_token(&pending.installation).unwrap();
@@ -170,10 +170,10 @@ on_both_stores!(in_demo_mode_setup_talks_to_the_embedded_simulator, |db| async m
 });
 
 on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| async move {
-    use issuebridge::domain::SentryIssueId;
-    use issuebridge::install::forget_installation;
+    use issuebridge::domain::ids::SentryIssueId;
+    use issuebridge::domain::ticket::TicketStatus;
+    use issuebridge::installations::uninstall::forget_installation;
     use issuebridge::store::{NewIssueLink, NewTicket};
-    use issuebridge::ticket::TicketStatus;
 
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
@@ -209,8 +209,8 @@ on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| asyn
     assert_eq!(board.len(), 1, "the ticket stays");
     assert_eq!(board[0].linked_issues, 0, "its link to the Sentry issue goes");
     assert!(matches!(
-        issuebridge::tokens::access_token(&app.state, &uuid).await,
-        Err(issuebridge::tokens::TokenError::NotInstalled)
+        issuebridge::installations::tokens::access_token(&app.state, &uuid).await,
+        Err(issuebridge::installations::tokens::TokenError::NotInstalled)
     ));
     assert!(app.get("/installations").await.body.contains("uninstalled"));
 
@@ -221,14 +221,17 @@ on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| asyn
 });
 
 /// `installation.created` as the webhook path will hand it over.
-fn created_event(sim: &Simulator, pending: &PendingInstall) -> issuebridge::install::InstallationWebhook {
+fn created_event(
+    sim: &Simulator,
+    pending: &PendingInstall,
+) -> issuebridge::installations::install::InstallationWebhook {
     let url = "http://issuebridge.test/sentry/webhook".parse().unwrap();
     let request = sim.installation_created(&url, pending, issuebridge_server::sim::driver::user_actor(1, "Jane"));
     serde_json::from_slice(&request.body).expect("Sentry's installation payload parses")
 }
 
 on_both_stores!(install_by_webhook_then_redirect_installs_once, |db| async move {
-    use issuebridge::install::{installation_created, InstallOutcome};
+    use issuebridge::installations::install::{installation_created, InstallOutcome};
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     let outcome = installation_created(&app.state, &created_event(&sim, &pending)).await.unwrap();
@@ -242,7 +245,7 @@ on_both_stores!(install_by_webhook_then_redirect_installs_once, |db| async move 
 });
 
 on_both_stores!(install_by_redirect_then_webhook_installs_once, |db| async move {
-    use issuebridge::install::{installation_created, InstallOutcome};
+    use issuebridge::installations::install::{installation_created, InstallOutcome};
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
@@ -252,7 +255,7 @@ on_both_stores!(install_by_redirect_then_webhook_installs_once, |db| async move 
 });
 
 on_both_stores!(webhook_and_redirect_racing_install_once, |db| async move {
-    use issuebridge::install::installation_created;
+    use issuebridge::installations::install::installation_created;
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     let event = created_event(&sim, &pending);

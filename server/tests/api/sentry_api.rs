@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use issuebridge::config::Secret;
-use issuebridge::domain::{InstallationUuid, OrgSlug, SentryIssueId};
+use issuebridge::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
 use issuebridge::sentry::api::{ExternalIssueLink, RetryPolicy, SentryApp, SentryClient, SentryError};
 use issuebridge_server::sim::Simulator;
 use serde_json::json;

@@ -5,10 +5,10 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use issuebridge::domain::{InstallationUuid, TicketId};
+use issuebridge::domain::ids::{InstallationUuid, TicketId};
+use issuebridge::domain::ticket_rules::InstallationSettings;
 use issuebridge::on_both_stores;
 use issuebridge::store::{Replay, Store};
-use issuebridge::sync::InstallationSettings;
 use issuebridge_server::sim::driver::{user_actor, CommentRef, SignedRequest};
 use issuebridge_server::sim::Simulator;
 use serde_json::{json, Value};
@@ -34,7 +34,7 @@ fn sent_at(mut signed: SignedRequest, seconds: i64) -> SignedRequest {
 
 /// Runs the worker until nothing is due.
 async fn work(app: &TestApp) {
-    while issuebridge::worker::run_once(&app.state).await.unwrap() > 0 {}
+    while issuebridge::pipeline::worker::run_once(&app.state).await.unwrap() > 0 {}
 }
 
 /// Installs the app in `org` through Sentry's redirect, as a person would.
@@ -221,7 +221,7 @@ on_both_stores!(service_hook_events_attach_to_the_issues_ticket, |db| async move
     let acme = install(&app, &sim, "acme").await;
     let issue = sim.create_issue("acme", "web", "ZeroDivisionError");
     deliver(&app, &sim.issue_webhook(&webhook_url(), &acme, &issue, "created", user_actor(1, "J"))).await;
-    let hook = issuebridge::hooks::register(
+    let hook = issuebridge::installations::service_hooks::register(
         &app.state,
         &InstallationUuid::parse(&acme).unwrap(),
         "web",
@@ -246,7 +246,7 @@ on_both_stores!(metric_alerts_follow_their_lifecycle, |db| async move {
         let store = app.state.store.clone();
         let acme = acme.clone();
         async move {
-            let mut tx = store.begin_sync().await.unwrap();
+            let mut tx = store.begin_apply().await.unwrap();
             let (ticket, _) = tx.metric_alert_ticket(&acme, "42").await.unwrap().expect("the alert's ticket");
             tx.rollback().await.unwrap();
             store.ticket_record(ticket.id).await.unwrap().unwrap()
@@ -307,7 +307,7 @@ on_both_stores!(comments_mirror_by_sentry_id, |db| async move {
 });
 
 on_both_stores!(comments_issuebridge_posted_are_not_mirrored_back, |db| async move {
-    use issuebridge::comments::{post_comment, Posted};
+    use issuebridge::outbound::comments::{post_comment, Posted};
     let (app, sim) = spawn_app_with_sim(db).await;
     let acme = install(&app, &sim, "acme").await;
     let (issue, ticket) = issue_with_ticket(&app, &sim, &acme, "ValueError").await;
@@ -426,10 +426,10 @@ on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothin
             project_slug: "web".into(),
             url: "http://issuebridge.test/sentry/service-hook".into(),
             events: r#"["event.created","event.alert"]"#.into(),
-            sealed_secret: app
-                .state
-                .cipher
-                .seal(hook_secret.as_bytes(), &issuebridge::hooks::secret_context("fixture-hook")),
+            sealed_secret: app.state.cipher.seal(
+                hook_secret.as_bytes(),
+                &issuebridge::installations::service_hooks::secret_context("fixture-hook"),
+            ),
         })
         .await
         .unwrap();
@@ -442,7 +442,7 @@ on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothin
         if resource == "installation" {
             // These call Sentry to exchange a code; the install tests cover
             // that path. Here: they parse as the handler reads them.
-            serde_json::from_slice::<issuebridge::install::InstallationWebhook>(body)
+            serde_json::from_slice::<issuebridge::installations::install::InstallationWebhook>(body)
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
             continue;
         }

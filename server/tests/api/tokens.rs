@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
-use issuebridge::domain::InstallationUuid;
+use issuebridge::domain::ids::InstallationUuid;
+use issuebridge::domain::time::now_ms;
+use issuebridge::installations::tokens::{access_token, with_token, ApiCallError, TokenError};
 use issuebridge::on_both_stores;
 use issuebridge::store::testing::TestDatabase;
-use issuebridge::store::{now_ms, Store};
-use issuebridge::tokens::{access_token, with_token, ApiCallError, TokenError};
+use issuebridge::store::Store;
 use issuebridge::AppState;
 use issuebridge_server::sim::Simulator;
 

@@ -185,8 +185,8 @@ async fn set_due_now(store: &issuebridge::store::Store, id: i64) {
 }
 
 on_both_stores!(installation_created_by_webhook_installs_through_the_worker, |db| async move {
-    use issuebridge::domain::InstallationUuid;
-    use issuebridge::worker::run_once;
+    use issuebridge::domain::ids::InstallationUuid;
+    use issuebridge::pipeline::worker::run_once;
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     let signed = sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"));
@@ -218,7 +218,7 @@ on_both_stores!(installation_created_by_webhook_installs_through_the_worker, |db
 });
 
 on_both_stores!(a_failing_delivery_is_retried_later_and_a_hopeless_one_parked, |db| async move {
-    use issuebridge::worker::run_once;
+    use issuebridge::pipeline::worker::run_once;
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     let (_, json) = deliver(&app, &sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))).await;
@@ -260,8 +260,9 @@ async fn two_workers_on_postgres_process_each_delivery_once() {
 }
 
 on_both_stores!(stored_deliveries_can_be_replayed, |db| async move {
-    use issuebridge::store::{now_ms, Replay};
-    use issuebridge::worker::run_once;
+    use issuebridge::domain::time::now_ms;
+    use issuebridge::pipeline::worker::run_once;
+    use issuebridge::store::Replay;
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     let (_, json) = deliver(&app, &sim.installation_created(&webhook_url(), &pending, user_actor(1, "Jane"))).await;
@@ -301,14 +302,23 @@ on_both_stores!(stored_deliveries_can_be_replayed, |db| async move {
 });
 
 on_both_stores!(service_hook_deliveries_verify_with_each_hooks_own_secret, |db| async move {
-    use issuebridge::domain::InstallationUuid;
+    use issuebridge::domain::ids::InstallationUuid;
     let (app, sim) = spawn_app_with_sim(db).await;
     let pending = sim.create_installation("acme");
     assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
     let uuid = InstallationUuid::parse(&pending.installation).unwrap();
 
-    let web = issuebridge::hooks::register(&app.state, &uuid, "web", &["event.created", "event.alert"]).await.unwrap();
-    let api = issuebridge::hooks::register(&app.state, &uuid, "api", &["event.created"]).await.unwrap();
+    let web = issuebridge::installations::service_hooks::register(
+        &app.state,
+        &uuid,
+        "web",
+        &["event.created", "event.alert"],
+    )
+    .await
+    .unwrap();
+    let api = issuebridge::installations::service_hooks::register(&app.state, &uuid, "api", &["event.created"])
+        .await
+        .unwrap();
     let registered = sim.service_hooks();
     assert_eq!(registered.len(), 2);
     assert!(registered.iter().all(|h| h.url == "http://issuebridge.test/sentry/service-hook"));

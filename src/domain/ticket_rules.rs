@@ -2,15 +2,15 @@
 //!
 //! Pure functions over plain values, so they are tested without a database
 //! and the console shows the very same defaults it applies. The worker
-//! (`crate::apply`, server side) reads the state, asks these rules, and
+//! (`crate::pipeline::apply`, server side) reads the state, asks these rules, and
 //! writes the answer.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::domain::ticket::TicketStatus;
 use crate::sentry::payload::Assignee;
-use crate::ticket::TicketStatus;
 
 /// What an installation wants done with what Sentry sends. Stored as JSON
 /// on the installation; every field has a default, so `{}` is a complete

@@ -2,9 +2,9 @@
 //! chosen projects (contract §7). Each hook signs with its own secret, which
 //! is kept sealed like the tokens.
 
-use crate::domain::{InstallationUuid, OrgSlug};
+use crate::domain::ids::{InstallationUuid, OrgSlug};
+use crate::installations::tokens::{with_token, ApiCallError};
 use crate::store::{NewServiceHook, StoreError};
-use crate::tokens::{with_token, ApiCallError};
 use crate::AppState;
 
 #[derive(Debug, thiserror::Error)]

@@ -6,9 +6,9 @@
 //! the comment already there (by id, or by its text while the id is not
 //! known yet) and adds nothing: the echo is recognised, never duplicated.
 
-use crate::domain::{InstallationUuid, OrgSlug, SentryIssueId, TicketId};
+use crate::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId, TicketId};
+use crate::installations::tokens::{with_token, ApiCallError};
 use crate::store::StoreError;
-use crate::tokens::{with_token, ApiCallError};
 use crate::AppState;
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Tickets as the board shows them.
 
-use crate::domain::TicketId;
+use crate::domain::ids::TicketId;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;

@@ -8,7 +8,7 @@
 //! never leaves half an installation behind.
 
 use crate::crypto::TokenCipher;
-use crate::domain::{InstallationUuid, InvalidId, OrgSlug};
+use crate::domain::ids::{InstallationUuid, InvalidId, OrgSlug};
 use crate::sentry::api::{SentryError, TokenGrant};
 use crate::store::{NewInstallation, SealedTokens, StoreError};
 use crate::AppState;
@@ -159,20 +159,6 @@ fn non_empty(detail: String) -> String {
     } else {
         detail
     }
-}
-
-/// `installation.deleted` (or the console's uninstall, after Sentry agreed):
-/// purge the tokens and apply the uninstall policy of [`Store::uninstall`].
-///
-/// [`Store::uninstall`]: crate::store::Store::uninstall
-pub async fn forget_installation(state: &AppState, installation: &InstallationUuid) -> Result<bool, StoreError> {
-    // Not while a refresh for it is in flight: it would write tokens back.
-    let _guard = state.locks.lock(installation.as_str()).await;
-    let known = state.store.uninstall(installation).await?;
-    if known {
-        tracing::info!(%installation, "uninstalled: tokens purged, issue links dropped, tickets kept");
-    }
-    Ok(known)
 }
 
 /// Internal integration mode: records the configured installation and its

@@ -1,9 +1,8 @@
-//! The worker: claims stored deliveries and applies them.
+//! The worker: the loop that claims stored deliveries and hands them to
+//! [`crate::pipeline::apply`].
 //!
-//! `installation` deliveries are handled here, one by one, because they call
-//! Sentry (`created` completes the install, `deleted` applies the uninstall
-//! policy). Every other resource is applied by [`crate::apply`], a batch in
-//! one transaction. A failure that may pass (Sentry unreachable, the store
+//! `installation` deliveries are applied one by one, because they call
+//! Sentry; every other resource as a batch in one transaction. A failure that may pass (Sentry unreachable, the store
 //! busy, an installation not known yet) is retried with backoff; one that
 //! cannot (a spent grant code, a payload that is not what the contract
 //! says) or that keeps failing is parked as dead, with its error, for a
@@ -11,12 +10,10 @@
 
 use std::time::Duration;
 
-use crate::install::{forget_installation, installation_created, InstallError, InstallationWebhook};
-use crate::store::{ClaimedDelivery, DeliveryOutcome, StoreError};
+use crate::pipeline::apply;
+use crate::store::{DeliveryOutcome, StoreError};
 use crate::AppState;
 
-/// Attempts before a delivery is parked as dead.
-pub const MAX_ATTEMPTS: i64 = 8;
 /// How long a claim lasts before another worker may take it over.
 pub const LEASE_MS: i64 = 60_000;
 /// Deliveries claimed at once. A batch is one transaction; on SQLite it
@@ -42,14 +39,14 @@ async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
     let (installations, others): (Vec<_>, Vec<_>) =
         claimed.into_iter().partition(|delivery| delivery.resource == "installation");
     for delivery in &installations {
-        let outcome = apply_installation(state, delivery).await;
+        let outcome = apply::installation::apply(state, delivery).await;
         if let DeliveryOutcome::Dead { error } | DeliveryOutcome::Retry { error, .. } = &outcome {
             tracing::warn!(delivery = delivery.id, %error, ?outcome, "delivery not processed");
         }
         state.store.finish_delivery(delivery, &outcome).await?;
     }
     if !others.is_empty() {
-        crate::apply::apply_batch(&state.store, &others).await?;
+        apply::apply_batch(&state.store, &others).await?;
     }
     Ok(count)
 }
@@ -103,76 +100,5 @@ async fn work_loop(state: AppState, mut shutdown: tokio::sync::watch::Receiver<b
         if *shutdown.borrow() {
             return;
         }
-    }
-}
-
-async fn apply_installation(state: &AppState, delivery: &ClaimedDelivery) -> DeliveryOutcome {
-    let event: InstallationWebhook = match serde_json::from_slice(&delivery.body) {
-        Ok(event) => event,
-        Err(e) => return DeliveryOutcome::Dead { error: format!("not an installation payload: {e}") },
-    };
-    let result = match delivery.action.as_deref() {
-        Some("created") => installation_created(state, &event).await.map(|_| ()),
-        Some("deleted") => {
-            forget_installation(state, &event.data.installation.uuid).await.map(|_| ()).map_err(InstallError::from)
-        }
-        other => return DeliveryOutcome::Dead { error: format!("unknown installation action {other:?}") },
-    };
-    match result {
-        Ok(()) => DeliveryOutcome::Processed,
-        Err(error @ (InstallError::SentryUnavailable(_) | InstallError::Store(_))) => {
-            retry_or_give_up(delivery, error.to_string())
-        }
-        Err(error) => DeliveryOutcome::Dead { error: error.to_string() },
-    }
-}
-
-/// A failure that may pass: tried again after a backoff, or parked as dead
-/// once the attempts run out.
-pub fn retry_or_give_up(delivery: &ClaimedDelivery, error: String) -> DeliveryOutcome {
-    if delivery.attempts < MAX_ATTEMPTS {
-        DeliveryOutcome::Retry { after_ms: backoff_ms(delivery.attempts), error }
-    } else {
-        DeliveryOutcome::Dead { error: format!("gave up after {} attempts: {error}", delivery.attempts) }
-    }
-}
-
-/// 1 s, 2 s, 4 s … capped at 10 minutes.
-pub fn backoff_ms(attempts: i64) -> i64 {
-    (1000i64 << attempts.clamp(1, 20).saturating_sub(1)).min(600_000)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_up_to_a_cap() {
-        assert_eq!(backoff_ms(1), 1000);
-        assert_eq!(backoff_ms(2), 2000);
-        assert_eq!(backoff_ms(4), 8000);
-        assert_eq!(backoff_ms(30), 600_000);
-    }
-
-    #[test]
-    fn failures_are_retried_until_the_attempts_run_out() {
-        let delivery = |attempts| ClaimedDelivery {
-            id: 1,
-            received_at: 0,
-            resource: "issue".into(),
-            action: None,
-            installation_uuid: None,
-            headers: "{}".into(),
-            body: Vec::new(),
-            attempts,
-        };
-        assert_eq!(
-            retry_or_give_up(&delivery(3), "busy".into()),
-            DeliveryOutcome::Retry { after_ms: 4000, error: "busy".into() }
-        );
-        assert_eq!(
-            retry_or_give_up(&delivery(MAX_ATTEMPTS), "busy".into()),
-            DeliveryOutcome::Dead { error: "gave up after 8 attempts: busy".into() }
-        );
     }
 }

@@ -75,7 +75,7 @@ impl DeliveryFilter {
     /// mean "no filter" (times are UTC, as the page shows them).
     pub fn from_params(get: impl Fn(&str) -> Option<String>) -> Self {
         let text = |name: &str| get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let time = |name: &str| text(name).and_then(|v| crate::time::parse_utc_minutes(&v));
+        let time = |name: &str| text(name).and_then(|v| crate::domain::time::parse_utc_minutes(&v));
         Self {
             resource: text("resource"),
             action: text("action"),
@@ -88,7 +88,7 @@ impl DeliveryFilter {
 
     /// The filters as query parameters (for links that keep them).
     pub fn to_params(&self) -> Vec<(&'static str, String)> {
-        let time = |ms: Option<i64>| ms.map(crate::time::format_input_minutes);
+        let time = |ms: Option<i64>| ms.map(crate::domain::time::format_input_minutes);
         [
             ("resource", self.resource.clone()),
             ("action", self.action.clone()),

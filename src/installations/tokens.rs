@@ -10,10 +10,11 @@
 
 use crate::config::Secret;
 use crate::crypto::CryptoError;
-use crate::domain::InstallationUuid;
-use crate::install::{seal, token_context};
+use crate::domain::ids::InstallationUuid;
+use crate::domain::time::now_ms;
+use crate::installations::install::{seal, token_context};
 use crate::sentry::api::{SentryClient, SentryError, TokenGrant};
-use crate::store::{now_ms, InstallationRecord, StoreError, TokenWrite};
+use crate::store::{InstallationRecord, StoreError, TokenWrite};
 use crate::AppState;
 
 /// Refresh this long before the token's expiry, so a request never starts

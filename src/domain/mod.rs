@@ -1,0 +1,8 @@
+//! The wasm-safe domain: types and pure rules that the server and the
+//! console in the browser share, so both agree by construction.
+
+pub mod deliveries;
+pub mod ids;
+pub mod ticket;
+pub mod ticket_rules;
+pub mod time;

@@ -1,0 +1,106 @@
+//! `issue.*`: a Sentry issue is recorded, opens a ticket, and moves or
+//! assigns the ticket linked to it.
+
+use super::{change_order, describe, Applied, ApplyError, Context};
+use crate::domain::ticket::TicketStatus;
+use crate::domain::ticket_rules::{next_ticket_status, IssueStatus};
+use crate::sentry::payload::{Envelope, IssueData};
+use crate::store::apply_tx::ApplyTx;
+use crate::store::sentry_issues::IssueFacts;
+use crate::store::tickets::TicketToOpen;
+
+pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied, ApplyError> {
+    if !matches!(cx.action, "created" | "assigned") && IssueStatus::from_action(cx.action).is_none() {
+        return Ok(Applied::Ignored(format!("issue.{} is not handled", cx.action)));
+    }
+    let event: Envelope<IssueData> = cx.parse()?;
+    let group = &event.data.issue;
+    let issue_id = group.id.as_str();
+    tx.upsert_issue(&IssueFacts {
+        installation: cx.installation,
+        issue_id,
+        short_id: group.short_id.as_deref(),
+        title: group.title.as_deref(),
+        project_slug: group.project.as_ref().and_then(|p| p.slug.as_deref()),
+        web_url: group.page_url(),
+    })
+    .await?;
+    let order = change_order(cx.delivery);
+
+    if cx.action == "created" {
+        if let Some(status) = group.status.as_deref() {
+            tx.set_issue_status(cx.installation, issue_id, status, group.substatus.as_deref(), order).await?;
+        }
+        if let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? {
+            return Ok(Applied::Done(format!("issue {issue_id} is linked to {} already", ticket.id)));
+        }
+        if !cx.settings.open_ticket_on_new_issue {
+            return Ok(Applied::Done(format!("recorded issue {issue_id}; new issues do not open tickets here")));
+        }
+        if !tx.claim_effect(cx.installation, &format!("ticket:issue:{issue_id}"), cx.delivery.id).await? {
+            return Ok(Applied::Done(format!("a ticket was opened for issue {issue_id} before")));
+        }
+        let assignee = group.assigned_to.as_ref().and_then(|a| cx.settings.assignee_for(a));
+        let title = group.title.clone().unwrap_or_else(|| format!("Sentry issue {issue_id}"));
+        let description = describe(&[group.culprit.as_deref(), group.page_url()]);
+        let ticket = tx
+            .open_ticket(&TicketToOpen {
+                installation: cx.installation,
+                title: &title,
+                description: &description,
+                status: TicketStatus::Todo,
+                assignee: assignee.as_deref(),
+                source: "issue",
+                metric_alert_id: None,
+                severity: None,
+                issue: Some(issue_id),
+            })
+            .await?;
+        // A `resolved` sent later may have been applied first: the ticket
+        // starts where the issue stands, as of that change.
+        if let Some((status, changed)) = tx.issue_status(cx.installation, issue_id).await? {
+            if let Some(status) = IssueStatus::from_action(&status) {
+                let mapped =
+                    next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status));
+                tx.set_ticket_status(ticket, mapped, None, changed).await?;
+            }
+        }
+        return Ok(Applied::Done(format!("opened {ticket} for issue {issue_id}")));
+    }
+
+    if cx.action == "assigned" {
+        let Some(assignee) = &event.data.assignee else {
+            return Err(ApplyError::Invalid("issue.assigned without an assignee".into()));
+        };
+        let label = assignee
+            .email
+            .clone()
+            .or_else(|| Some(format!("{}:{}", assignee.kind, assignee.name.as_deref()?)))
+            .unwrap_or_else(|| assignee.kind.clone());
+        if !tx.set_issue_assignee(cx.installation, issue_id, Some(&label), order).await? {
+            return Ok(Applied::Done(format!("a newer assignment of issue {issue_id} was applied already")));
+        }
+        // Only the assignee moves: the status in an `assigned` payload is
+        // the issue's status when it was assigned, which may be old news.
+        let (Some(ticket), Some(email)) =
+            (tx.linked_ticket(cx.installation, issue_id).await?, cx.settings.assignee_for(assignee))
+        else {
+            return Ok(Applied::Done(format!("issue {issue_id} assigned to {label}; no ticket assignee to change")));
+        };
+        tx.set_ticket_assignee(ticket.id, &email).await?;
+        return Ok(Applied::Done(format!("{} assigned to {email}", ticket.id)));
+    }
+
+    let status = IssueStatus::from_action(cx.action).expect("checked above");
+    if !tx.set_issue_status(cx.installation, issue_id, status.as_str(), group.substatus.as_deref(), order).await? {
+        return Ok(Applied::Done(format!("a newer status of issue {issue_id} was applied already")));
+    }
+    let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? else {
+        return Ok(Applied::Done(format!("issue {issue_id} is {}; no linked ticket", status.as_str())));
+    };
+    let next = next_ticket_status(ticket.status, cx.settings.status_mapping.for_issue_status(status));
+    if !tx.set_ticket_status(ticket.id, next, None, order).await? {
+        return Ok(Applied::Done(format!("{} was moved by a newer change already", ticket.id)));
+    }
+    Ok(Applied::Done(format!("{} is {} (issue {issue_id} {})", ticket.id, next.label(), status.as_str())))
+}

@@ -1,0 +1,278 @@
+//! The handlers: what each stored delivery does to issues and tickets.
+//!
+//! This file is the engine: a batch of deliveries is applied in one
+//! transaction ([`crate::store::apply_tx`]), with a savepoint per delivery
+//! only when a run is redone after a failure; one file per resource family
+//! holds its handlers. Handlers only touch the
+//! database, never Sentry, so a batch holds no lock across the network.
+//! Every handler is idempotent: statuses and assignments carry the order
+//! of the change that set them (a late or replayed older delivery loses),
+//! comments are keyed by Sentry's comment id, and effects that must happen
+//! once (counting an event, opening a ticket) are keyed in `applied_effect`.
+//!
+//! Installation deliveries are not applied in a batch: they call Sentry
+//! (token exchange), so [`installation`] applies them one by one, outside
+//! any transaction.
+
+mod alert;
+mod comment;
+mod event;
+pub mod installation;
+mod issue;
+
+use serde::de::DeserializeOwned;
+
+use crate::domain::ticket_rules::{ChangeOrder, InstallationSettings};
+use crate::pipeline::retry::retry_or_give_up;
+use crate::store::apply_tx::ApplyTx;
+use crate::store::deliveries::FinishedDelivery;
+use crate::store::{ClaimedDelivery, DeliveryOutcome, InstallationRecord, Store, StoreError};
+
+/// Every resource and action with a handler (installations in
+/// [`installation`]); the README's table lists each, and a test keeps it so.
+pub const HANDLED: [(&str, &[&str]); 7] = [
+    ("installation", &["created", "deleted"]),
+    ("issue", &["created", "resolved", "ignored", "archived", "unresolved", "assigned"]),
+    ("comment", &["created", "updated", "deleted"]),
+    ("error", &["created"]),
+    ("event_alert", &["triggered"]),
+    ("metric_alert", &["open", "warning", "critical", "resolved"]),
+    ("service_hook", &["event.created", "event.alert"]),
+];
+
+/// How applying one delivery went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Changes made (or none needed); the note says which.
+    Done(String),
+    /// Nothing to do for this delivery, on purpose.
+    Ignored(String),
+    /// Cannot be applied yet (its installation is not known or not ready);
+    /// retried with backoff.
+    Wait(String),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The payload is not what the contract describes: retrying cannot help.
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// How long one transaction may run before it commits and lets the inbox
+/// write: on SQLite the inbox waits for it, and acknowledgements with it.
+const MAX_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(4);
+
+/// An installation as its deliveries need it, read and parsed once per
+/// transaction.
+struct KnownInstallation {
+    status: String,
+    settings: InstallationSettings,
+}
+
+impl From<InstallationRecord> for KnownInstallation {
+    fn from(record: InstallationRecord) -> Self {
+        Self { settings: record.settings(), status: record.status }
+    }
+}
+
+type InstallationCache = std::collections::HashMap<String, Option<KnownInstallation>>;
+
+/// Applies deliveries and records each outcome, many to a transaction.
+///
+/// The fast path applies a run of deliveries in one transaction with no
+/// savepoints, and keeps it only if every one of them applied. If one did
+/// not (it waits, is invalid, or the store failed), the run is rolled back
+/// and applied again carefully, each delivery in its own savepoint, so the
+/// failure is recorded alone and the others still apply. Failures are rare;
+/// savepoints cost two statements a delivery.
+pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Result<(), StoreError> {
+    // Only SQLite's inbox waits for the worker's transaction.
+    let cut_short = store.backend() == crate::config::Backend::Sqlite;
+    let mut rest = deliveries;
+    while !rest.is_empty() {
+        // A run is mostly about a few installations: read each once per
+        // transaction (an uninstall may commit between two of them).
+        let mut installations = InstallationCache::new();
+        let mut tx = store.begin_apply().await?;
+        let started = std::time::Instant::now();
+        let mut applied = Vec::new();
+        let mut all_applied = true;
+        for delivery in rest {
+            if !applied.is_empty() && cut_short && started.elapsed() > MAX_TRANSACTION {
+                break;
+            }
+            match apply_one(&mut tx, delivery, &mut installations).await {
+                Ok(Applied::Done(note)) => applied.push((DeliveryOutcome::Processed, note)),
+                Ok(Applied::Ignored(note)) => applied.push((DeliveryOutcome::Ignored, note)),
+                _ => {
+                    // Redone below with savepoints, this one included.
+                    all_applied = false;
+                    applied.push((DeliveryOutcome::Ignored, String::new()));
+                    break;
+                }
+            }
+        }
+        let (run, after) = rest.split_at(applied.len());
+        if all_applied {
+            let notes = applied.iter().map(|(outcome, note)| (outcome, Some(note.as_str())));
+            tx.finish_deliveries(&finished(run, notes)).await?;
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+            apply_carefully(store, run, &mut installations).await?;
+        }
+        rest = after;
+    }
+    Ok(())
+}
+
+/// Each delivery with how it ended.
+fn finished<'a>(
+    deliveries: &[ClaimedDelivery],
+    outcomes: impl Iterator<Item = (&'a DeliveryOutcome, Option<&'a str>)>,
+) -> Vec<FinishedDelivery<'a>> {
+    deliveries
+        .iter()
+        .zip(outcomes)
+        .map(|(d, (outcome, note))| FinishedDelivery { id: d.id, attempt: d.attempts, outcome, note })
+        .collect()
+}
+
+/// The slow path: each delivery in its own savepoint, one transaction.
+async fn apply_carefully(
+    store: &Store,
+    deliveries: &[ClaimedDelivery],
+    installations: &mut InstallationCache,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin_apply().await?;
+    let mut outcomes = Vec::with_capacity(deliveries.len());
+    for delivery in deliveries {
+        tx.savepoint().await?;
+        let (outcome, note) = match apply_one(&mut tx, delivery, installations).await {
+            Ok(Applied::Done(note)) => (DeliveryOutcome::Processed, Some(note)),
+            Ok(Applied::Ignored(note)) => (DeliveryOutcome::Ignored, Some(note)),
+            Ok(Applied::Wait(reason)) => (retry_or_give_up(delivery, reason), None),
+            Err(ApplyError::Invalid(error)) => (DeliveryOutcome::Dead { error }, None),
+            Err(ApplyError::Store(error)) => (retry_or_give_up(delivery, error.to_string()), None),
+        };
+        if matches!(outcome, DeliveryOutcome::Processed | DeliveryOutcome::Ignored) {
+            tx.release().await?;
+        } else {
+            tx.rollback_to_savepoint().await?;
+            tracing::warn!(delivery = delivery.id, ?outcome, "delivery not applied");
+        }
+        outcomes.push((outcome, note));
+    }
+    let notes = outcomes.iter().map(|(outcome, note)| (outcome, note.as_deref()));
+    tx.finish_deliveries(&finished(deliveries, notes)).await?;
+    tx.commit().await
+}
+
+/// When Sentry sent the delivery (its unsigned timestamp header, whole
+/// seconds), else when it arrived; then the delivery id.
+pub fn change_order(delivery: &ClaimedDelivery) -> ChangeOrder {
+    let headers: serde_json::Value = serde_json::from_str(&delivery.headers).unwrap_or_default();
+    let sent_at_ms = ["sentry-hook-timestamp", "x-servicehook-timestamp"]
+        .iter()
+        .find_map(|name| headers.get(*name)?.as_str()?.trim().parse::<i64>().ok())
+        .filter(|seconds| *seconds > 0)
+        .map_or(delivery.received_at, |seconds| seconds.saturating_mul(1000));
+    ChangeOrder { sent_at_ms, delivery_id: delivery.id }
+}
+
+/// Everything a handler needs about the delivery it applies.
+pub(super) struct Context<'a> {
+    pub(super) delivery: &'a ClaimedDelivery,
+    pub(super) installation: &'a str,
+    pub(super) settings: &'a InstallationSettings,
+    pub(super) action: &'a str,
+}
+
+impl Context<'_> {
+    pub(super) fn parse<T: DeserializeOwned>(&self) -> Result<T, ApplyError> {
+        serde_json::from_slice(&self.delivery.body).map_err(|e| {
+            ApplyError::Invalid(format!("not the {}.{} payload Sentry sends: {e}", self.delivery.resource, self.action))
+        })
+    }
+}
+
+async fn apply_one(
+    tx: &mut ApplyTx,
+    delivery: &ClaimedDelivery,
+    installations: &mut InstallationCache,
+) -> Result<Applied, ApplyError> {
+    let Some(installation) = delivery.installation_uuid.as_deref() else {
+        return Err(ApplyError::Invalid("the delivery names no installation".into()));
+    };
+    if !installations.contains_key(installation) {
+        let record = tx.installation(installation).await?.map(KnownInstallation::from);
+        installations.insert(installation.to_owned(), record);
+    }
+    let Some(record) = &installations[installation] else {
+        return Ok(Applied::Wait(format!("installation {installation} is not known yet")));
+    };
+    // The handlers never call Sentry, so an installation whose token needs
+    // re-authorizing still gets its tickets updated.
+    match record.status.as_str() {
+        "deleted" => return Ok(Applied::Ignored("the installation was uninstalled".into())),
+        "pending" => return Ok(Applied::Wait(format!("installation {installation} is not installed yet"))),
+        _ => {}
+    }
+    let context = Context {
+        delivery,
+        installation,
+        settings: &record.settings,
+        action: delivery.action.as_deref().unwrap_or(""),
+    };
+    match (delivery.resource.as_str(), context.action) {
+        ("issue", _) => issue::issue(tx, &context).await,
+        ("error", "created") => event::error_created(tx, &context).await,
+        ("comment", _) => comment::comment(tx, &context).await,
+        ("event_alert", "triggered") => alert::event_alert(tx, &context).await,
+        ("metric_alert", _) => alert::metric_alert(tx, &context).await,
+        ("service_hook", _) => event::service_hook(tx, &context).await,
+        (resource, action) => Ok(Applied::Ignored(format!("{resource}.{action} is not handled"))),
+    }
+}
+
+/// Lines of a ticket's description, the missing ones left out.
+pub(super) fn describe(lines: &[Option<&str>]) -> String {
+    lines.iter().flatten().filter(|line| !line.is_empty()).copied().collect::<Vec<_>>().join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(headers: &str) -> ClaimedDelivery {
+        ClaimedDelivery {
+            id: 7,
+            received_at: 1_700_000_000_123,
+            resource: "issue".into(),
+            action: Some("resolved".into()),
+            installation_uuid: None,
+            headers: headers.into(),
+            body: Vec::new(),
+            attempts: 1,
+        }
+    }
+
+    #[test]
+    fn changes_are_ordered_by_sentrys_send_time_then_arrival() {
+        let sent = change_order(&delivery(r#"{"sentry-hook-timestamp": "1700000005"}"#));
+        assert_eq!(sent, ChangeOrder { sent_at_ms: 1_700_000_005_000, delivery_id: 7 });
+        let hook = change_order(&delivery(r#"{"x-servicehook-timestamp": "1700000006"}"#));
+        assert_eq!(hook.sent_at_ms, 1_700_000_006_000);
+        for missing in ["{}", r#"{"sentry-hook-timestamp": "soon"}"#, "not json"] {
+            assert_eq!(change_order(&delivery(missing)).sent_at_ms, 1_700_000_000_123);
+        }
+    }
+
+    #[test]
+    fn descriptions_leave_out_missing_lines() {
+        assert_eq!(describe(&[Some("a"), None, Some(""), Some("b")]), "a\nb");
+    }
+}

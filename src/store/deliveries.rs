@@ -1,0 +1,452 @@
+//! Deliveries: every signed request Sentry sent, as received, with how
+//! processing it went (the delivery log and the worker's queue).
+
+use super::conn::on_conn;
+use super::ApplyTx;
+use super::{on_pool, Store, StoreError};
+use crate::domain::deliveries::{DeliveryAttempt, DeliveryFilter, DeliverySummary};
+use crate::domain::time::now_ms;
+
+impl Store {
+    /// Writes deliveries in one transaction. A delivery whose dedupe key is
+    /// stored already is not written again; the stored one counts it.
+    pub async fn insert_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<DeliveryInsert>, StoreError> {
+        const DUPLICATE: &str = "update delivery set duplicate_count = duplicate_count + 1, last_duplicate_at = $2
+                                 where dedupe_key = $1
+                                 returning id";
+        if deliveries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let _turn = self.write_turn().await;
+        let outcomes = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            // One statement for the whole batch: the rows whose key is new
+            // come back with their ids; the others are duplicates.
+            let mut insert = sqlx::QueryBuilder::new(
+                "insert into delivery (received_at, source, request_id, resource, action, installation_uuid,
+                                       dedupe_key, headers, body, state) ",
+            );
+            insert.push_values(deliveries, |mut row, d| {
+                row.push_bind(d.received_at_ms)
+                    .push_bind(d.source)
+                    .push_bind(d.request_id.as_deref())
+                    .push_bind(d.resource.as_str())
+                    .push_bind(d.action.as_deref())
+                    .push_bind(d.installation.as_deref())
+                    .push_bind(d.dedupe_key.as_str())
+                    .push_bind(d.headers.as_str())
+                    .push_bind(d.body.as_slice())
+                    .push_bind(d.state);
+            });
+            insert.push(" on conflict (dedupe_key) do nothing returning id, dedupe_key");
+            let stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            let mut new_ids: std::collections::HashMap<String, i64> =
+                stored.into_iter().map(|(id, key)| (key, id)).collect();
+            let mut outcomes = Vec::with_capacity(deliveries.len());
+            for d in deliveries {
+                // The first occurrence of a new key is the stored one.
+                let outcome = match new_ids.remove(&d.dedupe_key) {
+                    Some(id) => DeliveryInsert::Stored(id),
+                    None => {
+                        let id: i64 = sqlx::query_scalar(DUPLICATE)
+                            .bind(&d.dedupe_key)
+                            .bind(d.received_at_ms)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        DeliveryInsert::Duplicate(id)
+                    }
+                };
+                outcomes.push(outcome);
+            }
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(outcomes)
+        })?;
+        Ok(outcomes)
+    }
+
+    /// Claims up to `limit` deliveries that are due, for `lease_ms`: a
+    /// worker that dies mid-way leaves them to be claimed again when the
+    /// lease runs out. On PostgreSQL, instances skip each other's claims
+    /// (`for update skip locked`), so each delivery is processed by one of
+    /// them.
+    pub async fn claim_deliveries(&self, limit: i64, lease_ms: i64) -> Result<Vec<ClaimedDelivery>, StoreError> {
+        let now = now_ms();
+        let lock = match self {
+            Self::Postgres(_) => " for update skip locked",
+            Self::Sqlite(_) => "",
+        };
+        // Two small index walks, new deliveries by (state, id) and due
+        // retries and lapsed claims by (state, next_attempt_at), so a claim
+        // costs the same with a backlog of a hundred thousand as with none.
+        let sql = format!(
+            "update delivery set state = 'processing', attempts = attempts + 1, next_attempt_at = $1
+             where id in (
+                 select id from (select id from delivery where state = 'pending'
+                                 order by id limit $3{lock}) as fresh
+                 union all
+                 select id from (select id from delivery
+                                 where state in ('retry', 'processing') and next_attempt_at <= $2
+                                 order by id limit $3{lock}) as due
+                 order by id
+                 limit $3)
+             returning id, received_at, resource, action, installation_uuid, headers, body, attempts"
+        );
+        let _turn = self.write_turn().await;
+        let mut claimed = on_pool!(self, |pool| sqlx::query_as::<_, ClaimedDelivery>(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        claimed.sort_by_key(|d| d.id);
+        Ok(claimed)
+    }
+
+    /// Frees the claims a dead run of this server left behind. Only SQLite:
+    /// it serves one instance, so a claim found at start-up cannot belong to
+    /// a live worker. On PostgreSQL other instances may hold claims; theirs
+    /// run out with their lease. Returns how many were freed.
+    pub async fn release_orphaned_claims(&self) -> Result<u64, StoreError> {
+        let Self::Sqlite(pool) = self else { return Ok(0) };
+        let _turn = self.write_turn().await;
+        let sql = "update delivery set state = 'retry', next_attempt_at = 0 where state = 'processing'";
+        Ok(sqlx::query(sql).execute(pool).await?.rows_affected())
+    }
+
+    /// Records how processing a claimed delivery went (for deliveries
+    /// applied outside an [`ApplyTx`]).
+    pub async fn finish_delivery(
+        &self,
+        delivery: &ClaimedDelivery,
+        outcome: &DeliveryOutcome,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.begin_apply().await?;
+        let finished = FinishedDelivery { id: delivery.id, attempt: delivery.attempts, outcome, note: None };
+        tx.finish_deliveries(&[finished]).await?;
+        tx.commit().await
+    }
+
+    /// Puts deliveries back in the queue so the worker applies them again
+    /// (handlers are idempotent). Deliveries that cannot be processed (not
+    /// JSON) or are being processed are left as they are. Returns how many
+    /// were requeued.
+    ///
+    /// A range is requeued a few thousand ids at a time, each in its own
+    /// short write, so the inbox is never held up for long.
+    pub async fn requeue_deliveries(&self, which: &Replay) -> Result<u64, StoreError> {
+        const CHUNK: i64 = 5_000;
+        // The console's replayable states, and `pending` (already queued:
+        // resetting its attempts is harmless).
+        let states: Vec<String> = crate::domain::deliveries::REPLAYABLE_STATES
+            .iter()
+            .chain(&["pending"])
+            .map(|state| format!("'{state}'"))
+            .collect();
+        let base = format!(
+            "update delivery set state = 'pending', attempts = 0, next_attempt_at = null, last_error = null
+             where state in ({})",
+            states.join(", ")
+        );
+        let (condition, from, to) = match which {
+            Replay::One(id) => ("id = $1 and $2 = $2", *id, 0),
+            Replay::Between { from_ms, to_ms } => ("received_at >= $1 and received_at < $2", *from_ms, *to_ms),
+            Replay::Dead => ("state = 'dead' and $1 = $1 and $2 = $2", 0, 0),
+        };
+        let (low, high) = match which {
+            Replay::One(id) => (Some(*id), Some(*id)),
+            _ => {
+                let bounds = format!("select min(id), max(id) from delivery where {condition}");
+                on_pool!(self, |pool| sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&bounds)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_one(pool)
+                    .await)?
+            }
+        };
+        let (Some(low), Some(high)) = (low, high) else { return Ok(0) };
+        let chunk = format!("{base} and {condition} and id >= $3 and id < $4");
+        let mut count = 0;
+        let mut start = low;
+        while start <= high {
+            let _turn = self.write_turn().await;
+            count += on_pool!(self, |pool| sqlx::query(&chunk)
+                .bind(from)
+                .bind(to)
+                .bind(start)
+                .bind(start + CHUNK)
+                .execute(pool)
+                .await
+                .map(|done| done.rows_affected()))?;
+            start += CHUNK;
+        }
+        Ok(count)
+    }
+
+    pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
+        let sql = "select id, received_at, source, resource, action, installation_uuid, request_id, headers, body,
+                          state, duplicate_count, attempts, last_error, note, processed_at
+                   from delivery where id = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRecord>(sql).bind(id).fetch_optional(pool).await)?)
+    }
+
+    /// The newest deliveries first, filtered.
+    ///
+    /// Paged by id (keyset), not by offset, so a page deep in a million rows
+    /// costs what the first one does. The SQL names only the filters that
+    /// are set, so each combination gets its own plan and index (a generic
+    /// `$1 is null or …` plan could use none of them).
+    pub async fn recent_deliveries(&self, query: &DeliveryQuery) -> Result<Vec<DeliverySummary>, StoreError> {
+        let filter = &query.filter;
+        let rows = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select id, received_at, resource, action, installation_uuid, state, attempts, duplicate_count,
+                        last_error, note
+                 from delivery where 1 = 1",
+            );
+            if let Some(resource) = &filter.resource {
+                sql.push(" and resource = ").push_bind(resource.as_str());
+            }
+            if let Some(action) = &filter.action {
+                sql.push(" and action = ").push_bind(action.as_str());
+            }
+            if let Some(state) = &filter.state {
+                sql.push(" and state = ").push_bind(state.as_str());
+            }
+            if let Some(installation) = &filter.installation {
+                sql.push(" and installation_uuid = ").push_bind(installation.as_str());
+            }
+            if let Some(from) = filter.from_ms {
+                sql.push(" and received_at >= ").push_bind(from);
+            }
+            if let Some(to) = filter.to_ms {
+                sql.push(" and received_at < ").push_bind(to);
+            }
+            if let Some(before) = query.before_id {
+                sql.push(" and id < ").push_bind(before);
+            }
+            sql.push(" order by id desc limit ").push_bind(query.limit);
+            sql.build_query_as::<DeliveryRow>().fetch_all(pool).await
+        })?;
+        Ok(rows
+            .into_iter()
+            .map(|r| DeliverySummary {
+                id: r.id,
+                received_at_ms: r.received_at,
+                resource: r.resource,
+                action: r.action,
+                installation: r.installation_uuid,
+                state: r.state,
+                attempts: r.attempts,
+                duplicates: r.duplicate_count,
+                last_error: r.last_error,
+                note: r.note,
+            })
+            .collect())
+    }
+
+    /// Every processing attempt of a delivery, oldest first.
+    pub async fn delivery_attempts(&self, id: i64) -> Result<Vec<DeliveryAttempt>, StoreError> {
+        let sql =
+            "select attempt, finished_at, outcome, error from delivery_attempt where delivery_id = $1 order by id";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, (i64, i64, String, Option<String>)>(sql)
+            .bind(id)
+            .fetch_all(pool)
+            .await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(attempt, finished_at_ms, outcome, error)| DeliveryAttempt {
+                attempt,
+                finished_at_ms,
+                outcome,
+                error,
+            })
+            .collect())
+    }
+
+    pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Store {
+    /// Whether a delivery with this dedupe key is stored.
+    pub async fn has_delivery(&self, dedupe_key: &str) -> Result<bool, StoreError> {
+        let sql = "select count(*) from delivery where dedupe_key = $1";
+        let count = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql).bind(dedupe_key).fetch_one(pool).await)?;
+        Ok(count > 0)
+    }
+}
+
+/// A delivery as received, before anything is done with it.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub received_at_ms: i64,
+    /// `webhook` or `service_hook`.
+    pub source: &'static str,
+    pub request_id: Option<String>,
+    pub resource: String,
+    pub action: Option<String>,
+    /// Kept as sent, even for installations not known (yet).
+    pub installation: Option<String>,
+    pub dedupe_key: String,
+    /// The headers that matter, as a JSON object; never a secret.
+    pub headers: String,
+    /// The raw bytes exactly as signed.
+    pub body: Vec<u8>,
+    /// `pending`, `ignored` (a resource we do not handle) or `invalid`
+    /// (not JSON).
+    pub state: &'static str,
+}
+
+#[derive(sqlx::FromRow)]
+struct DeliveryRow {
+    id: i64,
+    received_at: i64,
+    resource: String,
+    action: Option<String>,
+    installation_uuid: Option<String>,
+    state: String,
+    attempts: i64,
+    duplicate_count: i64,
+    last_error: Option<String>,
+    note: Option<String>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub received_at: i64,
+    pub resource: String,
+    pub action: Option<String>,
+    pub installation_uuid: Option<String>,
+    /// The kept headers, a JSON object.
+    pub headers: String,
+    pub body: Vec<u8>,
+    /// Including this one.
+    pub attempts: i64,
+}
+
+/// A page of the delivery log: optional filters, and the id to continue
+/// below.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryQuery {
+    pub filter: DeliveryFilter,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// Which deliveries to process again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    One(i64),
+    /// Received in `[from_ms, to_ms)`.
+    Between {
+        from_ms: i64,
+        to_ms: i64,
+    },
+    /// Every delivery parked as dead.
+    Dead,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryOutcome {
+    Processed,
+    Retry {
+        after_ms: i64,
+        error: String,
+    },
+    /// Given up: retrying cannot help, or the attempts ran out.
+    Dead {
+        error: String,
+    },
+    /// Nothing to do: an action we do not handle, or an installation that
+    /// was uninstalled. Kept, like every delivery.
+    Ignored,
+}
+
+impl DeliveryOutcome {
+    /// The delivery's state, next attempt, error and processing time.
+    pub(crate) fn columns(&self, now: i64) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
+        match self {
+            Self::Processed => ("processed", None, None, Some(now)),
+            Self::Ignored => ("ignored", None, None, Some(now)),
+            Self::Retry { after_ms, error } => ("retry", Some(now + after_ms), Some(error.as_str()), None),
+            Self::Dead { error } => ("dead", None, Some(error.as_str()), None),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryInsert {
+    Stored(i64),
+    /// The same delivery was stored before (a retry); its id.
+    Duplicate(i64),
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub received_at: i64,
+    pub source: String,
+    pub resource: String,
+    pub action: Option<String>,
+    pub installation_uuid: Option<String>,
+    pub request_id: Option<String>,
+    pub headers: String,
+    pub body: Vec<u8>,
+    pub state: String,
+    pub duplicate_count: i64,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub note: Option<String>,
+    pub processed_at: Option<i64>,
+}
+
+impl ApplyTx {
+    /// Records how deliveries went: each one's state and note, and an
+    /// attempt row each, in two statements however many there are.
+    pub async fn finish_deliveries(&mut self, finished: &[FinishedDelivery<'_>]) -> Result<(), StoreError> {
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let now = now_ms();
+        let rows: Vec<_> = finished.iter().map(|f| (f, f.outcome.columns(now))).collect();
+        on_conn!(self.conn(), |conn| {
+            // `values` names its columns column1, column2, … in both dialects.
+            let mut update = sqlx::QueryBuilder::new(
+                "update delivery set state = v.column2, next_attempt_at = v.column3, last_error = v.column4,
+                        processed_at = v.column5, note = v.column6
+                 from (",
+            );
+            update.push_values(&rows, |mut row, (f, (state, next_attempt, error, processed_at))| {
+                row.push_bind(f.id)
+                    .push_bind(*state)
+                    .push_bind(*next_attempt)
+                    .push_bind(*error)
+                    .push_bind(*processed_at)
+                    .push_bind(f.note);
+            });
+            update.push(") as v where delivery.id = v.column1");
+            update.build().execute(&mut *conn).await?;
+            let mut attempts = sqlx::QueryBuilder::new(
+                "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome, error) ",
+            );
+            attempts.push_values(&rows, |mut row, (f, (state, _, error, _))| {
+                row.push_bind(f.id).push_bind(f.attempt).push_bind(now).push_bind(*state).push_bind(*error);
+            });
+            attempts.build().execute(&mut *conn).await.map(|_| ())
+        })?;
+        Ok(())
+    }
+}
+
+/// How processing one claimed delivery ended.
+#[derive(Debug, Clone)]
+pub struct FinishedDelivery<'a> {
+    pub id: i64,
+    /// Counted from 1, as the claim counted it.
+    pub attempt: i64,
+    pub outcome: &'a DeliveryOutcome,
+    pub note: Option<&'a str>,
+}

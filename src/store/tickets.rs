@@ -1,0 +1,349 @@
+//! Tickets and their links to Sentry issues.
+
+use super::apply_tx::unless_newer;
+use super::conn::{on_conn, Conn};
+use super::{on_pool, ApplyTx, Store, StoreError};
+use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
+use crate::domain::ticket::{TicketStatus, TicketSummary};
+use crate::domain::ticket_rules::ChangeOrder;
+use crate::domain::time::now_ms;
+
+/// The ticket a Sentry issue is linked to, in an installation.
+async fn linked_ticket(conn: Conn<'_>, installation: &str, issue: &str) -> Result<Option<TicketState>, StoreError> {
+    let sql = "select t.id, t.status from ticket_link l join ticket t on t.id = l.ticket_id
+               where l.installation_uuid = $1 and l.sentry_issue_id = $2";
+    let row = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String)>(sql)
+        .bind(installation)
+        .bind(issue)
+        .fetch_optional(c)
+        .await)?;
+    row.map(|(id, status)| ticket_state(id, status)).transpose()
+}
+
+/// What linking an issue that is linked already does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IfLinked {
+    /// A unique violation: the caller asked for a link that cannot be.
+    Refuse,
+    /// Nothing: the worker may open a ticket for an issue twice in a replay.
+    KeepTheFirst,
+}
+
+/// A link as it is written; what is `None` comes from the recorded issue.
+#[derive(Debug, Clone, Copy, Default)]
+struct LinkFacts<'a> {
+    installation: &'a str,
+    issue_id: &'a str,
+    short_id: Option<&'a str>,
+    title: Option<&'a str>,
+    web_url: Option<&'a str>,
+    project_slug: Option<&'a str>,
+}
+
+/// The one insert of a link, for the pool and the worker alike. What the
+/// link leaves out about the issue (short id, title, URL, project) comes
+/// from the recorded Sentry issue, if there is one.
+async fn insert_link(
+    conn: Conn<'_>,
+    ticket: TicketId,
+    link: &LinkFacts<'_>,
+    if_linked: IfLinked,
+) -> Result<(), StoreError> {
+    // `where true`: SQLite needs it to read `on conflict` after a join.
+    let mut sql = String::from(
+        "insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, short_id, title, web_url,
+                                  project_slug, created_at)
+         select $1, $2, $3, coalesce($4, s.short_id), coalesce($5, s.title), coalesce($6, s.web_url),
+                coalesce($7, s.project_slug), $8
+         from (select 1 as one) as link
+         left join sentry_issue s on s.installation_uuid = $1 and s.issue_id = $2
+         where true",
+    );
+    if if_linked == IfLinked::KeepTheFirst {
+        sql.push_str(" on conflict (installation_uuid, sentry_issue_id) do nothing");
+    }
+    on_conn!(conn, |c| sqlx::query(&sql)
+        .bind(link.installation)
+        .bind(link.issue_id)
+        .bind(ticket.0)
+        .bind(link.short_id)
+        .bind(link.title)
+        .bind(link.web_url)
+        .bind(link.project_slug)
+        .bind(now_ms())
+        .execute(c)
+        .await
+        .map(|_| ()))?;
+    Ok(())
+}
+
+impl Store {
+    pub async fn create_ticket(&self, new: &NewTicket) -> Result<TicketId, StoreError> {
+        let now = now_ms();
+        let sql =
+            "insert into ticket (installation_uuid, title, description, status, assignee_email, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $6)
+                   returning id";
+        let id = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
+            .bind(new.installation.as_str())
+            .bind(&new.title)
+            .bind(&new.description)
+            .bind(new.status.as_str())
+            .bind(new.assignee_email.as_deref())
+            .bind(now)
+            .fetch_one(pool)
+            .await)?;
+        Ok(TicketId(id))
+    }
+
+    /// Links a Sentry issue to a ticket. A Sentry issue belongs to one ticket
+    /// per installation: linking it again is refused as a unique violation.
+    pub async fn link_issue(&self, ticket: TicketId, link: &NewIssueLink) -> Result<(), StoreError> {
+        let facts = LinkFacts {
+            installation: link.installation.as_str(),
+            issue_id: link.issue_id.as_str(),
+            short_id: link.short_id.as_deref(),
+            title: link.title.as_deref(),
+            web_url: link.web_url.as_deref(),
+            project_slug: link.project_slug.as_deref(),
+        };
+        insert_link(self.acquire().await?.conn(), ticket, &facts, IfLinked::Refuse).await
+    }
+
+    /// The board: most recently changed first.
+    pub async fn list_tickets(&self, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
+        let sql =
+            "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at, t.occurrences, t.severity,
+                          (select l.short_id from ticket_link l where l.ticket_id = t.id
+                           order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
+                          (select count(*) from ticket_link l where l.ticket_id = t.id) as linked_issues
+                   from ticket t
+                   join installation i on i.uuid = t.installation_uuid
+                   order by t.updated_at desc, t.id desc
+                   limit $1";
+        let rows = on_pool!(self, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(limit).fetch_all(pool).await)?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// The first Sentry issue linked to a ticket, with its organization.
+    pub async fn first_link(&self, ticket: TicketId) -> Result<Option<LinkedIssue>, StoreError> {
+        let sql = "select l.installation_uuid, i.org_slug, l.sentry_issue_id
+                   from ticket_link l join installation i on i.uuid = l.installation_uuid
+                   where l.ticket_id = $1 order by l.created_at, l.sentry_issue_id limit 1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LinkedIssue>(sql).bind(ticket.0).fetch_optional(pool).await)?)
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Store {
+    /// One ticket as the sync left it.
+    pub async fn ticket_record(&self, ticket: TicketId) -> Result<Option<TicketRecord>, StoreError> {
+        let sql = "select id, installation_uuid, title, description, status, assignee_email, source, metric_alert_id,
+                          severity, occurrences
+                   from ticket where id = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, TicketRecord>(sql).bind(ticket.0).fetch_optional(pool).await)?)
+    }
+
+    /// The ticket a Sentry issue is linked to, in an installation.
+    pub async fn ticket_for_issue(&self, installation: &str, issue: &str) -> Result<Option<TicketId>, StoreError> {
+        Ok(linked_ticket(self.acquire().await?.conn(), installation, issue).await?.map(|ticket| ticket.id))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LinkedIssue {
+    pub installation_uuid: String,
+    pub org_slug: String,
+    pub sentry_issue_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TicketRecord {
+    pub id: i64,
+    pub installation_uuid: String,
+    pub title: String,
+    pub description: String,
+    pub status: String,
+    pub assignee_email: Option<String>,
+    pub source: String,
+    pub metric_alert_id: Option<String>,
+    pub severity: Option<String>,
+    pub occurrences: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTicket {
+    pub installation: InstallationUuid,
+    pub title: String,
+    pub description: String,
+    pub status: TicketStatus,
+    pub assignee_email: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewIssueLink {
+    pub installation: InstallationUuid,
+    pub issue_id: SentryIssueId,
+    pub short_id: Option<String>,
+    pub title: Option<String>,
+    pub web_url: Option<String>,
+    pub project_slug: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    id: i64,
+    title: String,
+    status: String,
+    assignee_email: Option<String>,
+    org_slug: String,
+    updated_at: i64,
+    sentry_short_id: Option<String>,
+    linked_issues: i64,
+    occurrences: i64,
+    severity: Option<String>,
+}
+
+impl TryFrom<TicketRow> for TicketSummary {
+    type Error = StoreError;
+    fn try_from(row: TicketRow) -> Result<Self, StoreError> {
+        let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
+        Ok(Self {
+            id: TicketId(row.id),
+            title: row.title,
+            status,
+            assignee: row.assignee_email,
+            org_slug: row.org_slug,
+            sentry_short_id: row.sentry_short_id,
+            linked_issues: row.linked_issues,
+            updated_at_ms: row.updated_at,
+            occurrences: row.occurrences,
+            severity: row.severity,
+        })
+    }
+}
+
+impl ApplyTx {
+    /// The ticket a Sentry issue is linked to.
+    pub async fn linked_ticket(&mut self, installation: &str, issue: &str) -> Result<Option<TicketState>, StoreError> {
+        linked_ticket(self.conn(), installation, issue).await
+    }
+
+    /// The ticket following a metric alert.
+    pub async fn metric_alert_ticket(
+        &mut self,
+        installation: &str,
+        alert: &str,
+    ) -> Result<Option<(TicketState, Option<String>)>, StoreError> {
+        let sql = "select id, status, severity from ticket where installation_uuid = $1 and metric_alert_id = $2";
+        let row = on_conn!(self.conn(), |conn| sqlx::query_as::<_, (i64, String, Option<String>)>(sql)
+            .bind(installation)
+            .bind(alert)
+            .fetch_optional(conn)
+            .await)?;
+        row.map(|(id, status, severity)| Ok((ticket_state(id, status)?, severity))).transpose()
+    }
+
+    /// Opens a ticket and links it to its Sentry issue, if it has one.
+    pub async fn open_ticket(&mut self, ticket: &TicketToOpen<'_>) -> Result<TicketId, StoreError> {
+        // A ticket opened after its issue's events were counted starts
+        // with them.
+        let sql = "insert into ticket (installation_uuid, title, description, status, assignee_email, source,
+                                       metric_alert_id, severity, occurrences, created_at, updated_at)
+                   values ($1, $2, $3, $4, $5, $6, $7, $8,
+                           coalesce((select event_count from sentry_issue
+                                     where installation_uuid = $1 and issue_id = $10), 0),
+                           $9, $9)
+                   returning id";
+        let id = on_conn!(self.conn(), |conn| sqlx::query_scalar::<_, i64>(sql)
+            .bind(ticket.installation)
+            .bind(ticket.title)
+            .bind(ticket.description)
+            .bind(ticket.status.as_str())
+            .bind(ticket.assignee)
+            .bind(ticket.source)
+            .bind(ticket.metric_alert_id)
+            .bind(ticket.severity)
+            .bind(now_ms())
+            .bind(ticket.issue)
+            .fetch_one(conn)
+            .await)?;
+        let id = TicketId(id);
+        if let Some(issue) = ticket.issue {
+            let link = LinkFacts { installation: ticket.installation, issue_id: issue, ..Default::default() };
+            insert_link(self.conn(), id, &link, IfLinked::KeepTheFirst).await?;
+        }
+        Ok(id)
+    }
+
+    /// Moves a ticket (and a metric alert's ticket to a severity) unless a
+    /// newer change moved it already: a replayed `resolved` must not close a
+    /// ticket that a later alert reopened.
+    pub async fn set_ticket_status(
+        &mut self,
+        ticket: TicketId,
+        status: TicketStatus,
+        severity: Option<&str>,
+        order: ChangeOrder,
+    ) -> Result<bool, StoreError> {
+        let sql = format!(
+            "update ticket set status = $2, severity = coalesce($3, severity), status_at = $4, status_delivery = $5,
+                    updated_at = case when status = $2 and coalesce(severity, '') = coalesce($3, severity, '')
+                                      then updated_at else $6 end
+             where id = $1 and {}",
+            unless_newer("status", 4, 5)
+        );
+        let changed = on_conn!(self.conn(), |conn| sqlx::query(&sql)
+            .bind(ticket.0)
+            .bind(status.as_str())
+            .bind(severity)
+            .bind(order.sent_at_ms)
+            .bind(order.delivery_id)
+            .bind(now_ms())
+            .execute(conn)
+            .await
+            .map(|d| d.rows_affected()))?;
+        Ok(changed == 1)
+    }
+
+    pub async fn set_ticket_assignee(&mut self, ticket: TicketId, assignee: &str) -> Result<(), StoreError> {
+        let sql = "update ticket set assignee_email = $2, updated_at = $3
+                   where id = $1 and (assignee_email is null or assignee_email <> $2)";
+        on_conn!(self.conn(), |conn| sqlx::query(sql)
+            .bind(ticket.0)
+            .bind(assignee)
+            .bind(now_ms())
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+}
+
+/// A ticket as the handlers need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TicketState {
+    pub id: TicketId,
+    pub status: TicketStatus,
+}
+
+/// A ticket the worker opens.
+#[derive(Debug, Clone)]
+pub struct TicketToOpen<'a> {
+    pub installation: &'a str,
+    pub title: &'a str,
+    pub description: &'a str,
+    pub status: TicketStatus,
+    pub assignee: Option<&'a str>,
+    /// `issue`, `event_alert` or `metric_alert`.
+    pub source: &'static str,
+    pub metric_alert_id: Option<&'a str>,
+    pub severity: Option<&'a str>,
+    /// The Sentry issue the ticket is opened for, and linked to.
+    pub issue: Option<&'a str>,
+}
+
+fn ticket_state(id: i64, status: String) -> Result<TicketState, StoreError> {
+    let status = status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
+    Ok(TicketState { id: TicketId(id), status })
+}
