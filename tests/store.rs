@@ -2,13 +2,18 @@
 //! folder and against a real PostgreSQL server.
 
 use issuebridge::config::Backend;
+use issuebridge::domain::deliveries::DeliveryState;
 use issuebridge::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
+use issuebridge::domain::installation::InstallationStatus;
 use issuebridge::domain::ticket::TicketStatus;
 use issuebridge::on_both_stores;
 use issuebridge::store::testing::TestDatabase;
 use issuebridge::store::{NewInstallation, NewIssueLink, NewTicket, Store};
 
 const INSTALLATION: &str = "a8e5d37a-1b2c-4d5e-8f90-123456789abc";
+/// Two installations the delivery log tells apart.
+const ACME_INSTALLATION: &str = "0ac3e000-0000-4000-8000-000000000001";
+const OTHER_INSTALLATION: &str = "07be2000-0000-4000-8000-000000000002";
 
 async fn migrated(db: &TestDatabase) -> Store {
     let store = Store::connect(&db.url).await.expect("connect");
@@ -22,7 +27,7 @@ fn installation() -> NewInstallation {
         org_slug: OrgSlug::parse("acme").unwrap(),
         org_id: Some(34),
         app_slug: Some("issuebridge".into()),
-        status: "installed".into(),
+        status: InstallationStatus::Installed,
     }
 }
 
@@ -117,7 +122,7 @@ on_both_stores!(installations_upsert_without_duplicates, |db: TestDatabase| asyn
     let store = migrated(&db).await;
     store.upsert_installation(&installation()).await.unwrap();
     let mut again = installation();
-    again.status = "pending".into();
+    again.status = InstallationStatus::Pending;
     again.org_id = None;
     store.upsert_installation(&again).await.unwrap();
     let listed = store.list_installations().await.unwrap();
@@ -164,7 +169,7 @@ fn delivery(key: &str) -> issuebridge::store::NewDelivery {
         dedupe_key: key.into(),
         headers: "{}".into(),
         body: key.as_bytes().to_vec(),
-        state: "pending",
+        state: DeliveryState::Pending,
     }
 }
 
@@ -192,7 +197,8 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
         let mut d = delivery(&format!("key-{n}"));
         d.resource = if n % 2 == 0 { "issue".into() } else { "comment".into() };
         d.action = Some(if n < 4 { "created".into() } else { "resolved".into() });
-        d.installation = Some(if n == 6 { "other".into() } else { "acme".into() });
+        let uuid = if n == 6 { OTHER_INSTALLATION } else { ACME_INSTALLATION };
+        d.installation = Some(InstallationUuid::parse(uuid).unwrap());
         d.received_at_ms = 1_000_000 + n * 1000;
         batch.push(d);
     }
@@ -214,7 +220,7 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     assert_eq!(second.len(), 2);
     assert!(second[0].id < first[1].id);
     let dead = DeliveryQuery {
-        filter: DeliveryFilter { state: Some("dead".into()), ..Default::default() },
+        filter: DeliveryFilter { state: Some(DeliveryState::Dead), ..Default::default() },
         limit: 10,
         ..Default::default()
     };
@@ -230,7 +236,7 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     let resolved_issues =
         DeliveryFilter { resource: Some("issue".into()), action: Some("resolved".into()), ..Default::default() };
     assert_eq!(matching(resolved_issues).await, vec![1_006_000, 1_004_000]);
-    let other = DeliveryFilter { installation: Some("other".into()), ..Default::default() };
+    let other = DeliveryFilter { installation: Some(OTHER_INSTALLATION.into()), ..Default::default() };
     assert_eq!(matching(other).await, vec![1_006_000]);
     let window = DeliveryFilter { from_ms: Some(1_002_000), to_ms: Some(1_004_000), ..Default::default() };
     assert_eq!(matching(window).await, vec![1_003_000, 1_002_000], "from inclusive, to exclusive");

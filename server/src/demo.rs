@@ -77,7 +77,7 @@ pub async fn start(state: AppState) -> anyhow::Result<AppState> {
         seed_tickets(&state.store, &installation).await?;
         tracing::info!(org = DEMO_ORG, "demo mode: installed the demo organization with sample tickets");
     }
-    for known in known.iter().filter(|i| i.status == "installed") {
+    for known in known.iter().filter(|i| i.status == issuebridge::domain::installation::InstallationStatus::Installed) {
         let (Ok(uuid), Ok(org)) = (InstallationUuid::parse(&known.uuid), OrgSlug::parse(&known.org_slug)) else {
             continue;
         };
@@ -93,7 +93,7 @@ pub async fn start(state: AppState) -> anyhow::Result<AppState> {
             org_slug: org,
             org_id: None,
             app_slug: known.app_slug.clone(),
-            status: "installed".to_owned(),
+            status: issuebridge::domain::installation::InstallationStatus::Installed,
         };
         state.store.install_with_tokens(&record, &seal(&state.cipher, &uuid, &grant)).await?;
     }

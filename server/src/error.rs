@@ -1,8 +1,12 @@
-//! The one place where errors become HTTP answers.
+//! Where errors become HTTP answers: one error type per surface.
 //!
-//! Handlers return `Result<_, ApiError>`. Whatever went wrong inside is
-//! logged with its cause here; the client gets a status and a sentence that
-//! leaks nothing about the internals.
+//! - [`SentryEndpointError`]: what Sentry calls (`/sentry/*`), answered as
+//!   JSON `{"message": …}`, the shape Sentry reads from an app.
+//! - [`ApiError`]: the operations endpoints (`/readyz`), JSON `{"error": …}`.
+//! - Browser pages render their errors as pages (see `setup`).
+//!
+//! Whatever went wrong inside is logged with its cause here; the client gets
+//! a status and a sentence that leaks nothing about the internals.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -48,3 +52,36 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+/// An answer to Sentry that is not a success.
+#[derive(Debug, thiserror::Error)]
+pub enum SentryEndpointError {
+    /// Missing, malformed or wrong signature: not stored, not retried.
+    #[error("invalid or missing signature")]
+    Unauthorized,
+    /// Well signed but unusable as sent; kept if it was a delivery.
+    #[error("{0}")]
+    BadRequest(&'static str),
+    /// The store cannot take it now: Sentry retries.
+    #[error("{public}")]
+    Unavailable { public: &'static str, cause: String },
+}
+
+impl SentryEndpointError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+impl IntoResponse for SentryEndpointError {
+    fn into_response(self) -> Response {
+        if let Self::Unavailable { cause, .. } = &self {
+            tracing::error!(%cause, "a request from Sentry could not be served");
+        }
+        (self.status(), Json(json!({ "message": self.to_string() }))).into_response()
+    }
+}

@@ -6,8 +6,16 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+use axum::routing::get;
+use axum::Router;
+
 use crate::error::ApiResult;
-use crate::startup::ServerState;
+use crate::state::ServerState;
+
+/// `/healthz`, `/readyz` and `/metrics`: no session, ever.
+pub fn router() -> Router<ServerState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
 
 /// Alive: the process answers. Touches nothing else, so a slow database
 /// never gets a healthy process restarted.

@@ -5,11 +5,18 @@
 use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
 use issuebridge::domain::ids::InstallationUuid;
 use issuebridge::installations::install::{complete_install, InstallError, InstallOutcome};
 
 use crate::html::escape;
-use crate::startup::ServerState;
+use crate::state::ServerState;
+
+/// The browser-facing install redirect.
+pub fn router() -> Router<ServerState> {
+    Router::new().route("/sentry/setup", get(setup))
+}
 
 pub async fn setup(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Response {
     // Read by hand: a malformed query gets our page, not a bare 400.

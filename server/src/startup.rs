@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::FromRef;
-use axum::routing::get;
 use axum::{middleware, Router};
 use issuebridge::config::{Config, Mode};
 use issuebridge::store::Store;
@@ -20,25 +18,11 @@ use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::{self, Metrics};
+use crate::state::ServerState;
 use crate::{ops, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// The router's state: the application's own state, plus what only the HTTP
-/// layer needs.
-#[derive(Clone)]
-pub struct ServerState {
-    pub app: AppState,
-    pub leptos_options: LeptosOptions,
-    pub metrics: Arc<Metrics>,
-}
-
-impl FromRef<ServerState> for LeptosOptions {
-    fn from_ref(state: &ServerState) -> Self {
-        state.leptos_options.clone()
-    }
-}
 
 /// Leptos options from our configuration, so that `LEPTOS_*` variables are
 /// read in one place.
@@ -81,21 +65,12 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         move || shell(options.clone())
     };
 
+    // Each surface brings its own routes; the console's come last, with the
+    // static files and the 404 page as the fallback.
     Router::new()
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/sentry/setup", get(setup::setup))
-        .route(
-            "/sentry/service-hook",
-            axum::routing::post(webhook::receive_service_hook)
-                .layer(axum::extract::DefaultBodyLimit::max(state.app.config.webhook_max_bytes)),
-        )
-        .route(
-            "/sentry/webhook",
-            axum::routing::post(webhook::receive)
-                .layer(axum::extract::DefaultBodyLimit::max(state.app.config.webhook_max_bytes)),
-        )
+        .merge(ops::router())
+        .merge(setup::router())
+        .merge(webhook::router(state.app.config.webhook_max_bytes))
         .leptos_routes_with_context(&state, console_routes(), provide_app_state.clone(), render_shell)
         // Static files from the site root; anything else renders the
         // console's 404 page.

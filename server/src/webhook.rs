@@ -1,31 +1,34 @@
 //! `POST /sentry/webhook`: Sentry's signed webhooks, made durable before
 //! they are acknowledged.
 //!
-//! The answer follows what Sentry does with it (contract §1.5): 200 for
+//! The answer follows what Sentry does with it (docs/sentry-protocol.md §1.5): 200 for
 //! anything well-signed we have stored (a retry of something stored, or a
 //! resource we do not handle, included: refusing those would only make
 //! Sentry retry them or drop them), 400 for a well-signed body that is not
 //! JSON (kept for inspection; Sentry does not retry 4xx), 401 for a missing
 //! or wrong signature (not stored), and 503 when the store cannot take it,
-//! which Sentry retries.
+//! which Sentry retries. Refusals answer `{"message": …}`
+//! ([`SentryEndpointError`]).
 
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::routing::post;
+use axum::{Json, Router};
+use issuebridge::domain::deliveries::DeliveryState;
+use issuebridge::domain::ids::InstallationUuid;
 use issuebridge::domain::time::now_ms;
+use issuebridge::domain::webhooks::Resource;
 use issuebridge::pipeline::inbox::InboxError;
 use issuebridge::sentry::signature::Signature;
 use issuebridge::store::{DeliveryInsert, NewDelivery};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::startup::ServerState;
-
-/// The resources whose deliveries are processed; others are kept as
-/// `ignored`.
-pub const KNOWN_RESOURCES: [&str; 6] = ["installation", "issue", "error", "comment", "event_alert", "metric_alert"];
+use crate::error::SentryEndpointError;
+use crate::signed::SentrySigned;
+use crate::state::ServerState;
 
 /// Headers kept with a delivery: what explains it, never a secret.
 const KEPT_SERVICE_HOOK_HEADERS: [&str; 4] =
@@ -33,56 +36,40 @@ const KEPT_SERVICE_HOOK_HEADERS: [&str; 4] =
 const KEPT_HEADERS: [&str; 5] =
     ["content-type", "request-id", "sentry-hook-resource", "sentry-hook-timestamp", "user-agent"];
 
-pub async fn receive(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Err(reason) = verify(&state, &headers, &body) {
-        state.metrics.record_webhook_rejection(reason);
-        tracing::warn!(reason, "webhook refused");
-        return (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid or missing signature" }))).into_response();
-    }
+/// The Sentry-facing routes: webhooks and service hooks, each with the
+/// configured body limit (413 past it).
+pub fn router(max_body_bytes: usize) -> Router<ServerState> {
+    let limit = || DefaultBodyLimit::max(max_body_bytes);
+    Router::new()
+        .route("/sentry/webhook", post(receive).layer(limit()))
+        .route("/sentry/service-hook", post(receive_service_hook).layer(limit()))
+}
 
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok().filter(Value::is_object);
-    let resource = header("sentry-hook-resource").unwrap_or_else(|| "unknown".to_owned());
+pub async fn receive(State(state): State<ServerState>, signed: SentrySigned) -> Result<Response, SentryEndpointError> {
+    let parsed: Option<Value> = serde_json::from_slice(&signed.body).ok().filter(Value::is_object);
+    let resource = signed.header("sentry-hook-resource").unwrap_or_else(|| "unknown".to_owned());
+    // Resources not processed are kept as `ignored`, never refused.
     let state_label = match &parsed {
-        None => "invalid",
-        Some(_) if KNOWN_RESOURCES.contains(&resource.as_str()) => "pending",
-        Some(_) => "ignored",
+        None => DeliveryState::Invalid,
+        Some(_) if Resource::of_webhook(&resource).is_some() => DeliveryState::Pending,
+        Some(_) => DeliveryState::Ignored,
     };
     let delivery = NewDelivery {
         received_at_ms: now_ms(),
         source: "webhook",
-        request_id: header("request-id"),
+        request_id: signed.header("request-id"),
         action: parsed.as_ref().and_then(|v| v.get("action")?.as_str().map(str::to_owned)),
-        installation: parsed.as_ref().and_then(|v| v.pointer("/installation/uuid")?.as_str().map(str::to_owned)),
-        dedupe_key: dedupe_key(&resource, &body),
-        headers: kept_headers(&headers, &KEPT_HEADERS),
-        body: body.to_vec(),
+        installation: parsed
+            .as_ref()
+            .and_then(|v| InstallationUuid::parse(v.pointer("/installation/uuid")?.as_str()?).ok()),
+        dedupe_key: dedupe_key(&resource, &signed.body),
+        headers: kept_headers(&signed.headers, &KEPT_HEADERS),
+        body: signed.body.to_vec(),
         state: state_label,
         resource,
     };
 
     store_and_answer(&state, delivery).await
-}
-
-/// Checks the HMAC over the raw bytes against every configured secret.
-/// No secret configured means no webhook is accepted.
-fn verify(state: &ServerState, headers: &HeaderMap, body: &[u8]) -> Result<(), &'static str> {
-    let raw = headers
-        .get("sentry-hook-signature")
-        .or_else(|| headers.get("sentry-app-signature"))
-        .ok_or("missing signature")?;
-    let signature = raw.to_str().ok().and_then(|text| Signature::parse(text).ok()).ok_or("malformed signature")?;
-    let secrets = state.app.webhook_secrets();
-    if secrets.is_empty() {
-        return Err("no secret configured");
-    }
-    // Every secret is tried, so the timing does not tell which one matched.
-    let matched = secrets.iter().fold(false, |ok, secret| signature.verifies(secret.expose().as_bytes(), body) | ok);
-    if matched {
-        Ok(())
-    } else {
-        Err("wrong signature")
-    }
 }
 
 /// Sentry's retries carry the same body with a new Request-ID: the resource
@@ -107,11 +94,15 @@ fn kept_headers(headers: &HeaderMap, names: &[&str]) -> String {
 /// `POST /sentry/service-hook`: a project service hook's delivery, verified
 /// with that hook's own secret (found by `X-ServiceHook-GUID`), stored in
 /// the same inbox.
-pub async fn receive_service_hook(State(state): State<ServerState>, headers: HeaderMap, body: Bytes) -> Response {
+pub async fn receive_service_hook(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, SentryEndpointError> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
     let refuse = |reason: &'static str| {
         state.metrics.record_webhook_rejection(reason);
-        (StatusCode::UNAUTHORIZED, Json(json!({ "error": "invalid or missing signature" }))).into_response()
+        Err(SentryEndpointError::Unauthorized)
     };
     let (Some(guid), Some(raw)) = (header("x-servicehook-guid"), header("x-servicehook-signature")) else {
         return refuse("missing signature");
@@ -120,8 +111,7 @@ pub async fn receive_service_hook(State(state): State<ServerState>, headers: Hea
     let candidates = match state.app.store.service_hook_candidates(&guid).await {
         Ok(candidates) => candidates,
         Err(error) => {
-            tracing::error!(%error, "service hooks could not be read");
-            return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": "retry later" }))).into_response();
+            return Err(SentryEndpointError::Unavailable { public: "retry later", cause: error.to_string() });
         }
     };
     let hook = candidates.into_iter().find(|hook| {
@@ -143,35 +133,30 @@ pub async fn receive_service_hook(State(state): State<ServerState>, headers: Hea
         received_at_ms: now_ms(),
         source: "service_hook",
         request_id: None,
-        resource: "service_hook".to_owned(),
+        resource: Resource::ServiceHook.as_str().to_owned(),
         action: Some("event".to_owned()),
-        installation: Some(hook.installation_uuid.clone()),
+        installation: InstallationUuid::parse(&hook.installation_uuid).ok(),
         dedupe_key: dedupe_key(&format!("service_hook:{guid}"), &body),
         headers: kept_headers(&headers, &KEPT_SERVICE_HOOK_HEADERS),
         body: body.to_vec(),
-        state: if is_json { "pending" } else { "invalid" },
+        state: if is_json { DeliveryState::Pending } else { DeliveryState::Invalid },
     };
     store_and_answer(&state, delivery).await
 }
 
 /// Makes the delivery durable, then answers as Sentry needs to hear it.
-async fn store_and_answer(state: &ServerState, delivery: NewDelivery) -> Response {
-    let invalid = delivery.state == "invalid";
+async fn store_and_answer(state: &ServerState, delivery: NewDelivery) -> Result<Response, SentryEndpointError> {
+    let invalid = delivery.state == DeliveryState::Invalid;
     match state.app.inbox.submit(delivery).await {
-        Ok(_) if invalid => (
-            StatusCode::BAD_REQUEST,
-            Json(json!({ "error": "the body is not a JSON object; it was kept for inspection" })),
-        )
-            .into_response(),
-        Ok(DeliveryInsert::Stored(id)) => Json(json!({ "status": "accepted", "delivery": id })).into_response(),
-        Ok(DeliveryInsert::Duplicate(id)) => Json(json!({ "status": "duplicate", "delivery": id })).into_response(),
-        Err(error) => {
-            tracing::error!(%error, "delivery could not be stored");
-            let message = match error {
-                InboxError::Store(_) | InboxError::Closed => "the delivery could not be stored; retry later",
-            };
-            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "error": message }))).into_response()
+        Ok(_) if invalid => {
+            Err(SentryEndpointError::BadRequest("the body is not a JSON object; it was kept for inspection"))
         }
+        Ok(DeliveryInsert::Stored(id)) => Ok(Json(json!({ "status": "accepted", "delivery": id })).into_response()),
+        Ok(DeliveryInsert::Duplicate(id)) => Ok(Json(json!({ "status": "duplicate", "delivery": id })).into_response()),
+        Err(error @ (InboxError::Store(_) | InboxError::Closed)) => Err(SentryEndpointError::Unavailable {
+            public: "the delivery could not be stored; retry later",
+            cause: error.to_string(),
+        }),
     }
 }
 

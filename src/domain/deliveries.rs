@@ -2,13 +2,48 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::installation::InstallationStatus;
+use super::names::named_enum;
+
+named_enum! {
+    /// Where a delivery stands in the pipeline.
+    pub enum DeliveryState ("delivery state") {
+        /// Stored, waiting for the worker.
+        Pending = "pending",
+        /// Claimed by a worker (until its lease runs out).
+        Processing = "processing",
+        /// Failed in a way that may pass; tried again after a backoff.
+        Retry = "retry",
+        Processed = "processed",
+        /// Given up; waits for a person to replay it.
+        Dead = "dead",
+        /// Kept, nothing to do: a resource or action not handled, or an
+        /// installation that was uninstalled.
+        Ignored = "ignored",
+        /// Not JSON: kept as received, never processed.
+        Invalid = "invalid",
+    }
+}
+
+impl DeliveryState {
+    /// The states a delivery can be processed again from, which the console
+    /// offers to replay: `invalid` bodies cannot be processed, and
+    /// `processing` ones are in flight. (The store also resets `pending`
+    /// ones, harmlessly; there is nothing to offer for those.)
+    pub const REPLAYABLE: [DeliveryState; 4] = [Self::Processed, Self::Ignored, Self::Dead, Self::Retry];
+
+    pub fn is_replayable(self) -> bool {
+        Self::REPLAYABLE.contains(&self)
+    }
+}
+
 /// One installation as the Installations page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationSummary {
     pub uuid: String,
     pub org_slug: String,
     pub app_slug: Option<String>,
-    pub status: String,
+    pub status: InstallationStatus,
     pub created_at_ms: i64,
     pub tickets: i64,
 }
@@ -28,31 +63,30 @@ pub struct ConsoleInfo {
     pub deliveries: i64,
 }
 
-/// One row of the delivery log.
+/// One row of the delivery log (and, on the server, of its query).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
 pub struct DeliverySummary {
     pub id: i64,
+    #[cfg_attr(feature = "server", sqlx(rename = "received_at"))]
     pub received_at_ms: i64,
     pub resource: String,
     pub action: Option<String>,
+    #[cfg_attr(feature = "server", sqlx(rename = "installation_uuid"))]
     pub installation: Option<String>,
-    pub state: String,
+    #[cfg_attr(feature = "server", sqlx(try_from = "String"))]
+    pub state: DeliveryState,
     pub attempts: i64,
+    #[cfg_attr(feature = "server", sqlx(rename = "duplicate_count"))]
     pub duplicates: i64,
     pub last_error: Option<String>,
     /// What processing did, in a sentence.
     pub note: Option<String>,
 }
 
-/// The states a delivery can be processed again from, which the console
-/// offers to replay: `invalid` bodies cannot be processed, and `processing`
-/// ones are in flight. (The store also resets `pending` ones, harmlessly;
-/// there is nothing to offer for those.)
-pub const REPLAYABLE_STATES: [&str; 4] = ["processed", "ignored", "dead", "retry"];
-
 impl DeliverySummary {
     pub fn is_replayable(&self) -> bool {
-        REPLAYABLE_STATES.contains(&self.state.as_str())
+        self.state.is_replayable()
     }
 }
 
@@ -62,7 +96,7 @@ pub struct DeliveryFilter {
     pub resource: Option<String>,
     pub action: Option<String>,
     /// The delivery's state: the outcome of processing.
-    pub state: Option<String>,
+    pub state: Option<DeliveryState>,
     pub installation: Option<String>,
     /// Received at or after (Unix ms).
     pub from_ms: Option<i64>,
@@ -79,7 +113,7 @@ impl DeliveryFilter {
         Self {
             resource: text("resource"),
             action: text("action"),
-            state: text("state"),
+            state: text("state").and_then(|state| state.parse().ok()),
             installation: text("installation"),
             from_ms: time("from"),
             to_ms: time("to"),
@@ -92,7 +126,7 @@ impl DeliveryFilter {
         [
             ("resource", self.resource.clone()),
             ("action", self.action.clone()),
-            ("state", self.state.clone()),
+            ("state", self.state.map(|state| state.as_str().to_owned())),
             ("installation", self.installation.clone()),
             ("from", time(self.from_ms)),
             ("to", time(self.to_ms)),
@@ -123,12 +157,68 @@ pub struct DeliveryDetail {
     pub attempts: Vec<DeliveryAttempt>,
 }
 
+/// What the detail view is made from: a stored delivery's parts.
+pub struct DeliveryShown<'a> {
+    pub summary: DeliverySummary,
+    pub source: String,
+    pub request_id: Option<String>,
+    /// The kept headers, a JSON object.
+    pub headers_json: &'a str,
+    pub body: &'a [u8],
+    pub processed_at_ms: Option<i64>,
+    pub attempts: Vec<DeliveryAttempt>,
+}
+
+impl DeliveryDetail {
+    /// The largest body the detail view shows; the rest is cut, with a note.
+    pub const BODY_LIMIT: usize = 256 * 1024;
+
+    /// Headers with anything secret-looking redacted, the body pretty
+    /// printed when it is JSON and cut at [`Self::BODY_LIMIT`].
+    pub fn new(shown: DeliveryShown<'_>) -> Self {
+        let headers = match serde_json::from_str::<serde_json::Value>(shown.headers_json) {
+            Ok(serde_json::Value::Object(map)) => map
+                .iter()
+                .map(|(name, value)| {
+                    let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+                    (name.clone(), redacted_header(name, &value))
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let (body, body_is_json) = match serde_json::from_slice::<serde_json::Value>(shown.body) {
+            Ok(json) => (serde_json::to_string_pretty(&json).unwrap_or_default(), true),
+            Err(_) => (String::from_utf8_lossy(shown.body).into_owned(), false),
+        };
+        let body = if body.len() > Self::BODY_LIMIT {
+            let mut cut = Self::BODY_LIMIT;
+            while !body.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            format!("{}\n… cut at {} KB of {} bytes", &body[..cut], Self::BODY_LIMIT / 1024, body.len())
+        } else {
+            body
+        };
+        Self {
+            summary: shown.summary,
+            source: shown.source,
+            request_id: shown.request_id,
+            headers,
+            body,
+            body_is_json,
+            body_bytes: shown.body.len(),
+            processed_at_ms: shown.processed_at_ms,
+            attempts: shown.attempts,
+        }
+    }
+}
+
 /// One try at processing a delivery.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryAttempt {
     pub attempt: i64,
     pub finished_at_ms: i64,
-    pub outcome: String,
+    pub outcome: DeliveryState,
     pub error: Option<String>,
 }
 

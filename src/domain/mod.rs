@@ -3,6 +3,9 @@
 
 pub mod deliveries;
 pub mod ids;
+pub mod installation;
+pub mod names;
 pub mod ticket;
 pub mod ticket_rules;
 pub mod time;
+pub mod webhooks;

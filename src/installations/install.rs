@@ -9,6 +9,7 @@
 
 use crate::crypto::TokenCipher;
 use crate::domain::ids::{InstallationUuid, InvalidId, OrgSlug};
+use crate::domain::installation::InstallationStatus;
 use crate::sentry::api::{SentryError, TokenGrant};
 use crate::store::{NewInstallation, SealedTokens, StoreError};
 use crate::AppState;
@@ -91,7 +92,7 @@ pub async fn complete_install(
         org_slug: org_slug.clone(),
         org_id,
         app_slug: Some(details.app.slug),
-        status: "installed".to_owned(),
+        status: InstallationStatus::Installed,
     };
     state.store.install_with_tokens(&record, &seal(&state.cipher, installation, &grant)).await?;
     tracing::info!(installation = %installation, org = %org_slug, "installed");
@@ -173,7 +174,7 @@ pub async fn register_internal(state: &AppState) -> Result<(), StoreError> {
         org_slug: internal.org_slug.clone(),
         org_id: None,
         app_slug: Some("internal-integration".to_owned()),
-        status: "installed".to_owned(),
+        status: InstallationStatus::Installed,
     };
     state.store.install_internal(&record, &sealed).await?;
     tracing::info!(installation = %internal.installation, org = %internal.org_slug, "internal integration registered");

@@ -75,7 +75,7 @@ async fn decide(
     rejected: Option<&Secret>,
 ) -> (Result<Secret, TokenError>, TokenWrite) {
     let Some(record) = record else { return (Err(TokenError::NotInstalled), TokenWrite::Keep) };
-    if record.status == "needs_reauth" {
+    if record.status == crate::domain::installation::InstallationStatus::NeedsReauth {
         return (Err(TokenError::NeedsReauth), TokenWrite::Keep);
     }
     let internal = record.is_internal();

@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use crate::domain::webhooks::Resource;
 use crate::pipeline::apply;
 use crate::store::{DeliveryOutcome, StoreError};
 use crate::AppState;
@@ -37,7 +38,7 @@ async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
     let claimed = state.store.claim_deliveries(limit, LEASE_MS).await?;
     let count = claimed.len();
     let (installations, others): (Vec<_>, Vec<_>) =
-        claimed.into_iter().partition(|delivery| delivery.resource == "installation");
+        claimed.into_iter().partition(|delivery| delivery.resource == Resource::Installation.as_str());
     for delivery in &installations {
         let outcome = apply::installation::apply(state, delivery).await;
         if let DeliveryOutcome::Dead { error } | DeliveryOutcome::Retry { error, .. } = &outcome {

@@ -4,7 +4,10 @@
 use super::conn::on_conn;
 use super::ApplyTx;
 use super::{on_pool, Store, StoreError};
-use crate::domain::deliveries::{DeliveryAttempt, DeliveryFilter, DeliverySummary};
+use crate::domain::deliveries::{
+    DeliveryAttempt, DeliveryDetail, DeliveryFilter, DeliveryShown, DeliveryState, DeliverySummary,
+};
+use crate::domain::ids::InstallationUuid;
 use crate::domain::time::now_ms;
 
 impl Store {
@@ -32,11 +35,11 @@ impl Store {
                     .push_bind(d.request_id.as_deref())
                     .push_bind(d.resource.as_str())
                     .push_bind(d.action.as_deref())
-                    .push_bind(d.installation.as_deref())
+                    .push_bind(d.installation.as_ref().map(InstallationUuid::as_str))
                     .push_bind(d.dedupe_key.as_str())
                     .push_bind(d.headers.as_str())
                     .push_bind(d.body.as_slice())
-                    .push_bind(d.state);
+                    .push_bind(d.state.as_str());
             });
             insert.push(" on conflict (dedupe_key) do nothing returning id, dedupe_key");
             let stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
@@ -79,13 +82,13 @@ impl Store {
         // retries and lapsed claims by (state, next_attempt_at), so a claim
         // costs the same with a backlog of a hundred thousand as with none.
         let sql = format!(
-            "update delivery set state = 'processing', attempts = attempts + 1, next_attempt_at = $1
+            "update delivery set state = $4, attempts = attempts + 1, next_attempt_at = $1
              where id in (
-                 select id from (select id from delivery where state = 'pending'
+                 select id from (select id from delivery where state = $5
                                  order by id limit $3{lock}) as fresh
                  union all
                  select id from (select id from delivery
-                                 where state in ('retry', 'processing') and next_attempt_at <= $2
+                                 where state in ($6, $4) and next_attempt_at <= $2
                                  order by id limit $3{lock}) as due
                  order by id
                  limit $3)
@@ -96,6 +99,9 @@ impl Store {
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
+            .bind(DeliveryState::Processing.as_str())
+            .bind(DeliveryState::Pending.as_str())
+            .bind(DeliveryState::Retry.as_str())
             .fetch_all(pool)
             .await)?;
         claimed.sort_by_key(|d| d.id);
@@ -109,8 +115,9 @@ impl Store {
     pub async fn release_orphaned_claims(&self) -> Result<u64, StoreError> {
         let Self::Sqlite(pool) = self else { return Ok(0) };
         let _turn = self.write_turn().await;
-        let sql = "update delivery set state = 'retry', next_attempt_at = 0 where state = 'processing'";
-        Ok(sqlx::query(sql).execute(pool).await?.rows_affected())
+        let sql = "update delivery set state = $1, next_attempt_at = 0 where state = $2";
+        let query = sqlx::query(sql).bind(DeliveryState::Retry.as_str()).bind(DeliveryState::Processing.as_str());
+        Ok(query.execute(pool).await?.rows_affected())
     }
 
     /// Records how processing a claimed delivery went (for deliveries
@@ -135,48 +142,47 @@ impl Store {
     /// short write, so the inbox is never held up for long.
     pub async fn requeue_deliveries(&self, which: &Replay) -> Result<u64, StoreError> {
         const CHUNK: i64 = 5_000;
-        // The console's replayable states, and `pending` (already queued:
-        // resetting its attempts is harmless).
-        let states: Vec<String> = crate::domain::deliveries::REPLAYABLE_STATES
-            .iter()
-            .chain(&["pending"])
-            .map(|state| format!("'{state}'"))
-            .collect();
-        let base = format!(
-            "update delivery set state = 'pending', attempts = 0, next_attempt_at = null, last_error = null
-             where state in ({})",
-            states.join(", ")
-        );
-        let (condition, from, to) = match which {
-            Replay::One(id) => ("id = $1 and $2 = $2", *id, 0),
-            Replay::Between { from_ms, to_ms } => ("received_at >= $1 and received_at < $2", *from_ms, *to_ms),
-            Replay::Dead => ("state = 'dead' and $1 = $1 and $2 = $2", 0, 0),
-        };
+        // Which deliveries, as a condition with its values bound.
+        macro_rules! push_which {
+            ($query:expr) => {
+                match *which {
+                    Replay::One(id) => $query.push("id = ").push_bind(id),
+                    Replay::Between { from_ms, to_ms } => {
+                        $query.push("received_at >= ").push_bind(from_ms).push(" and received_at < ").push_bind(to_ms)
+                    }
+                    Replay::Dead => $query.push("state = ").push_bind(DeliveryState::Dead.as_str()),
+                }
+            };
+        }
         let (low, high) = match which {
             Replay::One(id) => (Some(*id), Some(*id)),
-            _ => {
-                let bounds = format!("select min(id), max(id) from delivery where {condition}");
-                on_pool!(self, |pool| sqlx::query_as::<_, (Option<i64>, Option<i64>)>(&bounds)
-                    .bind(from)
-                    .bind(to)
-                    .fetch_one(pool)
-                    .await)?
-            }
+            _ => on_pool!(self, |pool| {
+                let mut bounds = sqlx::QueryBuilder::new("select min(id), max(id) from delivery where ");
+                push_which!(bounds);
+                bounds.build_query_as::<(Option<i64>, Option<i64>)>().fetch_one(pool).await
+            })?,
         };
         let (Some(low), Some(high)) = (low, high) else { return Ok(0) };
-        let chunk = format!("{base} and {condition} and id >= $3 and id < $4");
         let mut count = 0;
         let mut start = low;
         while start <= high {
             let _turn = self.write_turn().await;
-            count += on_pool!(self, |pool| sqlx::query(&chunk)
-                .bind(from)
-                .bind(to)
-                .bind(start)
-                .bind(start + CHUNK)
-                .execute(pool)
-                .await
-                .map(|done| done.rows_affected()))?;
+            count += on_pool!(self, |pool| {
+                let mut requeue = sqlx::QueryBuilder::new("update delivery set state = ");
+                requeue
+                    .push_bind(DeliveryState::Pending.as_str())
+                    .push(", attempts = 0, next_attempt_at = null, last_error = null where state in (");
+                // The console's replayable states, and `pending` (already
+                // queued: resetting its attempts is harmless).
+                let mut states = requeue.separated(", ");
+                for state in DeliveryState::REPLAYABLE.iter().chain(&[DeliveryState::Pending]) {
+                    states.push_bind(state.as_str());
+                }
+                requeue.push(") and ");
+                push_which!(requeue);
+                requeue.push(" and id >= ").push_bind(start).push(" and id < ").push_bind(start + CHUNK);
+                requeue.build().execute(pool).await.map(|done| done.rows_affected())
+            })?;
             start += CHUNK;
         }
         Ok(count)
@@ -209,7 +215,7 @@ impl Store {
             if let Some(action) = &filter.action {
                 sql.push(" and action = ").push_bind(action.as_str());
             }
-            if let Some(state) = &filter.state {
+            if let Some(state) = filter.state {
                 sql.push(" and state = ").push_bind(state.as_str());
             }
             if let Some(installation) = &filter.installation {
@@ -225,23 +231,9 @@ impl Store {
                 sql.push(" and id < ").push_bind(before);
             }
             sql.push(" order by id desc limit ").push_bind(query.limit);
-            sql.build_query_as::<DeliveryRow>().fetch_all(pool).await
+            sql.build_query_as::<DeliverySummary>().fetch_all(pool).await
         })?;
-        Ok(rows
-            .into_iter()
-            .map(|r| DeliverySummary {
-                id: r.id,
-                received_at_ms: r.received_at,
-                resource: r.resource,
-                action: r.action,
-                installation: r.installation_uuid,
-                state: r.state,
-                attempts: r.attempts,
-                duplicates: r.duplicate_count,
-                last_error: r.last_error,
-                note: r.note,
-            })
-            .collect())
+        Ok(rows)
     }
 
     /// Every processing attempt of a delivery, oldest first.
@@ -252,15 +244,12 @@ impl Store {
             .bind(id)
             .fetch_all(pool)
             .await)?;
-        Ok(rows
-            .into_iter()
-            .map(|(attempt, finished_at_ms, outcome, error)| DeliveryAttempt {
-                attempt,
-                finished_at_ms,
-                outcome,
-                error,
+        rows.into_iter()
+            .map(|(attempt, finished_at_ms, outcome, error)| {
+                let outcome = outcome.parse().map_err(|e| StoreError::Corrupt(format!("delivery {id}: {e}")))?;
+                Ok(DeliveryAttempt { attempt, finished_at_ms, outcome, error })
             })
-            .collect())
+            .collect()
     }
 
     pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
@@ -287,8 +276,9 @@ pub struct NewDelivery {
     pub request_id: Option<String>,
     pub resource: String,
     pub action: Option<String>,
-    /// Kept as sent, even for installations not known (yet).
-    pub installation: Option<String>,
+    /// Kept even for installations not known (yet); parsed at intake, so
+    /// an upper-case uuid finds its installation.
+    pub installation: Option<InstallationUuid>,
     pub dedupe_key: String,
     /// The headers that matter, as a JSON object; never a secret.
     pub headers: String,
@@ -296,21 +286,7 @@ pub struct NewDelivery {
     pub body: Vec<u8>,
     /// `pending`, `ignored` (a resource we do not handle) or `invalid`
     /// (not JSON).
-    pub state: &'static str,
-}
-
-#[derive(sqlx::FromRow)]
-struct DeliveryRow {
-    id: i64,
-    received_at: i64,
-    resource: String,
-    action: Option<String>,
-    installation_uuid: Option<String>,
-    state: String,
-    attempts: i64,
-    duplicate_count: i64,
-    last_error: Option<String>,
-    note: Option<String>,
+    pub state: DeliveryState,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -368,12 +344,13 @@ pub enum DeliveryOutcome {
 impl DeliveryOutcome {
     /// The delivery's state, next attempt, error and processing time.
     pub(crate) fn columns(&self, now: i64) -> (&'static str, Option<i64>, Option<&str>, Option<i64>) {
-        match self {
-            Self::Processed => ("processed", None, None, Some(now)),
-            Self::Ignored => ("ignored", None, None, Some(now)),
-            Self::Retry { after_ms, error } => ("retry", Some(now + after_ms), Some(error.as_str()), None),
-            Self::Dead { error } => ("dead", None, Some(error.as_str()), None),
-        }
+        let (state, next_attempt, error, processed_at) = match self {
+            Self::Processed => (DeliveryState::Processed, None, None, Some(now)),
+            Self::Ignored => (DeliveryState::Ignored, None, None, Some(now)),
+            Self::Retry { after_ms, error } => (DeliveryState::Retry, Some(now + after_ms), Some(error.as_str()), None),
+            Self::Dead { error } => (DeliveryState::Dead, None, Some(error.as_str()), None),
+        };
+        (state.as_str(), next_attempt, error, processed_at)
     }
 }
 
@@ -395,12 +372,44 @@ pub struct DeliveryRecord {
     pub request_id: Option<String>,
     pub headers: String,
     pub body: Vec<u8>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: DeliveryState,
     pub duplicate_count: i64,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub note: Option<String>,
     pub processed_at: Option<i64>,
+}
+
+impl DeliveryRecord {
+    /// The delivery as a row of the log.
+    pub fn summary(&self) -> DeliverySummary {
+        DeliverySummary {
+            id: self.id,
+            received_at_ms: self.received_at,
+            resource: self.resource.clone(),
+            action: self.action.clone(),
+            installation: self.installation_uuid.clone(),
+            state: self.state,
+            attempts: self.attempts,
+            duplicates: self.duplicate_count,
+            last_error: self.last_error.clone(),
+            note: self.note.clone(),
+        }
+    }
+
+    /// The delivery in full, as the log's detail view shows it.
+    pub fn detail(&self, attempts: Vec<DeliveryAttempt>) -> DeliveryDetail {
+        DeliveryDetail::new(DeliveryShown {
+            summary: self.summary(),
+            source: self.source.clone(),
+            request_id: self.request_id.clone(),
+            headers_json: &self.headers,
+            body: &self.body,
+            processed_at_ms: self.processed_at,
+            attempts,
+        })
+    }
 }
 
 impl ApplyTx {

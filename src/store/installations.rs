@@ -7,6 +7,7 @@ use super::conn::{on_conn, Conn};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::domain::deliveries::InstallationSummary;
 use crate::domain::ids::{InstallationUuid, OrgSlug};
+use crate::domain::installation::InstallationStatus;
 use crate::domain::ticket_rules::InstallationSettings;
 use crate::domain::time::now_ms;
 
@@ -45,7 +46,7 @@ impl Store {
             .bind(new.org_slug.as_str())
             .bind(new.org_id)
             .bind(new.app_slug.as_deref())
-            .bind(&new.status)
+            .bind(new.status.as_str())
             .bind(&tokens.access_token)
             .bind(&tokens.refresh_token)
             .bind(tokens.expires_at_ms)
@@ -60,11 +61,11 @@ impl Store {
     /// come from configuration; there is no refresh token and no expiry.
     pub async fn install_internal(&self, new: &NewInstallation, sealed_token: &[u8]) -> Result<(), StoreError> {
         let sql = "insert into installation (uuid, org_slug, app_slug, status, access_token, created_at, updated_at)
-                   values ($1, $2, $3, 'installed', $4, $5, $5)
+                   values ($1, $2, $3, $6, $4, $5, $5)
                    on conflict (uuid) do update set
                        org_slug = excluded.org_slug,
                        app_slug = excluded.app_slug,
-                       status = 'installed',
+                       status = excluded.status,
                        access_token = excluded.access_token,
                        refresh_token = null,
                        token_expires_at = null,
@@ -75,6 +76,7 @@ impl Store {
             .bind(new.app_slug.as_deref())
             .bind(sealed_token)
             .bind(now_ms())
+            .bind(InstallationStatus::Installed.as_str())
             .execute(pool)
             .await
             .map(|done| done.rows_affected()))?;
@@ -127,12 +129,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             let updated = sqlx::query(
-                "update installation set status = 'deleted', access_token = null, refresh_token = null,
+                "update installation set status = $3, access_token = null, refresh_token = null,
                         token_expires_at = null, updated_at = $2
                  where uuid = $1",
             )
             .bind(uuid.as_str())
             .bind(now)
+            .bind(InstallationStatus::Deleted.as_str())
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -194,7 +197,7 @@ pub struct NewInstallation {
     pub org_slug: OrgSlug,
     pub org_id: Option<i64>,
     pub app_slug: Option<String>,
-    pub status: String,
+    pub status: InstallationStatus,
 }
 
 /// Tokens as they are stored: sealed by [`crate::crypto::TokenCipher`].
@@ -210,7 +213,8 @@ pub struct InstallationRecord {
     pub uuid: String,
     pub org_slug: String,
     pub app_slug: Option<String>,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: InstallationStatus,
     pub access_token: Option<Vec<u8>>,
     pub refresh_token: Option<Vec<u8>>,
     pub token_expires_at: Option<i64>,
@@ -226,7 +230,7 @@ impl InstallationRecord {
     }
 
     pub fn is_installed_with_tokens(&self) -> bool {
-        self.status == "installed" && self.access_token.is_some() && self.refresh_token.is_some()
+        self.status == InstallationStatus::Installed && self.access_token.is_some() && self.refresh_token.is_some()
     }
 
     /// An internal integration's token: no refresh token, no expiry.
@@ -240,7 +244,8 @@ struct InstallationRow {
     uuid: String,
     org_slug: String,
     app_slug: Option<String>,
-    status: String,
+    #[sqlx(try_from = "String")]
+    status: InstallationStatus,
     created_at: i64,
     tickets: i64,
 }
@@ -293,10 +298,10 @@ impl InstallationForUpdate {
                 Some(t.access_token.as_slice()),
                 Some(t.refresh_token.as_slice()),
                 Some(t.expires_at_ms),
-                Some("installed"),
+                Some(InstallationStatus::Installed.as_str()),
             ),
             // Dead tokens are purged, not kept.
-            TokenWrite::NeedsReauth => (None, None, None, Some("needs_reauth")),
+            TokenWrite::NeedsReauth => (None, None, None, Some(InstallationStatus::NeedsReauth.as_str())),
         };
         let uuid = self.uuid.as_str();
         // One statement for either executor; each expansion is typed for

@@ -23,7 +23,7 @@ pub async fn add_installed(store: &super::Store, uuid: &str, org: &str) -> Resul
             org_slug: crate::domain::ids::OrgSlug::parse(org).map_err(|e| parse("organization", e))?,
             org_id: None,
             app_slug: None,
-            status: "installed".into(),
+            status: crate::domain::installation::InstallationStatus::Installed,
         })
         .await
 }
@@ -46,7 +46,7 @@ impl Store {
             .bind(new.org_slug.as_str())
             .bind(new.org_id)
             .bind(new.app_slug.as_deref())
-            .bind(&new.status)
+            .bind(new.status.as_str())
             .bind(now)
             .execute(pool)
             .await

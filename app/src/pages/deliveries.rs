@@ -1,14 +1,11 @@
-use issuebridge::domain::deliveries::{DeliveryDetail, DeliveryFilter, DeliverySummary};
+use issuebridge::domain::deliveries::{DeliveryDetail, DeliveryFilter, DeliveryState, DeliverySummary};
 use issuebridge::domain::time::{format_input_minutes, format_utc_minutes};
+use issuebridge::domain::webhooks::Resource as WebhookResource;
 use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{outcome_text, DemoAction, LoadError, Page};
 use crate::api::{list_deliveries, load_console_info, load_delivery, ReplayDeliveries, ReplayDelivery, SendDemoEvents};
-
-const RESOURCES: [&str; 8] =
-    ["", "installation", "issue", "error", "comment", "event_alert", "metric_alert", "service_hook"];
-const STATES: [&str; 8] = ["", "pending", "processing", "retry", "processed", "dead", "ignored", "invalid"];
 
 /// `resource.action`, as Sentry names a webhook.
 fn event_name(d: &DeliverySummary) -> String {
@@ -59,18 +56,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                 (send_samples.version().get(), replay.version().get(), replay_many.version().get()),
             )
         },
-        |(filter, before, _)| {
-            let time = |ms: Option<i64>| ms.map(format_input_minutes);
-            list_deliveries(
-                filter.resource.clone(),
-                filter.action.clone(),
-                filter.state.clone(),
-                filter.installation.clone(),
-                time(filter.from_ms),
-                time(filter.to_ms),
-                before,
-            )
-        },
+        |(filter, before, _)| list_deliveries(filter, before),
     );
     let info = Resource::new(|| (), |_| load_console_info());
     view! {
@@ -137,7 +123,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                                             <td><a href=format!("/deliveries/{id}") aria-label=format!("Delivery {id} in full")>{d.id}</a></td>
                                             <td>{format_utc_minutes(d.received_at_ms)}</td>
                                             <td><code>{event}</code>{duplicates}</td>
-                                            <td><span class=format!("status {}", d.state)>{d.state.clone()}</span></td>
+                                            <td><span class=format!("status {}", d.state)>{d.state.as_str()}</span></td>
                                             <td class="note">{outcome}</td>
                                             <td>{d.attempts}</td>
                                             <td><code>{d.installation.unwrap_or_default()}</code></td>
@@ -160,14 +146,18 @@ pub fn DeliveriesPage() -> impl IntoView {
 /// The filter form: a plain GET form, so it works before hydration.
 fn filter_form(filter: &DeliveryFilter) -> impl IntoView {
     let resource = filter.resource.clone().unwrap_or_default();
-    let state = filter.state.clone().unwrap_or_default();
+    let state = filter.state.map(DeliveryState::as_str).unwrap_or_default();
+    // The empty choice means "all".
+    let resources: Vec<&'static str> =
+        std::iter::once("").chain(WebhookResource::ALL.iter().map(|r| r.as_str())).collect();
+    let states: Vec<&'static str> = std::iter::once("").chain(DeliveryState::ALL.iter().map(|s| s.as_str())).collect();
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     let time = |ms: Option<i64>| ms.map(format_input_minutes).unwrap_or_default();
     view! {
         <form method="get" action="/deliveries" class="filters">
-            <label>"Resource "{choice("resource", &RESOURCES, &resource)}</label>
+            <label>"Resource "{choice("resource", &resources, &resource)}</label>
             <label>"Action "<input name="action" size="10" placeholder="any" value=text(&filter.action)/></label>
-            <label>"State "{choice("state", &STATES, &state)}</label>
+            <label>"State "{choice("state", &states, state)}</label>
             <label>"Installation "<input name="installation" size="12" placeholder="any" value=text(&filter.installation)/></label>
             <label>"From (UTC) "<input type="datetime-local" name="from" value=time(filter.from_ms)/></label>
             <label>"To (UTC) "<input type="datetime-local" name="to" value=time(filter.to_ms)/></label>
@@ -266,7 +256,7 @@ fn delivery_view(detail: DeliveryDetail, replay: ServerAction<ReplayDelivery>) -
                         <tr>
                             <td>{a.attempt}</td>
                             <td>{format_utc_minutes(a.finished_at_ms)}</td>
-                            <td><span class=format!("status {}", a.outcome)>{a.outcome.clone()}</span></td>
+                            <td><span class=format!("status {}", a.outcome)>{a.outcome.as_str()}</span></td>
                             <td>{a.error.clone().unwrap_or_default()}</td>
                         </tr>
                     }).collect_view()}
@@ -284,7 +274,7 @@ fn delivery_view(detail: DeliveryDetail, replay: ServerAction<ReplayDelivery>) -
         <div class="delivery-detail" data-delivery=id>
             <h2>
                 {format!("Delivery {id} ")}
-                <span class=format!("status {}", d.state)>{d.state.clone()}</span>
+                <span class=format!("status {}", d.state)>{d.state.as_str()}</span>
             </h2>
             {replayable.then(|| view! {
                 <div class="actions">

@@ -1,3 +1,4 @@
+use issuebridge::domain::installation::InstallationStatus;
 use issuebridge::domain::time::format_utc_minutes;
 use leptos::prelude::*;
 
@@ -39,7 +40,7 @@ pub fn InstallationsPage() -> impl IntoView {
                             <tbody>
                                 {list.into_iter().map(|i| {
                                     // Demo mode only, until the console has a login.
-                                    let action = (demo && i.status == "installed").then(|| {
+                                    let action = (demo && i.status == InstallationStatus::Installed).then(|| {
                                         let uuid = i.uuid.clone();
                                         view! {
                                             <button
@@ -54,7 +55,7 @@ pub fn InstallationsPage() -> impl IntoView {
                                     view! {
                                         <tr>
                                             <td>{i.org_slug.clone()}</td>
-                                            <td><span class=format!("status {}", i.status)>{status_label(&i.status)}</span></td>
+                                            <td><span class=format!("status {}", i.status)>{status_label(i.status)}</span></td>
                                             <td>{i.tickets}</td>
                                             <td>{format_utc_minutes(i.created_at_ms)}</td>
                                             <td><code>{i.uuid.clone()}</code></td>
@@ -73,12 +74,11 @@ pub fn InstallationsPage() -> impl IntoView {
 }
 
 /// The words a person reads for an installation's status.
-fn status_label(status: &str) -> String {
+fn status_label(status: InstallationStatus) -> &'static str {
     match status {
-        "installed" => "installed".to_owned(),
-        "pending" => "pending verification".to_owned(),
-        "needs_reauth" => "needs re-authorization".to_owned(),
-        "deleted" => "uninstalled".to_owned(),
-        other => other.replace('_', " "),
+        InstallationStatus::Installed => "installed",
+        InstallationStatus::Pending => "pending verification",
+        InstallationStatus::NeedsReauth => "needs re-authorization",
+        InstallationStatus::Deleted => "uninstalled",
     }
 }

@@ -21,7 +21,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use issuebridge::config::DatabaseUrl;
-use issuebridge::domain::deliveries::DeliveryFilter;
+use issuebridge::domain::deliveries::{DeliveryFilter, DeliveryState};
+use issuebridge::domain::ids::InstallationUuid;
 use issuebridge::domain::time::now_ms;
 use issuebridge::sentry::signature::sign;
 use issuebridge::store::{DeliveryQuery, NewDelivery, Store};
@@ -242,11 +243,11 @@ fn mixed_delivery(n: u64) -> NewDelivery {
         request_id: Some(format!("{n:032x}")),
         resource: resource.into(),
         action: Some(action.into()),
-        installation: Some(INSTALLATION.into()),
+        installation: Some(InstallationUuid::parse(INSTALLATION).expect("a uuid")),
         dedupe_key: format!("bench-backlog-{n}"),
         headers: format!(r#"{{"sentry-hook-resource":"{resource}","sentry-hook-timestamp":"{}"}}"#, now_ms() / 1000),
         body: body.into_bytes(),
-        state: "pending",
+        state: DeliveryState::Pending,
     }
 }
 
@@ -311,7 +312,10 @@ async fn time_paging(store: &Store) -> anyhow::Result<Vec<(&'static str, f64)>> 
     let cases: Vec<(&'static str, DeliveryQuery)> = vec![
         ("newest page", filter(DeliveryFilter::default())),
         ("oldest page (keyset)", DeliveryQuery { before_id: Some(min_id + 51), ..filter(DeliveryFilter::default()) }),
-        ("state = dead (1 in 1,000)", filter(DeliveryFilter { state: Some("dead".into()), ..Default::default() })),
+        (
+            "state = dead (1 in 1,000)",
+            filter(DeliveryFilter { state: Some(DeliveryState::Dead), ..Default::default() }),
+        ),
         ("resource = comment", filter(DeliveryFilter { resource: Some("comment".into()), ..Default::default() })),
         (
             "resource + action = issue.resolved (backlog only)",

@@ -252,11 +252,11 @@ on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_att
             request_id: Some("0123abcd".into()),
             resource: "issue".into(),
             action: Some("created".into()),
-            installation: Some(installation.clone()),
+            installation: Some(issuebridge::domain::ids::InstallationUuid::parse(&installation).unwrap()),
             dedupe_key: "detail-test".into(),
             headers: r#"{"request-id":"0123abcd","sentry-hook-signature":"deadbeefcafe"}"#.into(),
             body: signed.body.clone(),
-            state: "pending",
+            state: issuebridge::domain::deliveries::DeliveryState::Pending,
         }])
         .await
         .unwrap();

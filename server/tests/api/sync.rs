@@ -58,7 +58,7 @@ async fn ticket_of(app: &TestApp, installation: &str, issue: &str) -> issuebridg
 }
 
 async fn delivery_state(app: &TestApp, id: i64) -> String {
-    app.state.store.delivery(id).await.unwrap().unwrap().state
+    app.state.store.delivery(id).await.unwrap().unwrap().state.to_string()
 }
 
 /// A new Sentry issue in acme's `web` project whose `issue.created` opened
@@ -565,4 +565,20 @@ on_both_stores!(an_installation_needing_reauthorization_still_syncs, |db| async 
     work(&app).await;
     assert_eq!(delivery_state(&app, id).await, "processed");
     assert!(app.state.store.ticket_for_issue(&acme, &issue).await.unwrap().is_some());
+});
+
+// Sentry's uuids are lower-case, but the parser accepts any case and the
+// store keeps them lower-case: a delivery naming its installation in upper
+// case must find it, from intake to the handler.
+on_both_stores!(an_upper_case_installation_uuid_finds_its_installation, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let issue = sim.create_issue("acme", "web", "Shouted uuid");
+    let signed = sim.issue_webhook(&webhook_url(), &acme, &issue, "created", user_actor(1, "Jane"));
+    let shouted = String::from_utf8(signed.body.clone()).unwrap().replace(&acme, &acme.to_ascii_uppercase());
+    assert_ne!(shouted.as_bytes(), signed.body.as_slice(), "the payload names the installation");
+    let id = deliver(&app, &resigned(&signed, shouted.as_bytes(), &sim.app().client_secret)).await;
+    work(&app).await;
+    assert_eq!(delivery_state(&app, id).await, "processed");
+    assert_eq!(ticket_of(&app, &acme, &issue).await.title, "Shouted uuid");
 });

@@ -22,23 +22,13 @@ mod issue;
 
 use serde::de::DeserializeOwned;
 
+use crate::domain::installation::InstallationStatus;
 use crate::domain::ticket_rules::{ChangeOrder, InstallationSettings};
+use crate::domain::webhooks::Resource;
 use crate::pipeline::retry::retry_or_give_up;
 use crate::store::apply_tx::ApplyTx;
 use crate::store::deliveries::FinishedDelivery;
 use crate::store::{ClaimedDelivery, DeliveryOutcome, InstallationRecord, Store, StoreError};
-
-/// Every resource and action with a handler (installations in
-/// [`installation`]); the README's table lists each, and a test keeps it so.
-pub const HANDLED: [(&str, &[&str]); 7] = [
-    ("installation", &["created", "deleted"]),
-    ("issue", &["created", "resolved", "ignored", "archived", "unresolved", "assigned"]),
-    ("comment", &["created", "updated", "deleted"]),
-    ("error", &["created"]),
-    ("event_alert", &["triggered"]),
-    ("metric_alert", &["open", "warning", "critical", "resolved"]),
-    ("service_hook", &["event.created", "event.alert"]),
-];
 
 /// How applying one delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +58,7 @@ const MAX_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(4)
 /// An installation as its deliveries need it, read and parsed once per
 /// transaction.
 struct KnownInstallation {
-    status: String,
+    status: InstallationStatus,
     settings: InstallationSettings,
 }
 
@@ -216,10 +206,12 @@ async fn apply_one(
     };
     // The handlers never call Sentry, so an installation whose token needs
     // re-authorizing still gets its tickets updated.
-    match record.status.as_str() {
-        "deleted" => return Ok(Applied::Ignored("the installation was uninstalled".into())),
-        "pending" => return Ok(Applied::Wait(format!("installation {installation} is not installed yet"))),
-        _ => {}
+    match record.status {
+        InstallationStatus::Deleted => return Ok(Applied::Ignored("the installation was uninstalled".into())),
+        InstallationStatus::Pending => {
+            return Ok(Applied::Wait(format!("installation {installation} is not installed yet")))
+        }
+        InstallationStatus::Installed | InstallationStatus::NeedsReauth => {}
     }
     let context = Context {
         delivery,
@@ -227,14 +219,14 @@ async fn apply_one(
         settings: &record.settings,
         action: delivery.action.as_deref().unwrap_or(""),
     };
-    match (delivery.resource.as_str(), context.action) {
-        ("issue", _) => issue::issue(tx, &context).await,
-        ("error", "created") => event::error_created(tx, &context).await,
-        ("comment", _) => comment::comment(tx, &context).await,
-        ("event_alert", "triggered") => alert::event_alert(tx, &context).await,
-        ("metric_alert", _) => alert::metric_alert(tx, &context).await,
-        ("service_hook", _) => event::service_hook(tx, &context).await,
-        (resource, action) => Ok(Applied::Ignored(format!("{resource}.{action} is not handled"))),
+    match (delivery.resource.parse::<Resource>(), context.action) {
+        (Ok(Resource::Issue), _) => issue::issue(tx, &context).await,
+        (Ok(Resource::Error), "created") => event::error_created(tx, &context).await,
+        (Ok(Resource::Comment), _) => comment::comment(tx, &context).await,
+        (Ok(Resource::EventAlert), "triggered") => alert::event_alert(tx, &context).await,
+        (Ok(Resource::MetricAlert), _) => alert::metric_alert(tx, &context).await,
+        (Ok(Resource::ServiceHook), _) => event::service_hook(tx, &context).await,
+        (_, action) => Ok(Applied::Ignored(format!("{}.{action} is not handled", delivery.resource))),
     }
 }
 

@@ -1,0 +1,62 @@
+//! The resources Sentry sends webhooks about, and the actions of each: the
+//! one list that intake, worker, handlers, README and console derive from.
+
+use super::names::named_enum;
+
+named_enum! {
+    /// A delivery's resource, as the `Sentry-Hook-Resource` header names it
+    /// (`service_hook` for project service hooks, which have no such header).
+    pub enum Resource ("resource") {
+        Installation = "installation",
+        Issue = "issue",
+        Error = "error",
+        Comment = "comment",
+        EventAlert = "event_alert",
+        MetricAlert = "metric_alert",
+        ServiceHook = "service_hook",
+    }
+}
+
+impl Resource {
+    /// The actions issuebridge applies (docs/sentry-protocol.md §1.7);
+    /// others are kept as `ignored`.
+    pub fn actions(self) -> &'static [&'static str] {
+        match self {
+            Self::Installation => &["created", "deleted"],
+            Self::Issue => &["created", "resolved", "ignored", "archived", "unresolved", "assigned"],
+            Self::Comment => &["created", "updated", "deleted"],
+            Self::Error => &["created"],
+            Self::EventAlert => &["triggered"],
+            Self::MetricAlert => &["open", "warning", "critical", "resolved"],
+            Self::ServiceHook => &["event.created", "event.alert"],
+        }
+    }
+
+    /// Whether it comes to `/sentry/webhook` (service hooks have a route
+    /// of their own, and a webhook claiming to be one is not processed).
+    pub fn arrives_as_webhook(self) -> bool {
+        self != Self::ServiceHook
+    }
+
+    /// The resource of a webhook delivery, if it is one issuebridge
+    /// processes.
+    pub fn of_webhook(header: &str) -> Option<Self> {
+        header.parse::<Self>().ok().filter(|resource| resource.arrives_as_webhook())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_service_hooks_need_their_own_route() {
+        for resource in Resource::ALL {
+            assert_eq!(resource.as_str().parse::<Resource>(), Ok(*resource));
+            assert!(!resource.actions().is_empty());
+        }
+        assert_eq!(Resource::of_webhook("issue"), Some(Resource::Issue));
+        assert_eq!(Resource::of_webhook("service_hook"), None);
+        assert_eq!(Resource::of_webhook("seer"), None);
+    }
+}
