@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+mod secrets;
+
+use secrets::load_or_generate_key;
+pub use secrets::{Secret, SecretKey, SecretKeySource};
+
 /// One variable of the public contract, for `--help` and the README.
 pub struct EnvVar {
     pub name: &'static str,
@@ -113,78 +118,6 @@ impl ConfigError {
     fn new(var: &'static str, problem: impl Into<String>) -> Self {
         Self { var, problem: problem.into() }
     }
-}
-
-/// A value that must never reach a log: `Debug` prints a placeholder and
-/// there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Secrets arrive in API answers too (a service hook's signing secret).
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret::new)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// The 32-byte master key. Tokens are encrypted with keys derived from it,
-/// and so are the console's cookies.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey([u8; 32]);
-
-impl SecretKey {
-    pub fn parse_hex(raw: &str) -> Result<Self, String> {
-        let bytes = hex::decode(raw.trim())
-            .map_err(|_| "must be 64 hex digits (for example from `openssl rand -hex 32`)".to_owned())?;
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("must be 32 bytes (64 hex digits), got {} bytes", b.len()))?;
-        Ok(Self(array))
-    }
-
-    pub fn generate() -> Self {
-        use rand::RngCore;
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        Self(key)
-    }
-
-    pub fn bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey([redacted])")
-    }
-}
-
-/// Where the secret key came from, for the start-up log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretKeySource {
-    Environment,
-    File(PathBuf),
-    Generated(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,44 +473,6 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     Url::parse(&trimmed).map_err(|e| format!("{raw:?} is not a URL ({e})"))
 }
 
-/// The development default: a key kept in the data folder, created on first
-/// run with owner-only permissions.
-fn load_or_generate_key(data_dir: &Path) -> Result<(SecretKey, SecretKeySource), ConfigError> {
-    const VAR: &str = "ISSUEBRIDGE_SECRET_KEY";
-    let path = data_dir.join("secret.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let key = SecretKey::parse_hex(&text)
-                .map_err(|p| ConfigError::new(VAR, format!("the key file {} is damaged: it {p}", path.display())))?;
-            return Ok((key, SecretKeySource::File(path)));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ConfigError::new(VAR, format!("unset, and {} cannot be read: {e}", path.display()))),
-    }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| ConfigError::new("ISSUEBRIDGE_DATA_DIR", format!("cannot create {}: {e}", data_dir.display())))?;
-    let key = SecretKey::generate();
-    write_private_file(&path, &key.to_hex())
-        .map_err(|e| ConfigError::new(VAR, format!("unset, and {} cannot be written: {e}", path.display())))?;
-    Ok((key, SecretKeySource::Generated(path)))
-}
-
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    // create_new: two processes starting at once must not overwrite each
-    // other's key.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -600,21 +495,10 @@ mod tests {
         assert_eq!(config.sentry_url.as_str(), "https://sentry.io/");
         assert!(matches!(config.secret_key_source, SecretKeySource::Generated(_)));
         assert_eq!(config.public_url_or(config.site_addr).as_str(), "http://127.0.0.1:3000/");
-    }
-
-    #[test]
-    fn generated_key_is_kept_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = config_with(dir.path(), &[]).unwrap();
-        let second = config_with(dir.path(), &[]).unwrap();
-        assert_eq!(first.secret_key, second.secret_key);
-        assert!(matches!(second.secret_key_source, SecretKeySource::File(_)));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        // A restart reads the generated key back (secrets.rs tests the file itself).
+        let restarted = config_with(dir.path(), &[]).unwrap();
+        assert_eq!(restarted.secret_key, config.secret_key);
+        assert!(matches!(restarted.secret_key_source, SecretKeySource::File(_)));
     }
 
     #[test]
