@@ -23,8 +23,14 @@ pub struct EnvVar {
     pub meaning: &'static str,
 }
 
-/// Every variable issuebridge reads. `--help` prints this table and a test
-/// checks that the README's configuration table names each one.
+/// Read by `tracing`'s log filter at start-up rather than by [`Config`]: the
+/// logger is set up before the configuration is (and without it for `sim`).
+pub const LOG_FILTER_VAR: &str = "RUST_LOG";
+
+/// Every variable issuebridge reads: those [`Config::from_lookup`] asks for
+/// and [`LOG_FILTER_VAR`], no more (a test records the parser's questions).
+/// `--help` prints this table; tests hold it equal to `--help` and to the
+/// README's configuration table.
 pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ISSUEBRIDGE_DATA_DIR",
@@ -49,7 +55,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ISSUEBRIDGE_SECRET_KEY",
         default: "generated into <data dir>/secret.key",
-        meaning: "64 hex digits (32 bytes): encrypts tokens at rest, signs cookies. Required with PostgreSQL.",
+        meaning: "64 hex digits (32 bytes): encrypts tokens at rest. Required with PostgreSQL.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_SECRET_KEY_PREVIOUS",
+        default: "unset",
+        meaning: "Earlier keys, comma-separated, during a rotation: they decrypt, never encrypt.",
     },
     EnvVar {
         name: "SENTRY_URL",
@@ -68,11 +79,32 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "The secret before a rotation; still verifies webhooks.",
     },
     EnvVar {
+        name: "SENTRY_INTERNAL_TOKEN",
+        default: "unset",
+        meaning:
+            "Internal integration mode: its token (no OAuth exchange). Needs the next two and SENTRY_CLIENT_ID/SECRET.",
+    },
+    EnvVar {
+        name: "SENTRY_INTERNAL_INSTALLATION",
+        default: "unset",
+        meaning: "Internal integration mode: its installation uuid.",
+    },
+    EnvVar {
+        name: "SENTRY_INTERNAL_ORG",
+        default: "unset",
+        meaning: "Internal integration mode: the organization's slug.",
+    },
+    EnvVar {
         name: "SENTRY_OAUTH_CLIENT_ID",
         default: "unset",
-        meaning: "OAuth application for console login with a Sentry identity.",
+        meaning: "OAuth application for console login with a Sentry identity (login is not built yet).",
     },
     EnvVar { name: "SENTRY_OAUTH_CLIENT_SECRET", default: "unset", meaning: "Secret of that OAuth application." },
+    EnvVar {
+        name: "ISSUEBRIDGE_WEBHOOK_MAX_BYTES",
+        default: "1048576",
+        meaning: "Largest webhook or service-hook body accepted (at least 1024); larger gets 413.",
+    },
     EnvVar {
         name: "LEPTOS_SITE_ROOT",
         default: "target/site",
@@ -84,7 +116,7 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "Base name of the front end's files under /pkg.",
     },
     EnvVar { name: "ISSUEBRIDGE_LOG_FORMAT", default: "human", meaning: "human or json (same as --log-format)." },
-    EnvVar { name: "RUST_LOG", default: "info", meaning: "Log filter, e.g. info,issuebridge=debug." },
+    EnvVar { name: LOG_FILTER_VAR, default: "info", meaning: "Log filter, e.g. info,issuebridge=debug." },
     EnvVar { name: "LEPTOS_ENV", default: "PROD", meaning: "DEV turns on live reload (set by `cargo leptos watch`)." },
     EnvVar { name: "LEPTOS_RELOAD_PORT", default: "3001", meaning: "Live-reload port in DEV." },
 ];
@@ -476,12 +508,82 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
 
     fn config_with(dir: &Path, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        config_asking(dir, vars, |_| {})
+    }
+
+    /// `config_with`, telling `asked` every name the parser looks up.
+    fn config_asking(dir: &Path, vars: &[(&str, &str)], asked: impl Fn(&str)) -> Result<Config, ConfigError> {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         map.entry("ISSUEBRIDGE_DATA_DIR".into()).or_insert_with(|| dir.display().to_string());
-        Config::from_lookup(|name| map.get(name).cloned())
+        Config::from_lookup(|name| {
+            asked(name);
+            map.get(name).cloned()
+        })
+    }
+
+    #[test]
+    fn env_vars_lists_exactly_the_variables_issuebridge_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "11".repeat(32);
+        let (id, secret) = (("SENTRY_CLIENT_ID", "id"), ("SENTRY_CLIENT_SECRET", "secret"));
+        // Between them these take every branch that reads a variable. Each
+        // must parse: an error would leave the reads after it unrecorded.
+        let inputs: &[&[(&str, &str)]] = &[
+            // Demo defaults: the key is generated into the data folder.
+            &[],
+            // A public Sentry App, rotating its client secret.
+            &[id, secret, ("SENTRY_CLIENT_SECRET_PREVIOUS", "old")],
+            // Internal integration mode.
+            &[
+                id,
+                secret,
+                ("SENTRY_INTERNAL_TOKEN", "tok"),
+                ("SENTRY_INTERNAL_INSTALLATION", "7a485448-a9e2-4c85-8a3c-4f44175783c9"),
+                ("SENTRY_INTERNAL_ORG", "acme"),
+            ],
+            // PostgreSQL with its required key, rotating that key.
+            &[
+                ("DATABASE_URL", "postgres://u@localhost/db"),
+                ("ISSUEBRIDGE_SECRET_KEY", &key),
+                ("ISSUEBRIDGE_SECRET_KEY_PREVIOUS", &key),
+            ],
+            // Every other setting away from its default.
+            &[
+                ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
+                ("ISSUEBRIDGE_PUBLIC_URL", "https://ib.example.com"),
+                ("SENTRY_URL", "https://de.sentry.io"),
+                ("SENTRY_OAUTH_CLIENT_ID", "oauth-id"),
+                ("SENTRY_OAUTH_CLIENT_SECRET", "oauth-secret"),
+                ("ISSUEBRIDGE_LOG_FORMAT", "json"),
+                ("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "4096"),
+                ("LEPTOS_ENV", "DEV"),
+                ("LEPTOS_RELOAD_PORT", "3002"),
+                ("LEPTOS_SITE_ROOT", "site"),
+                ("LEPTOS_OUTPUT_NAME", "ib"),
+            ],
+        ];
+        let asked = RefCell::new(BTreeSet::new());
+        for vars in inputs {
+            config_asking(dir.path(), vars, |name| {
+                asked.borrow_mut().insert(name.to_owned());
+            })
+            .unwrap_or_else(|e| panic!("{vars:?} must parse: {e}"));
+        }
+        let mut read = asked.into_inner();
+        read.insert(LOG_FILTER_VAR.to_owned());
+
+        let documented: BTreeSet<String> = ENV_VARS.iter().map(|var| var.name.to_owned()).collect();
+        assert_eq!(documented.len(), ENV_VARS.len(), "ENV_VARS names a variable twice");
+        let undocumented: Vec<_> = read.difference(&documented).collect();
+        let never_read: Vec<_> = documented.difference(&read).collect();
+        assert!(
+            undocumented.is_empty() && never_read.is_empty(),
+            "read but missing from ENV_VARS: {undocumented:?}; in ENV_VARS but never read: {never_read:?}"
+        );
     }
 
     #[test]

@@ -34,8 +34,9 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// The 32-byte master key. Tokens are encrypted with keys derived from it,
-/// and so are the console's cookies.
+/// The 32-byte master key. Tokens are encrypted with a key derived from it;
+/// anything else that needs a key (cookies, once the console has a login)
+/// derives its own.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecretKey([u8; 32]);
 
