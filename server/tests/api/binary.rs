@@ -1,6 +1,7 @@
 //! The real `issuebridge` binary: its CLI, configuration errors, `migrate`,
 //! and `serve` with a graceful stop on SIGTERM.
 
+use std::collections::BTreeMap;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -32,9 +33,28 @@ async fn help_documents_every_command_and_variable() {
     for expected in ["serve", "migrate", "replay", "settings", "hooks", "sim", "--log-format", "demo mode"] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
-    for var in ENV_VARS {
-        assert!(help.contains(var.name), "--help lacks {}:\n{help}", var.name);
+    let listed = help_variables(&help);
+    let help_vars: BTreeMap<&str, &str> =
+        listed.iter().map(|(name, default)| (name.as_str(), default.as_str())).collect();
+    assert_eq!(help_vars.len(), listed.len(), "--help lists a variable twice:\n{help}");
+    // ENV_VARS is held equal to what the parser reads (config's tests), so
+    // this holds --help to the parser too.
+    let code: BTreeMap<&str, &str> = ENV_VARS.iter().map(|var| (var.name, var.default)).collect();
+    assert_eq!(help_vars, code, "--help's variables and defaults differ from ENV_VARS:\n{help}");
+}
+
+/// The variables `--help` lists after "Environment", each with its default.
+fn help_variables(help: &str) -> Vec<(String, String)> {
+    let heading = "Environment (also read from ./.env):\n";
+    let section = &help[help.find(heading).expect("an Environment section") + heading.len()..];
+    let mut vars: Vec<(String, String)> = Vec::new();
+    for line in section.lines().map(str::trim).take_while(|line| !line.is_empty()) {
+        match line.strip_prefix("[default: ").and_then(|rest| rest.strip_suffix(']')) {
+            Some(default) => vars.last_mut().expect("a default follows its variable").1 = default.to_owned(),
+            None => vars.push((line.split_whitespace().next().unwrap_or_default().to_owned(), String::new())),
+        }
     }
+    vars
 }
 
 #[tokio::test]

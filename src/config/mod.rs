@@ -11,6 +11,11 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+mod secrets;
+
+use secrets::load_or_generate_key;
+pub use secrets::{Secret, SecretKey, SecretKeySource};
+
 /// One variable of the public contract, for `--help` and the README.
 pub struct EnvVar {
     pub name: &'static str,
@@ -18,8 +23,14 @@ pub struct EnvVar {
     pub meaning: &'static str,
 }
 
-/// Every variable issuebridge reads. `--help` prints this table and a test
-/// checks that the README's configuration table names each one.
+/// Read by `tracing`'s log filter at start-up rather than by [`Config`]: the
+/// logger is set up before the configuration is (and without it for `sim`).
+pub const LOG_FILTER_VAR: &str = "RUST_LOG";
+
+/// Every variable issuebridge reads: those [`Config::from_lookup`] asks for
+/// and [`LOG_FILTER_VAR`], no more (a test records the parser's questions).
+/// `--help` prints this table; tests hold it equal to `--help` and to the
+/// README's configuration table.
 pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ISSUEBRIDGE_DATA_DIR",
@@ -44,7 +55,12 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "ISSUEBRIDGE_SECRET_KEY",
         default: "generated into <data dir>/secret.key",
-        meaning: "64 hex digits (32 bytes): encrypts tokens at rest, signs cookies. Required with PostgreSQL.",
+        meaning: "64 hex digits (32 bytes): encrypts tokens at rest. Required with PostgreSQL.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_SECRET_KEY_PREVIOUS",
+        default: "unset",
+        meaning: "Earlier keys, comma-separated, during a rotation: they decrypt, never encrypt.",
     },
     EnvVar {
         name: "SENTRY_URL",
@@ -63,11 +79,32 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "The secret before a rotation; still verifies webhooks.",
     },
     EnvVar {
+        name: "SENTRY_INTERNAL_TOKEN",
+        default: "unset",
+        meaning:
+            "Internal integration mode: its token (no OAuth exchange). Needs the next two and SENTRY_CLIENT_ID/SECRET.",
+    },
+    EnvVar {
+        name: "SENTRY_INTERNAL_INSTALLATION",
+        default: "unset",
+        meaning: "Internal integration mode: its installation uuid.",
+    },
+    EnvVar {
+        name: "SENTRY_INTERNAL_ORG",
+        default: "unset",
+        meaning: "Internal integration mode: the organization's slug.",
+    },
+    EnvVar {
         name: "SENTRY_OAUTH_CLIENT_ID",
         default: "unset",
-        meaning: "OAuth application for console login with a Sentry identity.",
+        meaning: "OAuth application for console login with a Sentry identity (login is not built yet).",
     },
     EnvVar { name: "SENTRY_OAUTH_CLIENT_SECRET", default: "unset", meaning: "Secret of that OAuth application." },
+    EnvVar {
+        name: "ISSUEBRIDGE_WEBHOOK_MAX_BYTES",
+        default: "1048576",
+        meaning: "Largest webhook or service-hook body accepted (at least 1024); larger gets 413.",
+    },
     EnvVar {
         name: "LEPTOS_SITE_ROOT",
         default: "target/site",
@@ -79,7 +116,7 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "Base name of the front end's files under /pkg.",
     },
     EnvVar { name: "ISSUEBRIDGE_LOG_FORMAT", default: "human", meaning: "human or json (same as --log-format)." },
-    EnvVar { name: "RUST_LOG", default: "info", meaning: "Log filter, e.g. info,issuebridge=debug." },
+    EnvVar { name: LOG_FILTER_VAR, default: "info", meaning: "Log filter, e.g. info,issuebridge=debug." },
     EnvVar { name: "LEPTOS_ENV", default: "PROD", meaning: "DEV turns on live reload (set by `cargo leptos watch`)." },
     EnvVar { name: "LEPTOS_RELOAD_PORT", default: "3001", meaning: "Live-reload port in DEV." },
 ];
@@ -113,78 +150,6 @@ impl ConfigError {
     fn new(var: &'static str, problem: impl Into<String>) -> Self {
         Self { var, problem: problem.into() }
     }
-}
-
-/// A value that must never reach a log: `Debug` prints a placeholder and
-/// there is no `Display`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-/// Secrets arrive in API answers too (a service hook's signing secret).
-impl<'de> serde::Deserialize<'de> for Secret {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret::new)
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
-/// The 32-byte master key. Tokens are encrypted with keys derived from it,
-/// and so are the console's cookies.
-#[derive(Clone, PartialEq, Eq)]
-pub struct SecretKey([u8; 32]);
-
-impl SecretKey {
-    pub fn parse_hex(raw: &str) -> Result<Self, String> {
-        let bytes = hex::decode(raw.trim())
-            .map_err(|_| "must be 64 hex digits (for example from `openssl rand -hex 32`)".to_owned())?;
-        let array: [u8; 32] = bytes
-            .try_into()
-            .map_err(|b: Vec<u8>| format!("must be 32 bytes (64 hex digits), got {} bytes", b.len()))?;
-        Ok(Self(array))
-    }
-
-    pub fn generate() -> Self {
-        use rand::RngCore;
-        let mut key = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut key);
-        Self(key)
-    }
-
-    pub fn bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-
-    fn to_hex(&self) -> String {
-        hex::encode(self.0)
-    }
-}
-
-impl fmt::Debug for SecretKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("SecretKey([redacted])")
-    }
-}
-
-/// Where the secret key came from, for the start-up log.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SecretKeySource {
-    Environment,
-    File(PathBuf),
-    Generated(PathBuf),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -540,53 +505,85 @@ fn parse_base_url(raw: &str) -> Result<Url, String> {
     Url::parse(&trimmed).map_err(|e| format!("{raw:?} is not a URL ({e})"))
 }
 
-/// The development default: a key kept in the data folder, created on first
-/// run with owner-only permissions.
-fn load_or_generate_key(data_dir: &Path) -> Result<(SecretKey, SecretKeySource), ConfigError> {
-    const VAR: &str = "ISSUEBRIDGE_SECRET_KEY";
-    let path = data_dir.join("secret.key");
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let key = SecretKey::parse_hex(&text)
-                .map_err(|p| ConfigError::new(VAR, format!("the key file {} is damaged: it {p}", path.display())))?;
-            return Ok((key, SecretKeySource::File(path)));
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(ConfigError::new(VAR, format!("unset, and {} cannot be read: {e}", path.display()))),
-    }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| ConfigError::new("ISSUEBRIDGE_DATA_DIR", format!("cannot create {}: {e}", data_dir.display())))?;
-    let key = SecretKey::generate();
-    write_private_file(&path, &key.to_hex())
-        .map_err(|e| ConfigError::new(VAR, format!("unset, and {} cannot be written: {e}", path.display())))?;
-    Ok((key, SecretKeySource::Generated(path)))
-}
-
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    // create_new: two processes starting at once must not overwrite each
-    // other's key.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use std::cell::RefCell;
+    use std::collections::{BTreeSet, HashMap};
 
     fn config_with(dir: &Path, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        config_asking(dir, vars, |_| {})
+    }
+
+    /// `config_with`, telling `asked` every name the parser looks up.
+    fn config_asking(dir: &Path, vars: &[(&str, &str)], asked: impl Fn(&str)) -> Result<Config, ConfigError> {
         let mut map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         map.entry("ISSUEBRIDGE_DATA_DIR".into()).or_insert_with(|| dir.display().to_string());
-        Config::from_lookup(|name| map.get(name).cloned())
+        Config::from_lookup(|name| {
+            asked(name);
+            map.get(name).cloned()
+        })
+    }
+
+    #[test]
+    fn env_vars_lists_exactly_the_variables_issuebridge_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = "11".repeat(32);
+        let (id, secret) = (("SENTRY_CLIENT_ID", "id"), ("SENTRY_CLIENT_SECRET", "secret"));
+        // Between them these take every branch that reads a variable. Each
+        // must parse: an error would leave the reads after it unrecorded.
+        let inputs: &[&[(&str, &str)]] = &[
+            // Demo defaults: the key is generated into the data folder.
+            &[],
+            // A public Sentry App, rotating its client secret.
+            &[id, secret, ("SENTRY_CLIENT_SECRET_PREVIOUS", "old")],
+            // Internal integration mode.
+            &[
+                id,
+                secret,
+                ("SENTRY_INTERNAL_TOKEN", "tok"),
+                ("SENTRY_INTERNAL_INSTALLATION", "7a485448-a9e2-4c85-8a3c-4f44175783c9"),
+                ("SENTRY_INTERNAL_ORG", "acme"),
+            ],
+            // PostgreSQL with its required key, rotating that key.
+            &[
+                ("DATABASE_URL", "postgres://u@localhost/db"),
+                ("ISSUEBRIDGE_SECRET_KEY", &key),
+                ("ISSUEBRIDGE_SECRET_KEY_PREVIOUS", &key),
+            ],
+            // Every other setting away from its default.
+            &[
+                ("LEPTOS_SITE_ADDR", "0.0.0.0:8080"),
+                ("ISSUEBRIDGE_PUBLIC_URL", "https://ib.example.com"),
+                ("SENTRY_URL", "https://de.sentry.io"),
+                ("SENTRY_OAUTH_CLIENT_ID", "oauth-id"),
+                ("SENTRY_OAUTH_CLIENT_SECRET", "oauth-secret"),
+                ("ISSUEBRIDGE_LOG_FORMAT", "json"),
+                ("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "4096"),
+                ("LEPTOS_ENV", "DEV"),
+                ("LEPTOS_RELOAD_PORT", "3002"),
+                ("LEPTOS_SITE_ROOT", "site"),
+                ("LEPTOS_OUTPUT_NAME", "ib"),
+            ],
+        ];
+        let asked = RefCell::new(BTreeSet::new());
+        for vars in inputs {
+            config_asking(dir.path(), vars, |name| {
+                asked.borrow_mut().insert(name.to_owned());
+            })
+            .unwrap_or_else(|e| panic!("{vars:?} must parse: {e}"));
+        }
+        let mut read = asked.into_inner();
+        read.insert(LOG_FILTER_VAR.to_owned());
+
+        let documented: BTreeSet<String> = ENV_VARS.iter().map(|var| var.name.to_owned()).collect();
+        assert_eq!(documented.len(), ENV_VARS.len(), "ENV_VARS names a variable twice");
+        let undocumented: Vec<_> = read.difference(&documented).collect();
+        let never_read: Vec<_> = documented.difference(&read).collect();
+        assert!(
+            undocumented.is_empty() && never_read.is_empty(),
+            "read but missing from ENV_VARS: {undocumented:?}; in ENV_VARS but never read: {never_read:?}"
+        );
     }
 
     #[test]
@@ -600,21 +597,10 @@ mod tests {
         assert_eq!(config.sentry_url.as_str(), "https://sentry.io/");
         assert!(matches!(config.secret_key_source, SecretKeySource::Generated(_)));
         assert_eq!(config.public_url_or(config.site_addr).as_str(), "http://127.0.0.1:3000/");
-    }
-
-    #[test]
-    fn generated_key_is_kept_and_reused() {
-        let dir = tempfile::tempdir().unwrap();
-        let first = config_with(dir.path(), &[]).unwrap();
-        let second = config_with(dir.path(), &[]).unwrap();
-        assert_eq!(first.secret_key, second.secret_key);
-        assert!(matches!(second.secret_key_source, SecretKeySource::File(_)));
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("secret.key")).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
-        }
+        // A restart reads the generated key back (secrets.rs tests the file itself).
+        let restarted = config_with(dir.path(), &[]).unwrap();
+        assert_eq!(restarted.secret_key, config.secret_key);
+        assert!(matches!(restarted.secret_key_source, SecretKeySource::File(_)));
     }
 
     #[test]
