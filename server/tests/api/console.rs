@@ -96,8 +96,16 @@ on_both_stores!(static_files_come_from_the_site_root, |db| async move {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, "body{}");
     assert_eq!(answer.content_type.as_deref(), Some("text/css"));
-    // No way out of the site root.
-    assert_ne!(app.get("/pkg/../../secret.key").await.status, StatusCode::OK);
+    // No way out of the site root: a file beside it is not served, however
+    // the way out is spelled.
+    std::fs::write(app.data_dir.path().join("secret.key"), "a key outside the site root").unwrap();
+    for path in
+        ["/pkg/../../secret.key", "/pkg/%2e%2e/%2e%2e/secret.key", "/..%2fsecret.key", "/pkg/..%2F..%2Fsecret.key"]
+    {
+        let answer = app.get(path).await;
+        assert_ne!(answer.status, StatusCode::OK, "{path}");
+        assert!(!answer.body.contains("outside the site root"), "{path} served the file");
+    }
 });
 
 on_both_stores!(demo_mode_installs_more_organizations_from_the_console, |db| async move {
