@@ -25,6 +25,23 @@ pub async fn add_installed(store: &super::Store, uuid: &str, org: &str) -> Resul
         .await
 }
 
+/// A pending `issue.created` webhook delivery keyed and bodied `key`,
+/// received now: a row for tests about the inbox, not about its payload.
+pub fn pending_delivery(key: &str) -> super::NewDelivery {
+    super::NewDelivery {
+        received_at_ms: super::now_ms(),
+        source: "webhook",
+        request_id: None,
+        resource: "issue".into(),
+        action: Some("created".into()),
+        installation: None,
+        dedupe_key: key.into(),
+        headers: "{}".into(),
+        body: key.as_bytes().to_vec(),
+        state: "pending",
+    }
+}
+
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub struct TestDatabase {
