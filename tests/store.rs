@@ -7,7 +7,7 @@ use issuebridge::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
 use issuebridge::domain::installation::InstallationStatus;
 use issuebridge::domain::ticket::TicketStatus;
 use issuebridge::on_both_stores;
-use issuebridge::store::testing::TestDatabase;
+use issuebridge::store::testing::{pending_delivery as delivery, TestDatabase};
 use issuebridge::store::{NewInstallation, NewIssueLink, NewTicket, Store};
 
 const INSTALLATION: &str = "a8e5d37a-1b2c-4d5e-8f90-123456789abc";
@@ -156,21 +156,6 @@ async fn sqlite_creates_the_database_folder_with_wal_and_foreign_keys() {
     let foreign_keys: i64 = sqlx::query_scalar("pragma foreign_keys").fetch_one(pool).await.unwrap();
     assert_eq!(foreign_keys, 1);
     assert!(dir.path().join("nested/deeper/ib.db").exists());
-}
-
-fn delivery(key: &str) -> issuebridge::store::NewDelivery {
-    issuebridge::store::NewDelivery {
-        received_at_ms: issuebridge::domain::time::now_ms(),
-        source: "webhook",
-        request_id: None,
-        resource: "issue".into(),
-        action: Some("created".into()),
-        installation: None,
-        dedupe_key: key.into(),
-        headers: "{}".into(),
-        body: key.as_bytes().to_vec(),
-        state: DeliveryState::Pending,
-    }
 }
 
 on_both_stores!(a_batch_stores_new_deliveries_once_and_counts_repeats, |db: TestDatabase| async move {

@@ -3,8 +3,9 @@
 //! SQLite lives in a temporary folder. PostgreSQL gets a uniquely named
 //! database on the server at `ISSUEBRIDGE_TEST_POSTGRES_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`), dropped when the test ends.
-//! Without a server the PostgreSQL half of a test is skipped, except under
-//! `CI=true`, where a missing server fails the test: CI must prove both.
+//! Without a server the PostgreSQL half of a test is skipped, and said so
+//! on stderr past the test runner's capture, except under `CI=true`, where
+//! a missing server fails the test: CI must prove both.
 
 use sqlx::{Connection, PgConnection};
 
@@ -55,6 +56,23 @@ impl Store {
     }
 }
 
+/// A pending `issue.created` webhook delivery keyed and bodied `key`,
+/// received now: a row for tests about the inbox, not about its payload.
+pub fn pending_delivery(key: &str) -> super::NewDelivery {
+    super::NewDelivery {
+        received_at_ms: now_ms(),
+        source: "webhook",
+        request_id: None,
+        resource: "issue".into(),
+        action: Some("created".into()),
+        installation: None,
+        dedupe_key: key.into(),
+        headers: "{}".into(),
+        body: key.as_bytes().to_vec(),
+        state: crate::domain::deliveries::DeliveryState::Pending,
+    }
+}
+
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 pub struct TestDatabase {
@@ -84,7 +102,7 @@ impl TestDatabase {
                 panic!("PostgreSQL at {admin_url} is unreachable and CI=true requires it: {e}")
             }
             Err(e) => {
-                eprintln!("skipping the PostgreSQL half of this test: {admin_url} is unreachable ({e})");
+                report_skip(&admin_url, &e);
                 return None;
             }
         };
@@ -96,6 +114,26 @@ impl TestDatabase {
         let url = DatabaseUrl::parse(url.as_str()).expect("a postgres URL");
         Some(Self { url, _dir: None, postgres: Some(PostgresDrop { admin_url, name }) })
     }
+}
+
+/// Says that a PostgreSQL half is skipped, where people see it: the test
+/// runner captures `eprintln!` and shows it only for failing tests, and a
+/// skipped half is reported as passed. A write to the stderr handle itself
+/// is not captured. The reason once per run, then one line per test (the
+/// runner names each test's thread after it).
+fn report_skip(admin_url: &str, error: &sqlx::Error) {
+    use std::io::Write;
+    static EXPLAINED: std::sync::Once = std::sync::Once::new();
+    let mut stderr = std::io::stderr().lock();
+    EXPLAINED.call_once(|| {
+        let _ = writeln!(
+            stderr,
+            "warning: PostgreSQL at {admin_url} is unreachable ({error}): PostgreSQL halves are skipped and reported \
+             as passed (CI=true makes them fail)"
+        );
+    });
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(stderr, "warning: {test}: the PostgreSQL half was skipped");
 }
 
 impl Drop for TestDatabase {

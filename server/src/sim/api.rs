@@ -44,7 +44,11 @@ pub(super) fn detail(status: StatusCode, text: &str) -> Response {
 async fn log_and_inject_failures(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
     let method = request.method().to_string();
     let path = request.uri().path().to_owned();
-    let delay = shared.model().take_delay(&method, &path);
+    let delay = {
+        let mut model = shared.model();
+        model.arrivals.push((method.clone(), path.clone()));
+        model.take_delay(&method, &path)
+    };
     if let Some(millis) = delay {
         tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
     }

@@ -278,9 +278,16 @@ impl Simulator {
         self.shared.model().tokens.iter().find(|(_, t)| t.installation == installation).map(|(token, _)| token.clone())
     }
 
-    /// How many requests reached `path_part` with `method`, failed or not.
+    /// How many requests reached `path_part` with `method` and were
+    /// answered, failed or not (a delayed one counts once answered).
     pub fn requests(&self, method: &str, path_part: &str) -> usize {
         self.shared.model().log.iter().filter(|(m, p, _)| m == method && p.contains(path_part)).count()
+    }
+
+    /// How many requests reached `path_part` with `method`, counted on
+    /// arrival: a delayed request counts even if the client gave up on it.
+    pub fn arrivals(&self, method: &str, path_part: &str) -> usize {
+        self.shared.model().arrivals.iter().filter(|(m, p)| m == method && p.contains(path_part)).count()
     }
 
     /// How many token pairs were handed out by refresh.

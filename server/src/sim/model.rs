@@ -137,7 +137,11 @@ pub struct Model {
     /// kept, as Sentry deletes the old token on refresh.
     pub tokens: HashMap<String, Token>,
     pub failures: Vec<Failure>,
+    /// Answered requests: method, path, status.
     pub log: Vec<(String, String, u16)>,
+    /// Requests as they arrive, before any delay or answer: a request the
+    /// client gave up on is here and not in `log`.
+    pub arrivals: Vec<(String, String)>,
     pub refresh_count: usize,
     pub manual_refresh_count: usize,
     pub manual_refresh_enabled: bool,
@@ -164,6 +168,7 @@ impl Default for Model {
             tokens: HashMap::new(),
             failures: Vec::new(),
             log: Vec::new(),
+            arrivals: Vec::new(),
             refresh_count: 0,
             manual_refresh_count: 0,
             // The feature flag is on unless a test turns it off.

@@ -253,10 +253,14 @@ on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| as
             r#"{{"action":"created","installation":{{"uuid":"{CRASH_INSTALLATION}"}},"data":{{"issue":{{"id":"{n}","title":"Crash {n}"}}}},"actor":{{"type":"application","id":"sentry","name":"Sentry"}}}}"#
         )
     };
-    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let (acked, finished) = (std::sync::Arc::new(AtomicUsize::new(0)), std::sync::Arc::new(AtomicUsize::new(0)));
+    // Set just before the kill: each send notes whether its answer (or the
+    // lack of one) came before it.
+    let killed = std::sync::Arc::new(AtomicBool::new(false));
     let sends = (0..600).map(|n| {
         let (client, url, body) = (client.clone(), format!("{base}/sentry/webhook"), body(n));
-        let acked = acked.clone();
+        let (acked, finished, killed) = (acked.clone(), finished.clone(), killed.clone());
         tokio::spawn(async move {
             let signature = sign(b"crash-secret", body.as_bytes());
             let answer = client
@@ -269,26 +273,45 @@ on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| as
                 .await;
             let status = answer.map(|r| r.status().as_u16()).unwrap_or(0);
             if status == 200 {
-                acked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                acked.fetch_add(1, SeqCst);
             }
-            (body, status)
+            finished.fetch_add(1, SeqCst);
+            (body, status, killed.load(SeqCst))
         })
     });
     let sends: Vec<_> = sends.collect();
-    // Kill the server without warning in the middle of the burst.
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while acked.load(std::sync::atomic::Ordering::SeqCst) < 150 && std::time::Instant::now() < deadline {
+    // Kill the server without warning in the middle of the burst. The
+    // deadline only bounds a failing run: a server answering anything but
+    // 200 never gets there.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while acked.load(SeqCst) < 150 && finished.load(SeqCst) < 600 && std::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    killed.store(true, SeqCst);
+    let acked_before_kill = acked.load(SeqCst);
     std::process::Command::new("kill").args(["-KILL", &server.id().unwrap().to_string()]).status().unwrap();
     let _ = server.wait().await;
     let mut acknowledged = Vec::new();
+    let (mut answered_before_kill, mut cut_by_kill) = (Vec::new(), 0);
     for send in sends {
-        let (body, status) = send.await.unwrap();
+        let (body, status, after_kill) = send.await.unwrap();
         if status == 200 {
             acknowledged.push(body);
         }
+        match (after_kill, status) {
+            (false, status) => answered_before_kill.push(status),
+            (true, 0) => cut_by_kill += 1,
+            (true, _) => {}
+        }
     }
+    // The kill came after real acknowledgements, with sends still in flight.
+    assert!(acked_before_kill >= 150, "only {acked_before_kill} deliveries were acknowledged before the kill");
+    assert!(
+        answered_before_kill.iter().all(|status| *status == 200),
+        "before the kill every send is acknowledged: {answered_before_kill:?}"
+    );
+    assert!(answered_before_kill.len() < 600, "the burst was over before the kill");
+    assert!(cut_by_kill > 0, "no send was in flight when the server died");
 
     // On PostgreSQL the dead worker's claims run out with their lease (a
     // minute); let that minute pass. SQLite frees them at start-up.
@@ -330,7 +353,10 @@ on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| as
             .to_owned();
         assert!(store.ticket_for_issue(CRASH_INSTALLATION, &issue).await.unwrap().is_some(), "issue {issue}");
     }
-    eprintln!("{} of 600 acknowledged before the kill, all stored and applied once", acknowledged.len());
+    eprintln!(
+        "{} of 600 acknowledged ({acked_before_kill} before the kill, {cut_by_kill} cut by it), all stored and applied once",
+        acknowledged.len()
+    );
     store.close().await;
     std::process::Command::new("kill").args(["-TERM", &restarted.id().unwrap().to_string()]).status().unwrap();
     assert!(restarted.wait().await.unwrap().success());

@@ -96,8 +96,16 @@ on_both_stores!(static_files_come_from_the_site_root, |db| async move {
     assert_eq!(answer.status, StatusCode::OK);
     assert_eq!(answer.body, "body{}");
     assert_eq!(answer.content_type.as_deref(), Some("text/css"));
-    // No way out of the site root.
-    assert_ne!(app.get("/pkg/../../secret.key").await.status, StatusCode::OK);
+    // No way out of the site root: a file beside it is not served, however
+    // the way out is spelled.
+    std::fs::write(app.data_dir.path().join("secret.key"), "a key outside the site root").unwrap();
+    for path in
+        ["/pkg/../../secret.key", "/pkg/%2e%2e/%2e%2e/secret.key", "/..%2fsecret.key", "/pkg/..%2F..%2Fsecret.key"]
+    {
+        let answer = app.get(path).await;
+        assert_ne!(answer.status, StatusCode::OK, "{path}");
+        assert!(!answer.body.contains("outside the site root"), "{path} served the file");
+    }
 });
 
 on_both_stores!(demo_mode_installs_more_organizations_from_the_console, |db| async move {
@@ -288,6 +296,7 @@ on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_att
 on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| async move {
     use axum::body::Body;
     use axum::http::Request;
+    use issuebridge::store::{DeliveryInsert, DeliveryOutcome, NewDelivery};
     use issuebridge_app::api::ReplayDeliveries;
     let app = spawn_app(db).await;
     let replay = |body: &'static str| {
@@ -298,8 +307,62 @@ on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| as
     };
     let answer = app.send(replay("scope=dead")).await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "0"));
+
+    // A log to replay: a dead delivery and a processed one in 2020, a
+    // processed one from 2010, and a body that is not JSON (never replayed).
+    let store = &app.state.store;
+    let seed = |received: &str, state: &str, key: &str| NewDelivery {
+        received_at_ms: issuebridge::domain::time::parse_utc_minutes(received).unwrap(),
+        state: state.parse().unwrap(),
+        ..issuebridge::store::testing::pending_delivery(key)
+    };
+    let inserted = store
+        .insert_deliveries(&[
+            seed("2020-06-01T00:00", "pending", "dead-2020"),
+            seed("2020-06-02T00:00", "pending", "processed-2020"),
+            seed("2010-01-01T00:00", "pending", "processed-2010"),
+            seed("2020-06-03T00:00", "invalid", "invalid-2020"),
+        ])
+        .await
+        .unwrap();
+    let ids: Vec<i64> = inserted
+        .iter()
+        .map(|outcome| match outcome {
+            DeliveryInsert::Stored(id) => *id,
+            DeliveryInsert::Duplicate(_) => panic!("each seed is new"),
+        })
+        .collect();
+    let [dead, processed, old, invalid] = ids[..] else { panic!("four seeds") };
+    for claimed in store.claim_deliveries(10, 60_000).await.unwrap() {
+        let outcome = if claimed.id == dead {
+            DeliveryOutcome::Dead { error: "gave up".into() }
+        } else {
+            DeliveryOutcome::Processed
+        };
+        store.finish_delivery(&claimed, &outcome).await.unwrap();
+    }
+    let record = |id: i64| async move { store.delivery(id).await.unwrap().unwrap() };
+    assert_eq!(record(dead).await.state, "dead");
+
+    // The dead one only, back in the queue with a clean slate.
+    let answer = app.send(replay("scope=dead")).await;
+    assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "1"));
+    let requeued = record(dead).await;
+    assert_eq!((requeued.state.as_str(), requeued.attempts, requeued.last_error), ("pending", 0, None));
+    assert_eq!(record(processed).await.state, "processed");
+
+    // A range takes what was received in it, whatever its state, but the
+    // body that cannot be processed.
+    let answer = app.send(replay("scope=range&from=2020-01-01T00:00&to=2021-01-01T00:00")).await;
+    assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "2"));
+    assert_eq!(record(processed).await.state, "pending");
+    assert_eq!(record(old).await.state, "processed", "received before the range");
+    assert_eq!(record(invalid).await.state, "invalid");
+
     let answer = app.send(replay("scope=range&from=2000-01-01T00:00&to=2100-01-01T00:00")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(answer.body, "3", "every replayable delivery of the century");
+    assert_eq!(record(old).await.state, "pending");
     let answer = app.send(replay("scope=range")).await;
     assert!(answer.body.contains("Choose a time range first."), "{}", answer.body);
 });

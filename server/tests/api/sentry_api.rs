@@ -150,9 +150,16 @@ async fn server_errors_are_retried_with_backoff_then_given_up() {
 async fn a_timeout_is_retried() {
     let s = setup().await;
     let path = format!("/issues/{}/", s.issue);
-    s.sim.delay_next("GET", &path, 2000, 1);
+    // Ten times the 500 ms per-attempt timeout: only the timeout ends the
+    // first attempt before its answer comes.
+    s.sim.delay_next("GET", &path, 5_000, 1);
+    let started = Instant::now();
     s.client.get_issue(&s.token, &s.org, &s.issue).await.unwrap();
+    let took = started.elapsed();
     assert_eq!(s.sim.requests("GET", &path), 1, "the slow one is still sleeping when the retry lands");
+    // Counted on arrival: the slow attempt, given up on, and its retry.
+    assert_eq!(s.sim.arrivals("GET", &path), 2, "the slow attempt was abandoned and retried");
+    assert!(took >= Duration::from_millis(500), "the first attempt waited out its timeout, not less: {took:?}");
 }
 
 #[tokio::test]

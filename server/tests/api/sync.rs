@@ -259,7 +259,7 @@ on_both_stores!(metric_alerts_follow_their_lifecycle, |db| async move {
     assert_eq!((opened.status.as_str(), opened.severity.as_deref()), ("todo", Some("open")));
     assert_eq!(opened.title, "Too many errors");
 
-    deliver(&app, &send("critical", 1001)).await;
+    let critical = deliver(&app, &send("critical", 1001)).await;
     work(&app).await;
     assert_eq!(ticket(&app).await.severity.as_deref(), Some("critical"));
 
@@ -269,6 +269,17 @@ on_both_stores!(metric_alerts_follow_their_lifecycle, |db| async move {
     let closed = ticket(&app).await;
     assert_eq!(closed.id, opened.id, "one ticket per metric alert");
     assert_eq!((closed.status.as_str(), closed.severity.as_deref()), ("done", Some("resolved")));
+
+    // Closed for good: a critical sent after the resolution is newer, so
+    // only that rule (not the ordering of changes) keeps the ticket closed.
+    let later = deliver(&app, &send("critical", 1004)).await;
+    assert_ne!(later, critical, "a new delivery, not a duplicate of the first critical");
+    work(&app).await;
+    let still = ticket(&app).await;
+    assert_eq!((still.status.as_str(), still.severity.as_deref()), ("done", Some("resolved")), "not reopened");
+    let later = app.state.store.delivery(later).await.unwrap().unwrap();
+    assert_eq!(later.state, "processed");
+    assert_eq!(later.note.as_deref(), Some("metric alert 42 was resolved; late critical ignored"));
     replay_everything_changes_nothing(&app).await;
 });
 
@@ -411,6 +422,42 @@ fn fixture_corpus() -> Vec<(String, Vec<u8>)> {
     files
 }
 
+/// What each fixture of the corpus (but the installation ones) does when
+/// the corpus is delivered in order: the worker's note on its delivery, as
+/// the console shows it.
+const FIXTURE_OUTCOMES: [(&str, &str); 28] = [
+    ("issue.created.ids-as-ints.json", "opened IB-1 for issue 1117540176"),
+    ("issue.created.json", "issue 1117540176 is linked to IB-1 already"),
+    ("issue.created.z-dates-extra-fields.json", "opened IB-2 for issue 1117540177"),
+    ("comment.created.app-actor.json", "comment 9002 added to IB-1"),
+    ("comment.created.ids-as-strings.json", "comment 9002 on IB-1 unchanged"),
+    ("comment.created.json", "comment 9001 added to IB-1"),
+    ("comment.deleted.json", "comment 9001 deleted on IB-1"),
+    ("comment.updated.json", "comment 9001 on IB-1 unchanged"),
+    ("error.created.issue-url-legacy.json", "event counted on issue 1117540176 and IB-1"),
+    ("error.created.json", "event counted on issue 1117540176 and IB-1"),
+    ("error.created.occurrence.json", "event counted on issue 1117540178"),
+    ("event_alert.triggered.json", "alert counted on IB-1"),
+    ("event_alert.triggered.no-issue-alert.json", "alert counted on IB-2"),
+    ("event_alert.triggered.occurrence.json", "alert opened IB-3 for issue 1117540178"),
+    ("issue.archived.json", "IB-1 is Won't do (issue 1117540176 ignored)"),
+    ("issue.assigned.json", "IB-1 assigned to omar@acme.example"),
+    ("issue.assigned.no-email.json", "issue 1117540177 assigned to user:Omar Haddad; no ticket assignee to change"),
+    ("issue.assigned.team.json", "issue 1117540176 assigned to team:frontend; no ticket assignee to change"),
+    ("issue.ignored.json", "IB-1 is Won't do (issue 1117540176 ignored)"),
+    ("issue.resolved.json", "IB-1 is Done (issue 1117540176 resolved)"),
+    ("issue.unresolved.json", "IB-1 is To do (issue 1117540176 unresolved)"),
+    ("metric_alert.critical.json", "IB-4 follows metric alert 42: critical"),
+    ("metric_alert.critical.other-installation.json", "IB-5 follows metric alert 43: critical"),
+    ("metric_alert.open.json", "IB-4 follows metric alert 42: open"),
+    ("metric_alert.resolved.json", "IB-4 follows metric alert 42: resolved"),
+    // Sent after the resolution: the incident is closed for good.
+    ("metric_alert.warning.json", "metric alert 42 was resolved; late warning ignored"),
+    // Events an earlier delivery counted already: counted once.
+    ("service_hook.event.alert.json", "event on issue 1117540177 was counted before"),
+    ("service_hook.event.created.json", "event on issue 1117540176 was counted before"),
+];
+
 on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothing, |db| async move {
     use issuebridge::sentry::signature::sign;
     use issuebridge::store::NewServiceHook;
@@ -467,7 +514,10 @@ on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothin
     }
     work(&app).await;
 
-    for (name, id) in &delivered {
+    let names: Vec<&str> = delivered.iter().map(|(name, _)| name.as_str()).collect();
+    let expected: Vec<&str> = FIXTURE_OUTCOMES.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names, expected, "each fixture has its expected outcome, in delivery order");
+    for ((name, id), (_, note)) in delivered.iter().zip(FIXTURE_OUTCOMES) {
         let delivery = store.delivery(*id).await.unwrap().unwrap();
         assert!(
             matches!(delivery.state.as_str(), "processed" | "ignored"),
@@ -475,7 +525,36 @@ on_both_stores!(every_fixture_of_the_corpus_is_applied_and_replays_change_nothin
             delivery.state,
             delivery.last_error
         );
+        // Every fixture is a resource and action issuebridge handles: none
+        // may end ignored, and each did what its note says.
+        assert_eq!(
+            (delivery.state.as_str(), delivery.note.as_deref()),
+            ("processed", Some(note)),
+            "{name} ({:?})",
+            delivery.last_error
+        );
     }
+    // What the corpus leaves behind, every handler's effect in one view.
+    let mut after = snapshot(store).await;
+    after.sort();
+    assert_eq!(
+        after,
+        [
+            "comment 1 9001 Looks like the list is rendered before the fetch resolves. deleted",
+            "comment 1 9002 Linked to ACME-812 by issuebridge. live",
+            "issue 1117540176 unresolved team:frontend 2",
+            "issue 1117540177 unresolved user:Omar Haddad 0",
+            "issue 1117540178 - - 1",
+            "link 1117540176 1",
+            "link 1117540177 2",
+            "link 1117540178 3",
+            "ticket 1 todo omar@acme.example 2 - TypeError: Cannot read properties of undefined (reading 'map')",
+            "ticket 2 todo - 0 - ReferenceError: checkoutTotal is not defined",
+            "ticket 3 todo - 1 - N+1 Query",
+            "ticket 4 done - 0 resolved Too many errors",
+            "ticket 5 todo - 0 critical Payment failures",
+        ]
+    );
     let primary = ticket_of(&app, FIXTURE_INSTALLATION, "1117540176").await;
     assert!(primary.occurrences > 0, "errors, alerts and service-hook events count on the issue's ticket");
     let issue = store.sentry_issue(FIXTURE_INSTALLATION, "1117540176").await.unwrap().unwrap();
