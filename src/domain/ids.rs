@@ -1,7 +1,7 @@
 //! Sentry's identifiers, parsed once at the edge.
 //!
 //! Sentry is loose about id types (the same issue id is a JSON string in one
-//! payload and a number in another, see the contract's §1.8). Each newtype
+//! payload and a number in another, see docs/sentry-protocol.md §1.8). Each newtype
 //! accepts every form Sentry really sends and nothing else, so code past the
 //! parser never has to wonder.
 

@@ -153,7 +153,7 @@ pub fn seal(cipher: &TokenCipher, installation: &InstallationUuid, grant: &Token
     }
 }
 
-/// Sentry sometimes sends an empty `detail` (contract §2.2).
+/// Sentry sometimes sends an empty `detail` (docs/sentry-protocol.md §2.2).
 fn non_empty(detail: String) -> String {
     if detail.trim().is_empty() {
         "no reason given".to_owned()

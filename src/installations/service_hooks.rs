@@ -1,5 +1,5 @@
 //! Project service hooks: raw `event.created` / `event.alert` deliveries for
-//! chosen projects (contract §7). Each hook signs with its own secret, which
+//! chosen projects (docs/sentry-protocol.md §7). Each hook signs with its own secret, which
 //! is kept sealed like the tokens.
 
 use crate::domain::ids::{InstallationUuid, OrgSlug};

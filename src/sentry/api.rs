@@ -323,7 +323,7 @@ impl SentryClient {
     }
 
     /// The last resort when the refresh token is gone: a JWT signed with the
-    /// client secret asks for a new pair (contract §2.3).
+    /// client secret asks for a new pair (docs/sentry-protocol.md §2.3).
     pub async fn manual_refresh(&self, installation: &InstallationUuid) -> Result<TokenGrant, SentryError> {
         let now = crate::domain::time::now_ms() / 1000;
         let jti = {
@@ -391,7 +391,7 @@ impl SentryClient {
         Ok(())
     }
 
-    // ----- issues (contract §4) -----
+    // ----- issues (docs/sentry-protocol.md §4) -----
 
     pub async fn get_issue(&self, token: &Secret, org: &OrgSlug, issue: &SentryIssueId) -> Result<Issue, SentryError> {
         let url = self.url(&format!("/api/0/organizations/{org}/issues/{issue}/"));
@@ -462,7 +462,7 @@ impl SentryClient {
         Ok(())
     }
 
-    // ----- service hooks: raw events of chosen projects (contract §7) -----
+    // ----- service hooks: raw events of chosen projects (docs/sentry-protocol.md §7) -----
 
     pub async fn create_service_hook(
         &self,

@@ -1,5 +1,5 @@
 //! The short-lived HS256 JWT that Sentry's manual token refresh accepts
-//! (contract §2.3): signed with the client secret, `iss` and `sub` the client
+//! (docs/sentry-protocol.md §2.3): signed with the client secret, `iss` and `sub` the client
 //! id, one minute of life, and a `jti` that works once.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

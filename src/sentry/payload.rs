@@ -1,4 +1,4 @@
-//! What Sentry's webhooks carry, read tolerantly (contract §1.4, §1.7, §1.8).
+//! What Sentry's webhooks carry, read tolerantly (docs/sentry-protocol.md §1.4, §1.7, §1.8).
 //!
 //! Sentry's payloads disagree with themselves: an issue id is a string in
 //! one payload and a number in the next, URLs are missing from most issue
@@ -63,7 +63,7 @@ fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
     })
 }
 
-/// The envelope every app webhook shares (contract §1.4).
+/// The envelope every app webhook shares (docs/sentry-protocol.md §1.4).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Envelope<D> {
     pub action: String,
@@ -127,7 +127,7 @@ pub struct Group {
     pub project: Option<ProjectRef>,
     #[serde(default)]
     pub permalink: Option<String>,
-    /// Only `issue.created` has it (contract §1.7).
+    /// Only `issue.created` has it (docs/sentry-protocol.md §1.7).
     #[serde(default, rename = "web_url")]
     pub web_url: Option<String>,
     #[serde(default)]
@@ -178,7 +178,7 @@ pub struct Event {
     pub event_id: Option<String>,
     #[serde(default)]
     pub id: Option<LooseId>,
-    /// A str in the app webhooks (contract §1.8).
+    /// A str in the app webhooks (docs/sentry-protocol.md §1.8).
     #[serde(default)]
     pub issue_id: Option<LooseId>,
     /// Service hooks' EventSerializer calls it this.
@@ -236,7 +236,7 @@ pub struct EventAlertData {
     pub event: Event,
     #[serde(default)]
     pub triggered_rule: Option<String>,
-    /// Present only when the rule's action carries settings (contract §1.7).
+    /// Present only when the rule's action carries settings (docs/sentry-protocol.md §1.7).
     #[serde(default)]
     pub issue_alert: Option<IssueAlert>,
 }
@@ -354,7 +354,7 @@ impl MetricAlertData {
     }
 }
 
-/// A project service hook's body, payload version 0 (contract §7).
+/// A project service hook's body, payload version 0 (docs/sentry-protocol.md §7).
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceHookPayload {
     #[serde(default)]

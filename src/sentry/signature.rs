@@ -66,7 +66,7 @@ mod tests {
 
     const SECRET: &[u8] = b"test-client-secret";
 
-    /// The contract's §1.3 test vectors, computed with Python's hmac.
+    /// The §1.3 test vectors of docs/sentry-protocol.md, computed with Python's hmac.
     const VECTORS: &[(&str, &str)] = &[
         (
             r#"{"action":"created","installation":{"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9"},"data":{"installation":{"app":{"uuid":"64bf2cf4-37ca-4365-8dd3-6b6e56d741b8","slug":"my-app","sentryAppId":1},"organization":{"slug":"example","id":2},"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9","status":"pending","code":"abc123"}},"actor":{"type":"user","id":1,"name":"Jane"}}"#,

@@ -1,5 +1,5 @@
 //! The simulated Sentry's HTTP endpoints, with Sentry's status codes and
-//! error bodies (contract §2).
+//! error bodies (docs/sentry-protocol.md §2).
 
 use std::sync::Arc;
 
@@ -131,7 +131,7 @@ async fn authorizations(
 
 const JWT_BEARER: &str = "urn:sentry:params:oauth:grant-type:jwt-bearer";
 
-/// The manual refresh of contract §2.3: a one-minute HS256 JWT signed with
+/// The manual refresh of docs/sentry-protocol.md §2.3: a one-minute HS256 JWT signed with
 /// the client secret, each `jti` usable once.
 fn manual_refresh(shared: &Shared, uuid: &str, headers: &HeaderMap, body: Value) -> Response {
     let Some(authorization) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) else {

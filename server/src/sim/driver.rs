@@ -1,5 +1,5 @@
 //! The simulated Sentry acting towards a running app: signed webhooks and
-//! UI-component requests, built exactly as Sentry builds them (contract §1.2,
+//! UI-component requests, built exactly as Sentry builds them (docs/sentry-protocol.md §1.2,
 //! §1.3, §3): compact `ensure_ascii` JSON, `Request-ID`, the `Sentry-Hook-*`
 //! headers on webhooks and `Sentry-App-Signature` on component requests.
 
@@ -212,7 +212,7 @@ impl Simulator {
 }
 
 impl Simulator {
-    /// A service-hook delivery (contract §7) for a new event on `issue_id`:
+    /// A service-hook delivery (docs/sentry-protocol.md §7) for a new event on `issue_id`:
     /// payload version 0, signed with the hook's own secret, the
     /// `X-ServiceHook-*` headers (no event name among them), 5 s timeout.
     pub fn service_hook_delivery(&self, hook_id: &str, issue_id: &str) -> SignedRequest {

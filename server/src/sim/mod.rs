@@ -1,4 +1,4 @@
-//! A simulated Sentry that speaks the wire contract (`sentry-contract.md`)
+//! A simulated Sentry that speaks Sentry's wire protocol (docs/sentry-protocol.md)
 //! to the byte: the test suites run against it in-process, and demo mode
 //! runs against it when no real Sentry is configured.
 //!

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use issuebridge::domain::time::now_ms;
 use rand::Rng;
 
-/// Grant codes live 10 minutes, tokens 8 hours (contract §2.1, §2.2).
+/// Grant codes live 10 minutes, tokens 8 hours (docs/sentry-protocol.md §2.1, §2.2).
 pub const GRANT_LIFETIME_MS: i64 = 10 * 60 * 1000;
 pub const TOKEN_LIFETIME_MS: i64 = 8 * 60 * 60 * 1000;
 

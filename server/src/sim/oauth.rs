@@ -1,4 +1,4 @@
-//! The simulated Sentry's OAuth2 provider for console login (contract §2.5):
+//! The simulated Sentry's OAuth2 provider for console login (docs/sentry-protocol.md §2.5):
 //! `/oauth/authorize/` with a consent page, `/oauth/token/` (form-encoded;
 //! client credentials by Basic auth or form fields, never both; PKCE S256),
 //! `/oauth/userinfo/`, and `GET /api/0/organizations/` for the user.

@@ -1,4 +1,4 @@
-//! The simulated Sentry's resource API (contract §4): issues, comments and
+//! The simulated Sentry's resource API (docs/sentry-protocol.md §4): issues, comments and
 //! external issues, with Sentry's rate-limit headers.
 
 use std::sync::Arc;
@@ -307,7 +307,7 @@ fn hook_body(hook: &SimServiceHook) -> Value {
     })
 }
 
-/// `POST /api/0/projects/{org}/{project}/hooks/` (contract §7).
+/// `POST /api/0/projects/{org}/{project}/hooks/` (docs/sentry-protocol.md §7).
 async fn create_hook(
     State(shared): State<Arc<Shared>>,
     Path((org, project)): Path<(String, String)>,

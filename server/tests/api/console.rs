@@ -171,7 +171,12 @@ on_both_stores!(demo_sample_events_land_in_the_delivery_log, |db| async move {
         .unwrap();
     assert_eq!(sent.status(), 200);
     assert_eq!(sent.text().await.unwrap(), "5");
-    let listed = app.call_server_fn(ListDeliveries::PATH).await;
+    // The page sends its typed filter as JSON; an empty one lists everything.
+    let list_all = axum::http::Request::post(ListDeliveries::PATH)
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(r#"{"filter":{}}"#))
+        .unwrap();
+    let listed = app.send(list_all).await;
     let page: issuebridge::domain::deliveries::DeliveryPage = serde_json::from_str(&listed.body).unwrap();
     let deliveries = page.deliveries;
     let events: Vec<String> =

@@ -13,7 +13,7 @@ use url::Url;
 
 const SECRET: &str = "test-client-secret";
 
-/// The contract's §1.3 vector for `installation.created`.
+/// The §1.3 vector of docs/sentry-protocol.md for `installation.created`.
 const INSTALLATION_VECTOR: &str = r#"{"action":"created","installation":{"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9"},"data":{"installation":{"app":{"uuid":"64bf2cf4-37ca-4365-8dd3-6b6e56d741b8","slug":"my-app","sentryAppId":1},"organization":{"slug":"example","id":2},"uuid":"7a485448-a9e2-4c85-8a3c-4f44175783c9","status":"pending","code":"abc123"}},"actor":{"type":"user","id":1,"name":"Jane"}}"#;
 
 async fn contract_sim() -> Simulator {

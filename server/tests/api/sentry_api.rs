@@ -1,4 +1,4 @@
-//! The typed Sentry API client against the simulator: the calls of contract
+//! The typed Sentry API client against the simulator: the calls of docs/sentry-protocol.md
 //! §4, rate limits, retries, timeouts and redirects.
 
 use std::time::{Duration, Instant};
