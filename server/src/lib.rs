@@ -11,6 +11,7 @@ pub mod error;
 pub mod html;
 pub mod metrics;
 pub mod ops;
+pub mod page;
 pub mod setup;
 pub mod sim;
 pub mod startup;
