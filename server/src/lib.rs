@@ -8,7 +8,6 @@
 pub mod cli;
 pub mod demo;
 pub mod error;
-pub mod html;
 pub mod metrics;
 pub mod ops;
 pub mod page;
