@@ -10,6 +10,7 @@
 #![recursion_limit = "256"]
 
 pub mod api;
+pub mod document;
 pub mod pages;
 
 use leptos::prelude::*;
@@ -17,6 +18,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
+use document::{page_title, DocumentHead};
 use pages::{BoardPage, DeliveriesPage, DeliveryPage, InstallationsPage, NotFound, SettingsPage};
 
 /// The HTML document around the app, rendered on the server only.
@@ -26,10 +28,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         <!DOCTYPE html>
         <html lang="en">
             <head>
-                <meta charset="utf-8"/>
-                <meta name="viewport" content="width=device-width, initial-scale=1"/>
-                <link rel="stylesheet" href=stylesheet/>
-                <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <DocumentHead stylesheet/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -54,7 +53,7 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Title formatter=|page: String| format!("{page} · issuebridge")/>
+        <Title formatter=|page: String| page_title(&page)/>
         <Router>
             <header class="topbar">
                 <a class="brand" href="/">"issuebridge"</a>

@@ -3,7 +3,8 @@
 //! - [`SentryEndpointError`]: what Sentry calls (`/sentry/*`), answered as
 //!   JSON `{"message": …}`, the shape Sentry reads from an app.
 //! - [`ApiError`]: the operations endpoints (`/readyz`), JSON `{"error": …}`.
-//! - Browser pages render their errors as pages (see `setup`).
+//! - [`PageError`]: browser-facing routes (`/sentry/setup`), answered as a
+//!   page that looks like the console's.
 //!
 //! Whatever went wrong inside is logged with its cause here; the client gets
 //! a status and a sentence that leaks nothing about the internals.
@@ -83,5 +84,26 @@ impl IntoResponse for SentryEndpointError {
             tracing::error!(%cause, "a request from Sentry could not be served");
         }
         (self.status(), Json(json!({ "message": self.to_string() }))).into_response()
+    }
+}
+
+/// A failure a person sees in the browser: a page with a title and a plain
+/// sentence, never internals (the cause is logged where it happened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageError {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl PageError {
+    pub fn new(status: StatusCode, title: &'static str, message: impl Into<String>) -> Self {
+        Self { status, title, message: message.into() }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        crate::page::error_page(self.status, self.title, &self.message)
     }
 }

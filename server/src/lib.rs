@@ -8,9 +8,9 @@
 pub mod cli;
 pub mod demo;
 pub mod error;
-pub mod html;
 pub mod metrics;
 pub mod ops;
+pub mod page;
 pub mod setup;
 pub mod signed;
 pub mod sim;

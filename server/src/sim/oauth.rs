@@ -15,6 +15,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use issuebridge::domain::time::now_ms;
 use issuebridge::sentry::api::format_datetime_ms;
+use leptos::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -22,7 +23,6 @@ use url::Url;
 use super::api::{bearer_token, sentry_json};
 use super::model::{OAuthCode, UserToken};
 use super::{random_hex, Shared};
-use crate::html::escape;
 
 /// Sentry's OAuth tokens live 30 days; the simulator uses 8 hours like the
 /// app tokens, which is enough for any test and shows refresh working.
@@ -45,12 +45,14 @@ fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn error_page(message: &str) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        Html(format!("<!DOCTYPE html><title>Error</title><h1>Authorization error</h1><p>{message}</p>")),
-    )
-        .into_response()
+fn error_page(message: &'static str) -> Response {
+    let page = view! {
+        <!DOCTYPE html>
+        <title>"Error"</title>
+        <h1>"Authorization error"</h1>
+        <p>{message}</p>
+    };
+    (StatusCode::BAD_REQUEST, Html(page.to_html())).into_response()
 }
 
 /// The checks made before any redirect: a bad client or redirect URI gets
@@ -99,23 +101,29 @@ async fn authorize_page(State(shared): State<Arc<Shared>>, RawQuery(query): RawQ
         }
     }
     let user = shared.model().user.clone();
-    let hidden: String = params
-        .iter()
-        .map(|(k, v)| format!(r#"<input type="hidden" name="{}" value="{}">"#, escape(k), escape(v)))
-        .collect();
-    Html(format!(
-        r#"<!DOCTYPE html><html><head><title>Authorize · Sentry (simulated)</title></head><body>
-<h1>Authorize the application</h1>
-<p>It asks for: <code>{scope}</code>. You are signed in as {name} ({email}).</p>
-<form method="post" action="/oauth/authorize/">{hidden}
-<button type="submit" name="op" value="approve">Approve</button>
-<button type="submit" name="op" value="deny">Deny</button>
-</form></body></html>"#,
-        scope = escape(param(&params, "scope").unwrap_or_default()),
-        name = escape(&user.name),
-        email = escape(&user.email),
-    ))
-    .into_response()
+    let scope = param(&params, "scope").unwrap_or_default().to_owned();
+    let signed_in_as = format!("You are signed in as {} ({}).", user.name, user.email);
+    // The request's parameters go back with the decision.
+    let hidden = params.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value/> });
+    let page = view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <title>"Authorize · Sentry (simulated)"</title>
+            </head>
+            <body>
+                <h1>"Authorize the application"</h1>
+                <p>"It asks for: " <code>{scope}</code></p>
+                <p>{signed_in_as}</p>
+                <form method="post" action="/oauth/authorize/">
+                    {hidden.collect_view()}
+                    <button type="submit" name="op" value="approve">"Approve"</button>
+                    <button type="submit" name="op" value="deny">"Deny"</button>
+                </form>
+            </body>
+        </html>
+    };
+    Html(page.to_html()).into_response()
 }
 
 /// The consent form's answer: a code (or `access_denied`) back to the app.

@@ -157,6 +157,18 @@ on_both_stores!(incomplete_or_damaged_links_are_explained, |db| async move {
     assert!(page.body.contains("damaged"));
 });
 
+on_both_stores!(what_sentry_says_is_shown_as_text, |db| async move {
+    // Sentry's answer is quoted on the page when it cannot be used; a
+    // hostile one must not become markup.
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("<script>alert(1)</script>");
+    let page = follow_redirect(&app, &sim, &pending).await;
+    assert_eq!(page.status, StatusCode::BAD_GATEWAY, "{}", page.body);
+    assert!(page.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "quoted: {}", page.body);
+    assert!(!page.body.contains("<script"), "{}", page.body);
+    assert!(stored(&app, &pending.installation).await.is_none());
+});
+
 on_both_stores!(in_demo_mode_setup_talks_to_the_embedded_simulator, |db| async move {
     let app = spawn_app(db).await;
     let page = app.get("/sentry/setup?code=abc&installationId=0f0f0f0f-0000-4000-8000-000000000000").await;

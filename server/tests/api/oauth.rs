@@ -43,6 +43,8 @@ async fn approve(authorize_url: &Url, op: &str) -> Url {
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
     assert!(html.contains("Jane Doe") && html.contains("Approve"), "{html}");
+    let state = query(authorize_url, "state").expect("a state");
+    assert!(html.contains(&format!(r#"<input type="hidden" name="state" value="{state}""#)), "sent back: {html}");
     let mut form: Vec<(String, String)> = authorize_url.query_pairs().into_owned().collect();
     form.push(("op".into(), op.into()));
     let decision = http().post(authorize_url.join("/oauth/authorize/").unwrap()).form(&form).send().await.unwrap();
