@@ -103,6 +103,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
             &state.leptos_options.site_root,
             ErrorHandler::new_with_context(provide_app_state, shell, state.leptos_options.clone()),
         ))
+        .layer(assets::compression())
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,10 +1,11 @@
-//! The console's static files: precompressed copies chosen by
-//! `Accept-Encoding`, and revalidation.
+//! The console's static files and compression: precompressed copies chosen
+//! by `Accept-Encoding`, revalidation, and gzip for rendered pages.
 //!
 //! The store plays no part in any of it, so SQLite alone is enough. The
 //! site root is each test's own folder with stand-in files: nothing depends
 //! on `make front` having run.
 
+use std::io::Read;
 use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
@@ -101,4 +102,25 @@ async fn a_missing_asset_is_the_consoles_404_page_without_cache_headers() {
         assert!(answer.body.contains("Not found"), "{path}: {}", answer.body);
         assert_eq!(header(&answer.headers, "cache-control"), None, "{path}");
     }
+}
+
+#[tokio::test]
+async fn pages_are_gzipped_and_small_answers_are_not() {
+    let app = spawn_app(TestDatabase::sqlite()).await;
+    let page = get_with(&app, "/", &[("accept-encoding", "gzip, br")]).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(header(&page.headers, "content-encoding"), Some("gzip"));
+    let mut html = String::new();
+    flate2::read::GzDecoder::new(&page.bytes[..]).read_to_string(&mut html).unwrap();
+    assert!(html.contains("<title>Board · issuebridge</title>"), "{html}");
+    assert!(page.bytes.len() < html.len());
+
+    let plain = get_with(&app, "/", &[]).await;
+    assert_eq!(header(&plain.headers, "content-encoding"), None);
+    assert!(plain.body.contains("<title>Board · issuebridge</title>"));
+
+    // An acknowledgement-sized answer is not worth an encoder.
+    let small = get_with(&app, "/healthz", &[("accept-encoding", "gzip")]).await;
+    assert_eq!(header(&small.headers, "content-encoding"), None);
+    assert_eq!(small.body, r#"{"status":"ok"}"#);
 }
