@@ -5,6 +5,7 @@
 //! production ([`startup::router`]) and start exactly the same server
 //! ([`startup::Application`]).
 
+pub mod assets;
 pub mod cli;
 pub mod demo;
 pub mod error;

@@ -1,17 +1,21 @@
 //! Request metrics in Prometheus' text format: a counter by method, route
-//! and status, and a latency histogram by route.
+//! and status, a latency histogram by route, and refused webhooks by reason.
 //!
-//! Routes are labelled by their pattern (`/api/{fn}`), never by the concrete
-//! path, so label cardinality stays bounded whatever clients send.
+//! Label cardinality stays bounded whatever clients send: routes are
+//! labelled by their pattern (`/api/{fn}`), never by the concrete path, and
+//! methods outside HTTP's standard set share the label `other`.
+//!
+//! Each router owns its [`Registry`] (no process-wide recorder), so tests
+//! that build routers side by side never see each other's counts.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::Response;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 
 /// Upper bounds in seconds: fine-grained below 10 ms, where webhook
 /// acknowledgements are expected to land.
@@ -20,106 +24,96 @@ const BUCKETS: [f64; 14] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 /// The label for requests no route matched (static files, 404s).
 const UNMATCHED: &str = "unmatched";
 
-#[derive(Default)]
+/// The label shared by every method outside HTTP's standard set: a client
+/// can make up any token as a method, and each would otherwise be a series.
+const OTHER_METHOD: &str = "other";
+
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    webhook_rejections: IntCounterVec,
 }
 
-#[derive(Default)]
-struct Inner {
-    webhook_rejections: BTreeMap<&'static str, u64>,
-    requests: BTreeMap<(String, String, u16), u64>,
-    latency: BTreeMap<String, Histogram>,
-}
-
-#[derive(Default, Clone)]
-struct Histogram {
-    buckets: [u64; BUCKETS.len()],
-    count: u64,
-    sum: f64,
+impl Default for Metrics {
+    fn default() -> Self {
+        let requests = IntCounterVec::new(
+            Opts::new("issuebridge_http_requests_total", "HTTP requests answered, by method, route and status."),
+            &["method", "route", "status"],
+        )
+        .expect("a valid counter");
+        let latency = HistogramVec::new(
+            HistogramOpts::new("issuebridge_http_request_duration_seconds", "Time to answer HTTP requests, by route.")
+                .buckets(BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("a valid histogram");
+        let webhook_rejections = IntCounterVec::new(
+            Opts::new("issuebridge_webhook_rejected_total", "Webhooks refused before storage, by reason."),
+            &["reason"],
+        )
+        .expect("a valid counter");
+        let registry = Registry::new();
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(webhook_rejections.clone()),
+        ] {
+            registry.register(collector).expect("metric names are unique");
+        }
+        Self { registry, requests, latency, webhook_rejections }
+    }
 }
 
 impl Metrics {
-    pub fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *inner.requests.entry((method.to_owned(), route.to_owned(), status)).or_default() += 1;
-        let histogram = inner.latency.entry(route.to_owned()).or_default();
-        for (bucket, bound) in histogram.buckets.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *bucket += 1;
-            }
-        }
-        histogram.count += 1;
-        histogram.sum += seconds;
+    pub fn record(&self, method: &Method, route: &str, status: StatusCode, seconds: f64) {
+        self.requests.with_label_values(&[method_label(method), route, status.as_str()]).inc();
+        self.latency.with_label_values(&[route]).observe(seconds);
     }
 
     /// A webhook refused before it was stored (bad or missing signature).
     pub fn record_webhook_rejection(&self, reason: &'static str) {
-        let mut inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        *inner.webhook_rejections.entry(reason).or_default() += 1;
+        self.webhook_rejections.with_label_values(&[reason]).inc();
     }
 
     pub fn render(&self) -> String {
-        let inner = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut out = String::new();
-        out.push_str("# HELP issuebridge_http_requests_total HTTP requests answered, by method, route and status.\n");
-        out.push_str("# TYPE issuebridge_http_requests_total counter\n");
-        for ((method, route, status), count) in &inner.requests {
-            let _ = writeln!(
-                out,
-                "issuebridge_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{status}\"}} {count}",
-                escape(method),
-                escape(route)
-            );
+        let mut text = String::new();
+        // Encoding fails only on malformed metric families, which the fixed
+        // set above cannot produce; a scrape still gets what was written.
+        if let Err(error) = TextEncoder::new().encode_utf8(&self.registry.gather(), &mut text) {
+            tracing::error!(%error, "encoding metrics");
         }
-        out.push_str("# HELP issuebridge_webhook_rejected_total Webhooks refused before storage, by reason.\n");
-        out.push_str("# TYPE issuebridge_webhook_rejected_total counter\n");
-        for (reason, count) in &inner.webhook_rejections {
-            let _ = writeln!(out, "issuebridge_webhook_rejected_total{{reason=\"{}\"}} {count}", escape(reason));
-        }
-        out.push_str("# HELP issuebridge_http_request_duration_seconds Time to answer HTTP requests, by route.\n");
-        out.push_str("# TYPE issuebridge_http_request_duration_seconds histogram\n");
-        for (route, histogram) in &inner.latency {
-            let route = escape(route);
-            for (count, bound) in histogram.buckets.iter().zip(BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "issuebridge_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "issuebridge_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                histogram.count
-            );
-            let _ =
-                writeln!(out, "issuebridge_http_request_duration_seconds_sum{{route=\"{route}\"}} {}", histogram.sum);
-            let _ = writeln!(
-                out,
-                "issuebridge_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                histogram.count
-            );
-        }
-        out
+        text
     }
 }
 
-/// Label values escape backslash, double quote and newline.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+/// The method's own name if HTTP defines it, else [`OTHER_METHOD`].
+fn method_label(method: &Method) -> &'static str {
+    static STANDARD: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::CONNECT,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::PATCH,
+    ];
+    STANDARD.iter().find(|standard| *standard == method).map_or(OTHER_METHOD, Method::as_str)
 }
 
 /// Middleware: times every request and records it under its route pattern.
 pub async fn track(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    let method = request.method().clone();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map(|path| path.as_str().to_owned())
         .unwrap_or_else(|| UNMATCHED.to_owned());
     let response = next.run(request).await;
-    metrics.record(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    metrics.record(&method, &route, response.status(), started.elapsed().as_secs_f64());
     response
 }
 
@@ -130,9 +124,9 @@ mod tests {
     #[test]
     fn renders_counters_and_cumulative_buckets() {
         let metrics = Metrics::default();
-        metrics.record("GET", "/healthz", 200, 0.0007);
-        metrics.record("GET", "/healthz", 200, 0.003);
-        metrics.record("POST", "/api/{fn}", 500, 20.0);
+        metrics.record(&Method::GET, "/healthz", StatusCode::OK, 0.0007);
+        metrics.record(&Method::GET, "/healthz", StatusCode::OK, 0.003);
+        metrics.record(&Method::POST, "/api/{fn}", StatusCode::INTERNAL_SERVER_ERROR, 20.0);
         let text = metrics.render();
         assert!(text.contains("issuebridge_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"));
         assert!(text.contains("issuebridge_http_requests_total{method=\"POST\",route=\"/api/{fn}\",status=\"500\"} 1"));
@@ -145,7 +139,43 @@ mod tests {
     }
 
     #[test]
+    fn keeps_the_help_and_type_lines_scrapers_read() {
+        let metrics = Metrics::default();
+        metrics.record(&Method::GET, "/healthz", StatusCode::OK, 0.001);
+        metrics.record_webhook_rejection("wrong signature");
+        let text = metrics.render();
+        for line in [
+            "# HELP issuebridge_http_requests_total HTTP requests answered, by method, route and status.",
+            "# TYPE issuebridge_http_requests_total counter",
+            "# HELP issuebridge_webhook_rejected_total Webhooks refused before storage, by reason.",
+            "# TYPE issuebridge_webhook_rejected_total counter",
+            "issuebridge_webhook_rejected_total{reason=\"wrong signature\"} 1",
+            "# HELP issuebridge_http_request_duration_seconds Time to answer HTTP requests, by route.",
+            "# TYPE issuebridge_http_request_duration_seconds histogram",
+            "issuebridge_http_request_duration_seconds_sum{route=\"/healthz\"} 0.001",
+        ] {
+            assert!(text.lines().any(|printed| printed == line), "{line} missing from:\n{text}");
+        }
+    }
+
+    #[test]
+    fn made_up_methods_share_one_label() {
+        let metrics = Metrics::default();
+        let made_up = Method::from_bytes(b"BREW").unwrap();
+        let lower_case = Method::from_bytes(b"get").unwrap();
+        metrics.record(&made_up, "unmatched", StatusCode::NOT_FOUND, 0.001);
+        metrics.record(&lower_case, "unmatched", StatusCode::NOT_FOUND, 0.001);
+        metrics.record(&Method::PATCH, "unmatched", StatusCode::NOT_FOUND, 0.001);
+        let text = metrics.render();
+        assert!(text.contains("{method=\"other\",route=\"unmatched\",status=\"404\"} 2"), "{text}");
+        assert!(text.contains("{method=\"PATCH\",route=\"unmatched\",status=\"404\"} 1"), "{text}");
+        assert!(!text.contains("BREW") && !text.contains("\"get\""), "{text}");
+    }
+
+    #[test]
     fn label_values_are_escaped() {
-        assert_eq!(escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+        let metrics = Metrics::default();
+        metrics.record(&Method::GET, "a\"b\\c\nd", StatusCode::OK, 0.001);
+        assert!(metrics.render().contains(r#"route="a\"b\\c\nd""#));
     }
 }

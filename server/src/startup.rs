@@ -13,13 +13,13 @@ use issuebridge::AppState;
 use issuebridge_app::{shell, App};
 use leptos::config::{Env, LeptosOptions};
 use leptos::prelude::provide_context;
-use leptos_axum::{file_and_error_handler_with_context, generate_route_list, AxumRouteListing, LeptosRoutes};
+use leptos_axum::{generate_route_list, AxumRouteListing, ErrorHandler, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
 use crate::metrics::{self, Metrics};
 use crate::state::ServerState;
-use crate::{ops, setup, webhook};
+use crate::{assets, ops, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -74,7 +74,11 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .leptos_routes_with_context(&state, console_routes(), provide_app_state.clone(), render_shell)
         // Static files from the site root; anything else renders the
         // console's 404 page.
-        .fallback(file_and_error_handler_with_context::<ServerState, _>(provide_app_state, shell))
+        .fallback_service(assets::static_files(
+            &state.leptos_options.site_root,
+            ErrorHandler::new_with_context(provide_app_state, shell, state.leptos_options.clone()),
+        ))
+        .layer(assets::compression())
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use issuebridge::config::Config;
@@ -51,7 +51,10 @@ pub async fn spawn_app_with(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp
 pub struct Answer {
     pub status: StatusCode,
     pub content_type: Option<String>,
+    pub headers: HeaderMap,
     pub body: String,
+    /// The body as sent, for the binary or compressed ones.
+    pub bytes: Bytes,
 }
 
 impl TestApp {
@@ -76,9 +79,10 @@ impl TestApp {
 pub async fn answer(router: &Router, request: Request<Body>) -> Answer {
     let response = router.clone().oneshot(request).await.expect("the router always answers");
     let status = response.status();
-    let content_type = response.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let headers = response.headers().clone();
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let bytes = response.into_body().collect().await.expect("a body").to_bytes();
-    Answer { status, content_type, body: String::from_utf8_lossy(&bytes).into_owned() }
+    Answer { status, content_type, headers, body: String::from_utf8_lossy(&bytes).into_owned(), bytes }
 }
 
 /// An app connected to a fresh simulated Sentry, as a real deployment would

@@ -69,6 +69,26 @@ on_both_stores!(metrics_count_requests_by_route_and_status, |db| async move {
     );
 });
 
+on_both_stores!(made_up_methods_share_one_metrics_label, |db| async move {
+    let app = spawn_app(db).await;
+    // Any token is a valid method on the wire; each one must not become a
+    // series of its own, printed on every scrape.
+    let made_up = "X".repeat(4_000);
+    for path in ["/healthz", "/no/such/path"] {
+        let request =
+            axum::http::Request::builder().method(made_up.as_str()).uri(path).body(axum::body::Body::empty()).unwrap();
+        app.send(request).await;
+    }
+    let text = app.get("/metrics").await.body;
+    assert!(!text.contains("XXXX"), "{text}");
+    for counted in [
+        r#"issuebridge_http_requests_total{method="other",route="/healthz",status="405"} 1"#,
+        r#"issuebridge_http_requests_total{method="other",route="unmatched",status="404"} 1"#,
+    ] {
+        assert!(text.contains(counted), "{counted} missing from:\n{text}");
+    }
+});
+
 fn get(path: &str) -> axum::http::Request<axum::body::Body> {
     axum::http::Request::get(path).body(axum::body::Body::empty()).unwrap()
 }
