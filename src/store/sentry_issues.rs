@@ -3,7 +3,9 @@
 use super::apply_tx::unless_newer;
 use super::conn::on_conn;
 use super::ApplyTx;
-use super::{on_pool, Store, StoreError};
+use super::StoreError;
+#[cfg(feature = "testing")]
+use super::{on_pool, Store};
 use crate::domain::ids::TicketId;
 use crate::domain::ticket_rules::ChangeOrder;
 use crate::domain::time::now_ms;
