@@ -63,21 +63,19 @@ pub async fn send_demo_events() -> Result<usize, ServerFnError> {
 }
 
 /// Processes again every dead delivery (`scope = "dead"`), or every one
-/// received in the filter's time range (`scope = "range"`). Returns how many
+/// received in the filter's time range (`scope = "range"`, Unix ms, as the
+/// filter holds them). Returns how many
 /// were requeued.
 #[server]
-pub async fn replay_deliveries(scope: String, from: Option<String>, to: Option<String>) -> Result<u64, ServerFnError> {
+pub async fn replay_deliveries(scope: String, from_ms: Option<i64>, to_ms: Option<i64>) -> Result<u64, ServerFnError> {
     use issuebridge::store::Replay;
     let state = ssr::state()?;
     let which = match scope.as_str() {
         "dead" => Replay::Dead,
-        "range" => {
-            let time = |text: Option<String>| text.as_deref().and_then(issuebridge::domain::time::parse_utc_minutes);
-            match (time(from), time(to)) {
-                (None, None) => return Err(ServerFnError::new("Choose a time range first.")),
-                (from, to) => Replay::Between { from_ms: from.unwrap_or(0), to_ms: to.unwrap_or(i64::MAX) },
-            }
-        }
+        "range" => match (from_ms, to_ms) {
+            (None, None) => return Err(ServerFnError::new("Choose a time range first.")),
+            (from, to) => Replay::Between { from_ms: from.unwrap_or(0), to_ms: to.unwrap_or(i64::MAX) },
+        },
         _ => return Err(ServerFnError::new("Replay either the dead deliveries or a time range.")),
     };
     state.store.requeue_deliveries(&which).await.map_err(|e| ssr::store_failed("requeue deliveries", e))

@@ -181,17 +181,19 @@ fn choice(name: &'static str, options: &[&'static str], selected: &str) -> impl 
 /// Replays of many deliveries: all dead ones, or all in the chosen range.
 fn bulk_replays(filter: &DeliveryFilter, replay_many: ServerAction<ReplayDeliveries>) -> impl IntoView {
     let range = filter.has_time_range().then(|| {
-        let (from, to) = (filter.from_ms.map(format_input_minutes), filter.to_ms.map(format_input_minutes));
+        // The filter's own times, to the millisecond: what the list shows is
+        // what is replayed.
+        let (from_ms, to_ms) = (filter.from_ms, filter.to_ms);
         view! {
             <button class="button" on:click=move |_| {
-                replay_many.dispatch(ReplayDeliveries { scope: "range".into(), from: from.clone(), to: to.clone() });
+                replay_many.dispatch(ReplayDeliveries { scope: "range".into(), from_ms, to_ms });
             }>"Replay every delivery in this time range"</button>
         }
     });
     view! {
         <div class="actions">
             <button class="button" on:click=move |_| {
-                replay_many.dispatch(ReplayDeliveries { scope: "dead".into(), from: None, to: None });
+                replay_many.dispatch(ReplayDeliveries { scope: "dead".into(), from_ms: None, to_ms: None });
             }>"Replay all dead deliveries"</button>
             {range}
             <span class="muted" role="status">{move || outcome_text(replay_many.value().get(), |count| {

@@ -358,13 +358,13 @@ on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| as
 
     // A range takes what was received in it, whatever its state, but the
     // body that cannot be processed.
-    let answer = app.send(replay("scope=range&from=2020-01-01T00:00&to=2021-01-01T00:00")).await;
+    let answer = app.send(replay("scope=range&from_ms=1577836800000&to_ms=1609459200000")).await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "2"));
     assert_eq!(record(processed).await.state, "pending");
     assert_eq!(record(old).await.state, "processed", "received before the range");
     assert_eq!(record(invalid).await.state, "invalid");
 
-    let answer = app.send(replay("scope=range&from=2000-01-01T00:00&to=2100-01-01T00:00")).await;
+    let answer = app.send(replay("scope=range&from_ms=946684800000&to_ms=4102444800000")).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body, "3", "every replayable delivery of the century");
     assert_eq!(record(old).await.state, "pending");
