@@ -32,8 +32,13 @@ pub struct SentrySigned {
 impl SentrySigned {
     /// A header's value as text, if present and readable.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+        header_text(&self.headers, name)
     }
+}
+
+/// A header's value as text, if present and readable.
+pub fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
 impl FromRequest<ServerState> for SentrySigned {

@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::error::SentryEndpointError;
-use crate::signed::SentrySigned;
+use crate::signed::{header_text, SentrySigned};
 use crate::state::ServerState;
 
 /// Headers kept with a delivery: what explains it, never a secret.
@@ -99,7 +99,7 @@ pub async fn receive_service_hook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, SentryEndpointError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: &str| header_text(&headers, name);
     let refuse = |reason: &'static str| {
         state.metrics.record_webhook_rejection(reason);
         Err(SentryEndpointError::Unauthorized)

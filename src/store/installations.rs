@@ -14,9 +14,8 @@ use crate::domain::time::now_ms;
 /// The one read of an installation, for the pool, a token change and the
 /// worker's transaction alike.
 const SELECT_INSTALLATION: &str =
-    "select uuid, org_slug, app_slug, status, access_token, refresh_token, token_expires_at,
-                                          settings
-                                   from installation where uuid = $1";
+    "select uuid, org_slug, app_slug, status, access_token, refresh_token, token_expires_at, settings
+     from installation where uuid = $1";
 
 async fn find(conn: Conn<'_>, uuid: &str) -> Result<Option<InstallationRecord>, StoreError> {
     Ok(on_conn!(conn, |c| sqlx::query_as::<_, InstallationRecord>(SELECT_INSTALLATION)
@@ -105,10 +104,7 @@ impl Store {
                 Ok(InstallationForUpdate { record, uuid: uuid.clone(), guard: UpdateGuard::Postgres(tx) })
             }
             Self::Sqlite(pool) => {
-                let record = sqlx::query_as::<_, InstallationRecord>(SELECT_INSTALLATION)
-                    .bind(uuid.as_str())
-                    .fetch_optional(pool)
-                    .await?;
+                let record = self.installation(uuid).await?;
                 Ok(InstallationForUpdate { record, uuid: uuid.clone(), guard: UpdateGuard::Sqlite(pool.clone()) })
             }
         }
