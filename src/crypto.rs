@@ -14,6 +14,16 @@ use sha2::Sha256;
 
 use crate::config::SecretKey;
 
+/// Compares two secrets (a bearer token, an OAuth `state`) in time that
+/// depends only on their lengths' hashes, not on where they first differ:
+/// both are hashed to 32 bytes, then compared by `subtle`.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::Digest;
+    use subtle::ConstantTimeEq;
+    let (a, b) = (Sha256::digest(a), Sha256::digest(b));
+    a.as_slice().ct_eq(b.as_slice()).into()
+}
+
 /// The format byte: bump it if the layout ever changes.
 const FORMAT_V1: u8 = 1;
 const FINGERPRINT_LEN: usize = 4;

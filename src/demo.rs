@@ -11,9 +11,14 @@ pub const DEMO_ORG: &str = "demo-org";
 /// What the console needs from the simulated Sentry: a person installing
 /// the app into an organization there.
 pub trait DemoSentry: Send + Sync + std::fmt::Debug {
-    /// Creates an installation in `org_slug`; returns its uuid and the
-    /// grant code Sentry would hand to the app.
-    fn create_installation(&self, org_slug: &str) -> (String, String);
+    /// Creates an installation in `org_slug`, with the person whose email
+    /// is `owner` (if the simulated Sentry knows them) among its owners;
+    /// returns its uuid and the grant code Sentry would hand to the app.
+    fn create_installation(&self, org_slug: &str, owner: &str) -> (String, String);
+
+    /// The OAuth application people log into the console with: its client
+    /// id and secret.
+    fn login_app(&self) -> (String, crate::config::Secret);
 
     /// Sends a sample of signed webhooks (an issue, a comment, an error,
     /// an issue alert, a metric alert) for `installation` in `org_slug` to

@@ -36,4 +36,4 @@ pub mod state;
 pub mod store;
 
 #[cfg(feature = "server")]
-pub use state::AppState;
+pub use state::{AppState, LoginProvider};

@@ -10,6 +10,16 @@ use crate::pipeline::inbox::Inbox;
 use crate::sentry::api::{SentryApp, SentryClient};
 use crate::store::Store;
 
+/// The Sentry that people log into the console through: its OAuth
+/// application (docs/sentry-protocol.md §2.5). Sentry itself with
+/// `SENTRY_OAUTH_CLIENT_ID`/`SECRET`, or demo mode's simulator.
+#[derive(Clone, Debug)]
+pub struct LoginProvider {
+    pub base_url: url::Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
 /// One context rather than one extractor per dependency: handlers and Leptos
 /// server functions take what they need from it, and tests build it the same
 /// way `main` does.
@@ -26,6 +36,12 @@ pub struct AppState {
     pub demo: Option<Arc<dyn DemoSentry>>,
     /// Where deliveries are made durable before they are acknowledged.
     pub inbox: Inbox,
+    /// `None` when no OAuth application is configured: only login links
+    /// (for administrators) then open the console.
+    pub login: Option<LoginProvider>,
+    /// When this process last changed someone's memberships in Sentry
+    /// (demo mode's installs): sessions checked before then ask again.
+    pub memberships_changed_at_ms: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl AppState {
@@ -39,6 +55,11 @@ impl AppState {
             }))
         });
         let inbox = Inbox::start(store.clone());
+        let login = config.oauth.as_ref().map(|oauth| LoginProvider {
+            base_url: config.sentry_url.clone(),
+            client_id: oauth.client_id.clone(),
+            client_secret: oauth.client_secret.clone(),
+        });
         Self {
             config: Arc::new(config),
             store,
@@ -47,6 +68,8 @@ impl AppState {
             locks: Arc::default(),
             demo: None,
             inbox,
+            login,
+            memberships_changed_at_ms: Arc::default(),
         }
     }
 
@@ -61,8 +84,16 @@ impl AppState {
         secrets
     }
 
+    /// Memberships changed in Sentry through us: every session asks again.
+    pub fn memberships_changed(&self) {
+        self.memberships_changed_at_ms.store(crate::domain::time::now_ms(), std::sync::atomic::Ordering::SeqCst);
+    }
+
     /// Demo mode: Sentry is the simulator, reached through `client`.
+    /// People log in through the simulator's OAuth provider.
     pub fn with_demo(mut self, client: SentryClient, demo: Arc<dyn DemoSentry>) -> Self {
+        let (client_id, client_secret) = demo.login_app();
+        self.login = Some(LoginProvider { base_url: client.app().base_url.clone(), client_id, client_secret });
         self.sentry = Some(Arc::new(client));
         self.demo = Some(demo);
         self

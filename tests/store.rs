@@ -2,6 +2,7 @@
 //! folder and against a real PostgreSQL server.
 
 use issuebridge::config::Backend;
+use issuebridge::domain::access::OrgScope;
 use issuebridge::domain::deliveries::DeliveryState;
 use issuebridge::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
 use issuebridge::domain::installation::InstallationStatus;
@@ -90,7 +91,7 @@ on_both_stores!(tickets_list_newest_first_with_their_links, |db: TestDatabase| a
     store.link_issue(second, &link("100", "WEB-1")).await.unwrap();
     store.link_issue(second, &link("101", "WEB-2")).await.unwrap();
 
-    let board = store.list_tickets(10).await.unwrap();
+    let board = store.list_tickets(&OrgScope::Everything, 10).await.unwrap();
     assert_eq!(board.iter().map(|t| t.id).collect::<Vec<_>>(), vec![second, first]);
     assert_eq!(board[0].status, TicketStatus::Done);
     assert_eq!(board[0].org_slug, "acme");
@@ -98,7 +99,7 @@ on_both_stores!(tickets_list_newest_first_with_their_links, |db: TestDatabase| a
     assert_eq!(board[0].sentry_short_id.as_deref(), Some("WEB-1"));
     assert_eq!(board[1].linked_issues, 0);
     assert_eq!(board[1].sentry_short_id, None);
-    assert_eq!(store.list_tickets(1).await.unwrap().len(), 1);
+    assert_eq!(store.list_tickets(&OrgScope::Everything, 1).await.unwrap().len(), 1);
 });
 
 on_both_stores!(a_sentry_issue_links_to_one_ticket_per_installation, |db: TestDatabase| async move {
@@ -115,7 +116,7 @@ on_both_stores!(tickets_need_a_known_installation, |db: TestDatabase| async move
     let store = migrated(&db).await;
     // Foreign keys are enforced on SQLite too (they are off by default there).
     assert!(store.create_ticket(&ticket("orphan", TicketStatus::Todo)).await.is_err());
-    assert!(store.list_tickets(10).await.unwrap().is_empty());
+    assert!(store.list_tickets(&OrgScope::Everything, 10).await.unwrap().is_empty());
 });
 
 on_both_stores!(installations_upsert_without_duplicates, |db: TestDatabase| async move {
@@ -125,7 +126,7 @@ on_both_stores!(installations_upsert_without_duplicates, |db: TestDatabase| asyn
     again.status = InstallationStatus::Pending;
     again.org_id = None;
     store.upsert_installation(&again).await.unwrap();
-    let listed = store.list_installations().await.unwrap();
+    let listed = store.list_installations(&OrgScope::Everything).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].status, "pending");
     assert_eq!(listed[0].org_slug, "acme");
@@ -136,10 +137,10 @@ on_both_stores!(demo_tickets_are_seeded_with_their_links, |db: TestDatabase| asy
     let store = migrated(&db).await;
     store.upsert_installation(&installation()).await.unwrap();
     issuebridge::demo::seed_tickets(&store, &InstallationUuid::parse(INSTALLATION).unwrap()).await.unwrap();
-    let board = store.list_tickets(100).await.unwrap();
+    let board = store.list_tickets(&OrgScope::Everything, 100).await.unwrap();
     assert_eq!(board.len(), 4);
     assert!(board.iter().all(|t| t.linked_issues == 1));
-    let installations = store.list_installations().await.unwrap();
+    let installations = store.list_installations(&OrgScope::Everything).await.unwrap();
     assert_eq!(installations.len(), 1);
     assert_eq!(installations[0].tickets, 4);
     assert_eq!(store.count_deliveries().await.unwrap(), 0);
@@ -188,13 +189,17 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
         batch.push(d);
     }
     store.insert_deliveries(&batch).await.unwrap();
-    let all = store.recent_deliveries(&DeliveryQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let all = store
+        .recent_deliveries(&DeliveryQuery { scope: OrgScope::Everything, limit: 100, ..Default::default() })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 7);
     assert!(all.windows(2).all(|w| w[0].id > w[1].id), "newest first");
 
     let issues = DeliveryQuery {
         filter: DeliveryFilter { resource: Some("issue".into()), ..Default::default() },
         limit: 2,
+        scope: OrgScope::Everything,
         ..Default::default()
     };
     let first = store.recent_deliveries(&issues).await.unwrap();
@@ -207,6 +212,7 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     let dead = DeliveryQuery {
         filter: DeliveryFilter { state: Some(DeliveryState::Dead), ..Default::default() },
         limit: 10,
+        scope: OrgScope::Everything,
         ..Default::default()
     };
     assert!(store.recent_deliveries(&dead).await.unwrap().is_empty());
@@ -214,7 +220,10 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     let matching = |filter: DeliveryFilter| {
         let store = store.clone();
         async move {
-            let page = store.recent_deliveries(&DeliveryQuery { filter, limit: 100, before_id: None }).await.unwrap();
+            let page = store
+                .recent_deliveries(&DeliveryQuery { scope: OrgScope::Everything, filter, limit: 100, before_id: None })
+                .await
+                .unwrap();
             page.into_iter().map(|d| d.received_at_ms).collect::<Vec<_>>()
         }
     };

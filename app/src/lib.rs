@@ -19,7 +19,7 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
 use document::{page_title, DocumentHead};
-use pages::{BoardPage, DeliveriesPage, DeliveryPage, InstallationsPage, NotFound, SettingsPage};
+use pages::{ActivityPage, BoardPage, DeliveriesPage, DeliveryPage, InstallationsPage, NotFound, SettingsPage};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -62,8 +62,10 @@ pub fn App() -> impl IntoView {
                     <A href="/deliveries">"Deliveries"</A>
                     <A href="/installations">"Installations"</A>
                     <A href="/settings">"Settings"</A>
+                    <A href="/activity">"Activity"</A>
                 </nav>
                 <ModeBadge/>
+                <ViewerMenu/>
             </header>
             <main>
                 <Routes fallback=NotFound>
@@ -72,6 +74,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/deliveries/:id") view=DeliveryPage/>
                     <Route path=path!("/installations") view=InstallationsPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
+                    <Route path=path!("/activity") view=ActivityPage/>
                 </Routes>
             </main>
         </Router>
@@ -92,6 +95,39 @@ fn ModeBadge() -> impl IntoView {
                     Ok(_) => view! { <span class="mode live">"Connected to Sentry"</span> }.into_any(),
                     Err(_) => ().into_any(),
                 }
+            })}
+        </Transition>
+    }
+}
+
+/// Who is logged in, their organizations, and logout: a plain form, so it
+/// works before the WASM loads (and the server checks its origin).
+#[component]
+fn ViewerMenu() -> impl IntoView {
+    let viewer = Resource::new(|| (), |_| api::current_viewer());
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                viewer.await.ok().map(|viewer| {
+                    let orgs = if viewer.memberships.is_empty() {
+                        if viewer.admin { "all organizations".to_owned() } else { "no organization".to_owned() }
+                    } else {
+                        viewer.memberships.iter().map(|m| m.org_slug.clone()).collect::<Vec<_>>().join(", ")
+                    };
+                    let title = format!("{} · {}", viewer.email, orgs);
+                    view! {
+                        <div class="viewer" data-testid="viewer">
+                            <span class="who" title=title>
+                                <span class="name">{viewer.name.clone()}</span>
+                                {viewer.admin.then(|| view! { <span class="mode admin">"admin"</span> })}
+                                <span class="orgs muted">{orgs}</span>
+                            </span>
+                            <form method="post" action="/auth/logout">
+                                <button class="link-button" type="submit">"Log out"</button>
+                            </form>
+                        </div>
+                    }
+                })
             })}
         </Transition>
     }

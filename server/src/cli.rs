@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use issuebridge::config::{self, Config, LogFormat, Mode, SecretKeySource, ENV_VARS};
-use issuebridge::store::Store;
+use issuebridge::domain::access::OrgScope;
+use issuebridge::domain::audit::{AuditAction, COMMAND_LINE};
+use issuebridge::store::{NewAuditEvent, Replay, Store};
 
 use crate::startup::{shutdown_signal, Application};
 use crate::telemetry;
@@ -35,6 +37,10 @@ pub enum Command {
     /// Show or change what an installation does with Sentry's webhooks:
     /// whether new issues open tickets, the status mapping, the user mapping.
     Settings(SettingsArgs),
+    /// Print a single-use link, valid for ten minutes, that logs an
+    /// instance administrator (named by ISSUEBRIDGE_ADMINS) into the
+    /// console: for deployments without an OAuth application.
+    LoginLink(LoginLinkArgs),
     /// Register a project service hook, so Sentry sends that project's raw
     /// events (event.created, event.alert) to /sentry/service-hook.
     #[command(subcommand)]
@@ -59,6 +65,13 @@ pub enum HooksCommand {
         #[arg(long, value_delimiter = ',', default_value = "event.created,event.alert")]
         events: Vec<String>,
     },
+}
+
+#[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
+pub struct LoginLinkArgs {
+    /// The administrator's email, as listed in ISSUEBRIDGE_ADMINS.
+    #[arg(long)]
+    pub email: String,
 }
 
 #[derive(clap::Args, Debug, Clone, PartialEq, Eq)]
@@ -183,6 +196,7 @@ pub fn run() -> ExitCode {
             Command::Migrate => migrate(config).await,
             Command::Replay(args) => replay(config, args).await,
             Command::Settings(args) => settings(config, args).await,
+            Command::LoginLink(args) => login_link(config, &args.email).await,
             Command::Hooks(HooksCommand::Register { installation, project, events }) => {
                 register_hook(config, &installation, &project, &events).await
             }
@@ -224,7 +238,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
 
 async fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<()> {
     use issuebridge::sentry::api::parse_datetime_ms;
-    use issuebridge::store::Replay;
     let time = |text: &str| {
         parse_datetime_ms(text)
             .ok_or_else(|| anyhow::anyhow!("{text:?} is not an RFC 3339 time like 2026-11-27T10:00:00Z"))
@@ -236,7 +249,19 @@ async fn replay(config: Config, args: ReplayArgs) -> anyhow::Result<()> {
     };
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await?;
-    let count = store.requeue_deliveries(&which).await?;
+    let count = store.requeue_deliveries(&which, &OrgScope::Everything).await?;
+    let what = match which {
+        Replay::One(id) => format!("delivery {id}"),
+        Replay::Between { .. } => format!(
+            "the deliveries received from {} until {}",
+            args.since.unwrap_or_default(),
+            args.until.unwrap_or_default()
+        ),
+        Replay::Dead => "every dead delivery".to_owned(),
+    };
+    store
+        .record_audit(&NewAuditEvent::new(COMMAND_LINE, AuditAction::Replay, format!("replayed {count}: {what}")))
+        .await?;
     println!("requeued {count} deliveries; a running issuebridge applies them");
     store.close().await;
     Ok(())
@@ -274,10 +299,44 @@ async fn settings(config: Config, args: SettingsArgs) -> anyhow::Result<()> {
     }
     let changed = args.new_issues.is_some() || !args.statuses.is_empty() || !args.users.is_empty();
     if changed {
-        store.set_installation_settings(&installation, &settings).await?;
+        let before = store.installation_settings(&installation).await?;
+        let org = store.installation(&installation).await?.map(|record| record.org_slug).unwrap_or_default();
+        let event = NewAuditEvent::new(
+            COMMAND_LINE,
+            AuditAction::SettingsChanged,
+            issuebridge::domain::settings::describe_change(&before, &settings),
+        )
+        .about(org, installation.as_str());
+        store.set_installation_settings(&installation, &settings, &event).await?;
     }
     println!("{}", serde_json::to_string_pretty(&settings)?);
     store.close().await;
+    Ok(())
+}
+
+/// Prints a login link for an instance administrator; only a hash of its
+/// secret is stored.
+async fn login_link(config: Config, email: &str) -> anyhow::Result<()> {
+    use rand::RngCore;
+    anyhow::ensure!(
+        config.is_admin(email),
+        "{email} is not an instance administrator: add it to ISSUEBRIDGE_ADMINS (comma-separated emails) first"
+    );
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let token = hex::encode(secret);
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let expires_at = issuebridge::domain::time::now_ms() + crate::auth::LOGIN_LINK_LIFETIME_MS;
+    let email = email.trim().to_lowercase();
+    store.add_login_link(&crate::auth::login_link_hash(&token), &email, expires_at).await?;
+    store
+        .record_audit(&NewAuditEvent::new(COMMAND_LINE, AuditAction::LoginLinkCreated, format!("for {email}")))
+        .await?;
+    store.close().await;
+    let base = config.public_url.clone().unwrap_or_else(|| config.public_url_or(config.site_addr));
+    println!("{}", base.join(&format!("/auth/link/{token}"))?);
+    eprintln!("Open it within ten minutes; it works once, for {email}.");
     Ok(())
 }
 

@@ -16,9 +16,14 @@ use issuebridge::AppState;
 use crate::sim::{SimApp, Simulator};
 
 impl DemoSentry for Simulator {
-    fn create_installation(&self, org_slug: &str) -> (String, String) {
+    fn create_installation(&self, org_slug: &str, owner: &str) -> (String, String) {
         let pending = Simulator::create_installation(self, org_slug);
+        self.set_member(org_slug, owner, "owner");
         (pending.installation, pending.code)
+    }
+
+    fn login_app(&self) -> (String, Secret) {
+        (self.oauth_app().client_id.clone(), Secret::new(self.oauth_app().client_secret.clone()))
     }
 
     fn send_sample_events(
@@ -69,7 +74,7 @@ pub async fn start(state: AppState) -> anyhow::Result<AppState> {
     });
     let state = state.with_demo(client, sim.clone());
 
-    let known = state.store.list_installations().await?;
+    let known = state.store.list_installations(&issuebridge::domain::access::OrgScope::Everything).await?;
     if known.is_empty() {
         let pending = Simulator::create_installation(&sim, DEMO_ORG);
         let installation = InstallationUuid::parse(&pending.installation).expect("the simulator makes uuids");

@@ -6,6 +6,7 @@
 //! ([`startup::Application`]).
 
 pub mod assets;
+pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod error;

@@ -12,14 +12,17 @@ use issuebridge::store::Store;
 use issuebridge::AppState;
 use issuebridge_app::{shell, App};
 use leptos::config::{Env, LeptosOptions};
-use leptos::prelude::provide_context;
+use leptos::prelude::{provide_context, use_context};
 use leptos_axum::{generate_route_list, AxumRouteListing, ErrorHandler, LeptosRoutes};
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::auth::guard::{self, SiteOrigin};
+use crate::auth::identity::SentryIdentity;
+use crate::auth::sessions::ConsoleSessions;
 use crate::metrics::{self, Metrics};
 use crate::state::ServerState;
-use crate::{assets, ops, setup, webhook};
+use crate::{assets, auth, ops, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -50,34 +53,83 @@ fn console_routes() -> Vec<AxumRouteListing> {
 }
 
 /// Every route issuebridge serves.
+///
+/// Three kinds, each behind its own layers:
+/// - operations (`/healthz`, `/readyz`, `/metrics`): no session, any host
+///   name (probes reach them by other names);
+/// - Sentry's (`/sentry/*`): signed, no session;
+/// - the browser's (the console's pages and server functions, the login
+///   routes): a session (the console needs a person), this site's origin
+///   for state changes.
+///
+/// Everything but operations must be addressed to this site's host, and
+/// every response gets the security headers.
 pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
     let metrics = Arc::new(Metrics::default());
-    let state = ServerState { app, leptos_options, metrics: metrics.clone() };
+    let public_url = app.config.public_url_or(leptos_options.site_addr);
+    let identity = app.login.as_ref().and_then(|provider| match SentryIdentity::new(provider, &public_url) {
+        Ok(identity) => Some(Arc::new(identity)),
+        Err(error) => {
+            tracing::error!(%error, "console login through Sentry is not available");
+            None
+        }
+    });
+    let site = SiteOrigin::new(&public_url);
+    let state = ServerState { app, leptos_options, metrics: metrics.clone(), site: site.clone(), identity };
 
-    // Server functions and pages find the application state in the Leptos
-    // context; this closure provides it for each request.
-    let provide_app_state = {
+    // Server functions and pages find the application state, the person
+    // (put in the request by the session guard) and, on pages, the CSP
+    // nonce of the inline hydration script in the Leptos context.
+    let provide_request_context = {
         let app = state.app.clone();
-        move || provide_context(app.clone())
+        let live_reload = state.app.config.live_reload;
+        move || {
+            provide_context(app.clone());
+            if let Some(parts) = use_context::<axum::http::request::Parts>() {
+                if let Some(viewer) = parts.extensions.get::<issuebridge::domain::access::Viewer>() {
+                    provide_context(viewer.clone());
+                }
+            }
+            if let (Some(nonce), Some(response)) =
+                (leptos::nonce::use_nonce(), use_context::<leptos_axum::ResponseOptions>())
+            {
+                if let Ok(policy) = axum::http::HeaderValue::from_str(&guard::page_csp(&nonce, live_reload)) {
+                    response.insert_header(axum::http::header::CONTENT_SECURITY_POLICY, policy);
+                }
+            }
+        }
     };
     let render_shell = {
         let options = state.leptos_options.clone();
         move || shell(options.clone())
     };
 
-    // Each surface brings its own routes; the console's come last, with the
-    // static files and the 404 page as the fallback.
-    Router::new()
-        .merge(ops::router())
+    let sessions = ConsoleSessions::new(&state.app.store).layer(&state.app.config, site.https());
+    let console = Router::new()
+        .leptos_routes_with_context(&state, console_routes(), provide_request_context.clone(), render_shell)
+        .route_layer(middleware::from_fn(guard::malformed_calls_are_bad_requests))
+        .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_viewer));
+    let browser = Router::new()
+        .merge(auth::router())
+        .merge(console)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::same_origin))
+        .layer(sessions);
+    let this_site = Router::new()
         .merge(setup::router())
         .merge(webhook::router(state.app.config.webhook_max_bytes))
-        .leptos_routes_with_context(&state, console_routes(), provide_app_state.clone(), render_shell)
+        .merge(browser)
         // Static files from the site root; anything else renders the
         // console's 404 page.
         .fallback_service(assets::static_files(
             &state.leptos_options.site_root,
-            ErrorHandler::new_with_context(provide_app_state, shell, state.leptos_options.clone()),
+            ErrorHandler::new_with_context(provide_request_context, shell, state.leptos_options.clone()),
         ))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::allowed_host));
+
+    Router::new()
+        .merge(ops::router())
+        .merge(this_site)
+        .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(assets::compression())
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
         .layer(TraceLayer::new_for_http())
@@ -91,6 +143,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
 pub async fn prepare_state(config: Config) -> anyhow::Result<AppState> {
     let store = Store::connect(&config.database_url).await?;
     store.migrate().await.context("applying migrations")?;
+    ConsoleSessions::new(&store).migrate().await.context("creating the console's session table")?;
     let demo = config.mode() == Mode::Demo;
     let state = AppState::new(config, store);
     if demo {
@@ -151,9 +204,11 @@ impl Application {
         // The worker applies stored deliveries; it stops with the server.
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
         let worker = tokio::spawn(issuebridge::pipeline::worker::run(self.state.clone(), worker_stopped));
+        let sessions = ConsoleSessions::new(&self.state.store).clean_up_continuously();
         let outcome = serve_until(self.listener, self.router, shutdown, grace).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        sessions.abort();
         self.state.store.close().await;
         outcome
     }

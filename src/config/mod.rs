@@ -97,9 +97,19 @@ pub const ENV_VARS: &[EnvVar] = &[
     EnvVar {
         name: "SENTRY_OAUTH_CLIENT_ID",
         default: "unset",
-        meaning: "OAuth application for console login with a Sentry identity (login is not built yet).",
+        meaning: "OAuth application people log into the console with, by their Sentry identity.",
     },
     EnvVar { name: "SENTRY_OAUTH_CLIENT_SECRET", default: "unset", meaning: "Secret of that OAuth application." },
+    EnvVar {
+        name: "ISSUEBRIDGE_ADMINS",
+        default: "unset",
+        meaning: "Instance administrators' emails, comma-separated: they see everything and may use login links.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_METRICS_TOKEN",
+        default: "unset: /metrics is open",
+        meaning: "When set, /metrics answers only requests with `Authorization: Bearer <token>`.",
+    },
     EnvVar {
         name: "ISSUEBRIDGE_WEBHOOK_MAX_BYTES",
         default: "1048576",
@@ -249,6 +259,30 @@ pub struct OAuthCredentials {
     pub client_secret: Secret,
 }
 
+/// How long console sessions last, and how often a person's Sentry
+/// memberships are asked again. Not read from the environment: the defaults
+/// suit every deployment; tests shorten them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionPolicy {
+    /// A session unused this long ends.
+    pub idle_timeout_secs: i64,
+    /// A session ends this long after login, however much it is used.
+    pub absolute_timeout_secs: i64,
+    /// Memberships older than this are asked of Sentry again on the next
+    /// request, so someone removed from an organization loses access.
+    pub membership_refresh_secs: i64,
+}
+
+impl Default for SessionPolicy {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 12 * 60 * 60,
+            absolute_timeout_secs: 7 * 24 * 60 * 60,
+            membership_refresh_secs: 5 * 60,
+        }
+    }
+}
+
 /// Demo mode runs on sample data with no Sentry to talk to; it is chosen when no
 /// Sentry App credentials are configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +306,11 @@ pub struct Config {
     pub app: Option<AppCredentials>,
     pub internal: Option<InternalIntegration>,
     pub oauth: Option<OAuthCredentials>,
+    /// Instance administrators, lower-case emails.
+    pub admins: Vec<String>,
+    /// Bearer token `/metrics` requires, if set.
+    pub metrics_token: Option<Secret>,
+    pub session: SessionPolicy,
     pub site_root: PathBuf,
     pub output_name: String,
     pub log_format: LogFormat,
@@ -391,6 +430,23 @@ impl Config {
             }
         };
 
+        let admins = match get("ISSUEBRIDGE_ADMINS") {
+            Some(raw) => raw
+                .split(',')
+                .map(|email| email.trim().to_lowercase())
+                .filter(|email| !email.is_empty())
+                .map(|email| {
+                    if email.contains('@') && !email.chars().any(char::is_whitespace) {
+                        Ok(email)
+                    } else {
+                        Err(ConfigError::new("ISSUEBRIDGE_ADMINS", format!("{email:?} is not an email address")))
+                    }
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+            None => Vec::new(),
+        };
+        let metrics_token = get("ISSUEBRIDGE_METRICS_TOKEN").map(|token| Secret::new(token.trim()));
+
         let log_format = match get("ISSUEBRIDGE_LOG_FORMAT") {
             Some(raw) => raw.parse().map_err(|p| ConfigError::new("ISSUEBRIDGE_LOG_FORMAT", p))?,
             None => LogFormat::Human,
@@ -458,6 +514,9 @@ impl Config {
             app,
             internal,
             oauth,
+            admins,
+            metrics_token,
+            session: SessionPolicy::default(),
             site_root: PathBuf::from(get("LEPTOS_SITE_ROOT").unwrap_or_else(|| "target/site".into())),
             output_name: get("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "issuebridge".into()),
             log_format,
@@ -473,6 +532,12 @@ impl Config {
         } else {
             Mode::Demo
         }
+    }
+
+    /// Whether `email` names an instance administrator (case-insensitively).
+    pub fn is_admin(&self, email: &str) -> bool {
+        let email = email.trim().to_lowercase();
+        self.admins.iter().any(|admin| *admin == email)
     }
 
     /// The base URL others reach us at, falling back to the bound address.
@@ -558,6 +623,8 @@ mod tests {
                 ("SENTRY_URL", "https://de.sentry.io"),
                 ("SENTRY_OAUTH_CLIENT_ID", "oauth-id"),
                 ("SENTRY_OAUTH_CLIENT_SECRET", "oauth-secret"),
+                ("ISSUEBRIDGE_ADMINS", "Ada@Example.com, bob@example.com"),
+                ("ISSUEBRIDGE_METRICS_TOKEN", "scrape-me"),
                 ("ISSUEBRIDGE_LOG_FORMAT", "json"),
                 ("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "4096"),
                 ("LEPTOS_ENV", "DEV"),
@@ -620,6 +687,7 @@ mod tests {
             ("ISSUEBRIDGE_SECRET_KEY_PREVIOUS", "beef"),
             ("LEPTOS_RELOAD_PORT", "70000"),
             ("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "12"),
+            ("ISSUEBRIDGE_ADMINS", "ada@example.com, not an email"),
         ];
         for (var, value) in cases {
             let err = config_with(dir.path(), &[(var, value)]).unwrap_err();
@@ -708,6 +776,16 @@ mod tests {
         assert!(!printed.contains("hunter2"));
         assert!(!printed.contains(&"ab".repeat(32)));
         assert!(config.database_url.to_string().contains("user:redacted@db.example"));
+    }
+
+    #[test]
+    fn admins_are_emails_compared_without_case() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(dir.path(), &[("ISSUEBRIDGE_ADMINS", " Ada@Example.com ,bob@example.com,")]).unwrap();
+        assert_eq!(config.admins, ["ada@example.com", "bob@example.com"]);
+        assert!(config.is_admin("ADA@example.com"));
+        assert!(!config.is_admin("eve@example.com"));
+        assert!(config_with(dir.path(), &[]).unwrap().admins.is_empty());
     }
 
     #[test]

@@ -37,6 +37,18 @@ impl DeliveryState {
     }
 }
 
+/// The most deliveries one replay from the console requeues: a range
+/// larger than this must be narrowed (or replayed with the CLI), so a
+/// click never requeues the whole log.
+pub const MAX_CONSOLE_REPLAY: i64 = 1_000;
+
+/// How big a replay would be, shown before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayPreview {
+    pub count: i64,
+    pub limit: i64,
+}
+
 /// One installation as the Installations page lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstallationSummary {
@@ -60,7 +72,6 @@ pub struct ConsoleInfo {
     pub app_client_id: Option<String>,
     pub previous_secret_set: bool,
     pub login_configured: bool,
-    pub deliveries: i64,
 }
 
 /// One row of the delivery log (and, on the server, of its query).

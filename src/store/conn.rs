@@ -15,6 +15,18 @@ pub enum Conn<'c> {
     Postgres(&'c mut PgConnection),
 }
 
+impl<'c> From<&'c mut SqliteConnection> for Conn<'c> {
+    fn from(c: &'c mut SqliteConnection) -> Self {
+        Conn::Sqlite(c)
+    }
+}
+
+impl<'c> From<&'c mut PgConnection> for Conn<'c> {
+    fn from(c: &'c mut PgConnection) -> Self {
+        Conn::Postgres(c)
+    }
+}
+
 /// Runs the same block against either backend's connection.
 macro_rules! on_conn {
     ($conn:expr, |$c:ident| $body:expr) => {

@@ -1,14 +1,29 @@
 //! Deliveries: every signed request Sentry sent, as received, with how
 //! processing it went (the delivery log and the worker's queue).
 
+use super::access::push_org_scope;
 use super::conn::on_conn;
 use super::ApplyTx;
 use super::{on_pool, Store, StoreError};
+use crate::domain::access::OrgScope;
 use crate::domain::deliveries::{
     DeliveryAttempt, DeliveryDetail, DeliveryFilter, DeliveryShown, DeliveryState, DeliverySummary,
 };
 use crate::domain::ids::InstallationUuid;
 use crate::domain::time::now_ms;
+
+/// Appends the condition that keeps a delivery query to the installations
+/// of `scope`'s organizations. Deliveries of no known installation fall
+/// outside every scope but [`OrgScope::Everything`] (administrators).
+macro_rules! push_delivery_scope {
+    ($sql:expr, $scope:expr) => {
+        if !matches!($scope, OrgScope::Everything) {
+            $sql.push(" and installation_uuid in (select uuid from installation where 1 = 1");
+            push_org_scope!($sql, "org_slug", $scope);
+            $sql.push(")");
+        }
+    };
+}
 
 impl Store {
     /// Writes deliveries in one transaction. A delivery whose dedupe key is
@@ -140,19 +155,22 @@ impl Store {
     ///
     /// A range is requeued a few thousand ids at a time, each in its own
     /// short write, so the inbox is never held up for long.
-    pub async fn requeue_deliveries(&self, which: &Replay) -> Result<u64, StoreError> {
+    ///
+    /// Only deliveries of the installations in `scope` are requeued.
+    pub async fn requeue_deliveries(&self, which: &Replay, scope: &OrgScope) -> Result<u64, StoreError> {
         const CHUNK: i64 = 5_000;
         // Which deliveries, as a condition with its values bound.
         macro_rules! push_which {
-            ($query:expr) => {
+            ($query:expr) => {{
                 match *which {
                     Replay::One(id) => $query.push("id = ").push_bind(id),
                     Replay::Between { from_ms, to_ms } => {
                         $query.push("received_at >= ").push_bind(from_ms).push(" and received_at < ").push_bind(to_ms)
                     }
                     Replay::Dead => $query.push("state = ").push_bind(DeliveryState::Dead.as_str()),
-                }
-            };
+                };
+                push_delivery_scope!($query, scope);
+            }};
         }
         let (low, high) = match which {
             Replay::One(id) => (Some(*id), Some(*id)),
@@ -188,11 +206,41 @@ impl Store {
         Ok(count)
     }
 
-    pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
-        let sql = "select id, received_at, source, resource, action, installation_uuid, request_id, headers, body,
-                          state, duplicate_count, attempts, last_error, note, processed_at
-                   from delivery where id = $1";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, DeliveryRecord>(sql).bind(id).fetch_optional(pool).await)?)
+    /// How many deliveries [`Store::requeue_deliveries`] would requeue, so
+    /// that a person sees a replay's size before it runs.
+    pub async fn replay_size(&self, which: &Replay, scope: &OrgScope) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            let mut count = sqlx::QueryBuilder::new("select count(*) from delivery where state in (");
+            let mut states = count.separated(", ");
+            for state in DeliveryState::REPLAYABLE.iter().chain(&[DeliveryState::Pending]) {
+                states.push_bind(state.as_str());
+            }
+            count.push(") and ");
+            match *which {
+                Replay::One(id) => count.push("id = ").push_bind(id),
+                Replay::Between { from_ms, to_ms } => {
+                    count.push("received_at >= ").push_bind(from_ms).push(" and received_at < ").push_bind(to_ms)
+                }
+                Replay::Dead => count.push("state = ").push_bind(DeliveryState::Dead.as_str()),
+            };
+            push_delivery_scope!(count, scope);
+            count.build_query_scalar::<i64>().fetch_one(pool).await
+        })?)
+    }
+
+    /// One delivery, if it is in `scope`: another organization's delivery
+    /// answers as if it did not exist.
+    pub async fn delivery_in(&self, scope: &OrgScope, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
+        Ok(on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select id, received_at, source, resource, action, installation_uuid, request_id, headers, body,
+                        state, duplicate_count, attempts, last_error, note, processed_at
+                 from delivery where id = ",
+            );
+            sql.push_bind(id);
+            push_delivery_scope!(sql, scope);
+            sql.build_query_as::<DeliveryRecord>().fetch_optional(pool).await
+        })?)
     }
 
     /// The newest deliveries first, filtered.
@@ -230,6 +278,7 @@ impl Store {
             if let Some(before) = query.before_id {
                 sql.push(" and id < ").push_bind(before);
             }
+            push_delivery_scope!(sql, &query.scope);
             sql.push(" order by id desc limit ").push_bind(query.limit);
             sql.build_query_as::<DeliverySummary>().fetch_all(pool).await
         })?;
@@ -251,14 +300,20 @@ impl Store {
             })
             .collect()
     }
-
-    pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
-        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
-    }
 }
 
 #[cfg(feature = "testing")]
 impl Store {
+    /// Every stored delivery, whoever's.
+    pub async fn count_deliveries(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from delivery").fetch_one(pool).await)?)
+    }
+
+    /// One delivery, whoever's it is.
+    pub async fn delivery(&self, id: i64) -> Result<Option<DeliveryRecord>, StoreError> {
+        self.delivery_in(&OrgScope::Everything, id).await
+    }
+
     /// Whether a delivery with this dedupe key is stored.
     pub async fn has_delivery(&self, dedupe_key: &str) -> Result<bool, StoreError> {
         let sql = "select count(*) from delivery where dedupe_key = $1";
@@ -307,6 +362,8 @@ pub struct ClaimedDelivery {
 /// below.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DeliveryQuery {
+    /// Whose deliveries; the default is nobody's.
+    pub scope: OrgScope,
     pub filter: DeliveryFilter,
     pub before_id: Option<i64>,
     pub limit: i64,

@@ -3,8 +3,10 @@
 
 use sqlx::SqlitePool;
 
+use super::access::{insert_audit, push_org_scope, NewAuditEvent};
 use super::conn::{on_conn, Conn};
 use super::{on_pool, ApplyTx, Store, StoreError};
+use crate::domain::access::OrgScope;
 use crate::domain::deliveries::InstallationSummary;
 use crate::domain::ids::{InstallationUuid, OrgSlug};
 use crate::domain::installation::InstallationStatus;
@@ -115,9 +117,11 @@ impl Store {
     /// issues we can no longer reach), and the tickets stay, with their
     /// comments, as the team's record. The installation row is kept, marked
     /// `deleted`, so the tickets keep their organization. Returns whether
-    /// the installation was known.
-    pub async fn uninstall(&self, uuid: &InstallationUuid) -> Result<bool, StoreError> {
+    /// the installation was known. `audit` is written in the same
+    /// transaction, if the installation was known.
+    pub async fn uninstall(&self, uuid: &InstallationUuid, audit: &NewAuditEvent) -> Result<bool, StoreError> {
         let now = now_ms();
+        let _turn = self.write_turn().await;
         let known = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("delete from ticket_link where installation_uuid = $1")
@@ -135,18 +139,27 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if updated > 0 {
+                insert_audit(super::conn::Conn::from(&mut *tx), audit).await?;
+            }
             tx.commit().await?;
-            Ok::<_, sqlx::Error>(updated > 0)
+            Ok::<_, StoreError>(updated > 0)
         })?;
         Ok(known)
     }
 
-    pub async fn list_installations(&self) -> Result<Vec<InstallationSummary>, StoreError> {
-        let sql = "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
-                          (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets
-                   from installation i
-                   order by i.org_slug, i.uuid";
-        let rows = on_pool!(self, |pool| sqlx::query_as::<_, InstallationRow>(sql).fetch_all(pool).await)?;
+    /// The installations of the organizations in `scope`.
+    pub async fn list_installations(&self, scope: &OrgScope) -> Result<Vec<InstallationSummary>, StoreError> {
+        let rows = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
+                        (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets
+                 from installation i where 1 = 1",
+            );
+            push_org_scope!(sql, "i.org_slug", scope);
+            sql.push(" order by i.org_slug, i.uuid");
+            sql.build_query_as::<InstallationRow>().fetch_all(pool).await
+        })?;
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
@@ -156,21 +169,32 @@ impl Store {
             .await)?)
     }
 
-    /// Replaces an installation's settings.
+    /// Replaces an installation's settings, and records who did it in the
+    /// same transaction.
     pub async fn set_installation_settings(
         &self,
         uuid: &InstallationUuid,
         settings: &InstallationSettings,
+        audit: &NewAuditEvent,
     ) -> Result<bool, StoreError> {
         let json = serde_json::to_string(settings).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let sql = "update installation set settings = $2, updated_at = $3 where uuid = $1";
-        let changed = on_pool!(self, |pool| sqlx::query(sql)
-            .bind(uuid.as_str())
-            .bind(&json)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()))?;
+        let _turn = self.write_turn().await;
+        let changed = on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            let changed = sqlx::query(sql)
+                .bind(uuid.as_str())
+                .bind(&json)
+                .bind(now_ms())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 1 {
+                insert_audit(super::conn::Conn::from(&mut *tx), audit).await?;
+            }
+            tx.commit().await?;
+            Ok::<_, StoreError>(changed)
+        })?;
         Ok(changed == 1)
     }
 

@@ -9,9 +9,10 @@
 //! connection and a transaction both give.
 //!
 //! This file holds the store itself: connecting, migrations, readiness and
-//! SQLite's write gate. Each kind of data has a module of its own; users,
-//! sessions, teams, rules and the outbox get theirs beside them.
+//! SQLite's write gate. Each kind of data has a module of its own; console
+//! access (scoping, login links, the audit log) is `access`.
 
+pub mod access;
 pub mod apply_tx;
 pub mod comments;
 pub mod conn;
@@ -37,6 +38,7 @@ use sqlx::{PgPool, SqlitePool};
 
 use crate::config::{Backend, DatabaseUrl};
 
+pub use access::{AuditReader, NewAuditEvent};
 pub use apply_tx::ApplyTx;
 pub use comments::CommentRecord;
 pub use deliveries::{

@@ -1,8 +1,10 @@
 //! Tickets and their links to Sentry issues.
 
+use super::access::push_org_scope;
 use super::apply_tx::unless_newer;
 use super::conn::{on_conn, Conn};
 use super::{on_pool, ApplyTx, Store, StoreError};
+use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
 use crate::domain::ticket::{TicketStatus, TicketSummary};
 use crate::domain::ticket_rules::ChangeOrder;
@@ -110,18 +112,23 @@ impl Store {
         insert_link(self.acquire().await?.conn(), ticket, &facts, IfLinked::Refuse).await
     }
 
-    /// The board: most recently changed first.
-    pub async fn list_tickets(&self, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
-        let sql =
-            "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at, t.occurrences, t.severity,
-                          (select l.short_id from ticket_link l where l.ticket_id = t.id
-                           order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
-                          (select count(*) from ticket_link l where l.ticket_id = t.id) as linked_issues
-                   from ticket t
-                   join installation i on i.uuid = t.installation_uuid
-                   order by t.updated_at desc, t.id desc
-                   limit $1";
-        let rows = on_pool!(self, |pool| sqlx::query_as::<_, TicketRow>(sql).bind(limit).fetch_all(pool).await)?;
+    /// The board: most recently changed first, of the organizations in
+    /// `scope`.
+    pub async fn list_tickets(&self, scope: &OrgScope, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
+        let rows = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at, t.occurrences, t.severity,
+                        (select l.short_id from ticket_link l where l.ticket_id = t.id
+                         order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
+                        (select count(*) from ticket_link l where l.ticket_id = t.id) as linked_issues
+                 from ticket t
+                 join installation i on i.uuid = t.installation_uuid
+                 where 1 = 1",
+            );
+            push_org_scope!(sql, "i.org_slug", scope);
+            sql.push(" order by t.updated_at desc, t.id desc limit ").push_bind(limit);
+            sql.build_query_as::<TicketRow>().fetch_all(pool).await
+        })?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
 

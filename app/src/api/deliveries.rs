@@ -1,6 +1,6 @@
 //! The delivery log's server functions.
 
-use issuebridge::domain::deliveries::{DeliveryDetail, DeliveryFilter, DeliveryPage};
+use issuebridge::domain::deliveries::{DeliveryDetail, DeliveryFilter, DeliveryPage, ReplayPreview};
 use leptos::prelude::*;
 
 #[cfg(feature = "ssr")]
@@ -10,28 +10,33 @@ use super::ssr;
 pub const DELIVERY_PAGE: i64 = 50;
 
 /// A page of the delivery log, newest first, filtered as the page's URL
-/// says (the filter travels typed, so a URL time keeps its seconds).
+/// says (the filter travels typed, so a URL time keeps its seconds): the
+/// deliveries of the person's organizations' installations.
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn list_deliveries(filter: DeliveryFilter, before: Option<i64>) -> Result<DeliveryPage, ServerFnError> {
     let state = ssr::state()?;
-    let query = issuebridge::store::DeliveryQuery { filter, before_id: before, limit: DELIVERY_PAGE + 1 };
-    let mut deliveries =
+    let viewer = ssr::viewer()?;
+    let query = issuebridge::store::DeliveryQuery {
+        scope: viewer.read_scope(),
+        filter,
+        before_id: before,
+        limit: DELIVERY_PAGE + 1,
+    };
+    let deliveries =
         state.store.recent_deliveries(&query).await.map_err(|e| ssr::store_failed("load deliveries", e))?;
-    // One more than a page was asked for: its presence says there is more.
-    let older = (deliveries.len() as i64 > DELIVERY_PAGE).then(|| {
-        deliveries.truncate(DELIVERY_PAGE as usize);
-        deliveries.last().map(|d| d.id)
-    });
-    Ok(DeliveryPage { deliveries, older: older.flatten() })
+    let (deliveries, older) = ssr::page_of(deliveries, DELIVERY_PAGE, |d| d.id);
+    Ok(DeliveryPage { deliveries, older })
 }
 
 /// One delivery in full: headers (secrets redacted), the body pretty
 /// printed, and every processing attempt. `None` when there is no such
-/// delivery.
+/// delivery, or when it is another organization's: the two answer alike.
 #[server]
 pub async fn load_delivery(id: i64) -> Result<Option<DeliveryDetail>, ServerFnError> {
     let state = ssr::state()?;
-    let Some(record) = state.store.delivery(id).await.map_err(|e| ssr::store_failed("load the delivery", e))? else {
+    let viewer = ssr::viewer()?;
+    let found = state.store.delivery_in(&viewer.read_scope(), id).await;
+    let Some(record) = found.map_err(|e| ssr::store_failed("load the delivery", e))? else {
         return Ok(None);
     };
     let attempts =
@@ -40,20 +45,29 @@ pub async fn load_delivery(id: i64) -> Result<Option<DeliveryDetail>, ServerFnEr
 }
 
 /// Demo mode only: the simulated Sentry sends a sample of signed webhooks
-/// for the demo organization to this server's own webhook URL.
+/// to this server's own webhook URL, for an installation the person may
+/// manage.
 #[server]
 pub async fn send_demo_events() -> Result<usize, ServerFnError> {
+    use http::StatusCode;
     let state = ssr::state()?;
+    let viewer = ssr::viewer()?;
     let Some(demo) = state.demo.clone() else {
-        return Err(ServerFnError::new("Sample events exist only in demo mode."));
+        return Err(ssr::refuse(StatusCode::BAD_REQUEST, "Sample events exist only in demo mode."));
     };
-    let installations =
-        state.store.list_installations().await.map_err(|e| ssr::store_failed("load installations", e))?;
+    let installations = state
+        .store
+        .list_installations(&viewer.manage_scope())
+        .await
+        .map_err(|e| ssr::store_failed("load installations", e))?;
     let Some(target) = installations
         .into_iter()
         .find(|i| i.status == issuebridge::domain::installation::InstallationStatus::Installed)
     else {
-        return Err(ServerFnError::new("Install into a demo organization first."));
+        return Err(ssr::refuse(
+            StatusCode::FORBIDDEN,
+            "None of your organizations has an installation you may manage; log in as its owner (Jane Doe in the demo).",
+        ));
     };
     let base = state.config.public_url_or(state.config.site_addr);
     let webhook_url = base.join("/sentry/webhook").map_err(|e| ServerFnError::new(e.to_string()))?;
@@ -62,32 +76,118 @@ pub async fn send_demo_events() -> Result<usize, ServerFnError> {
         .map_err(|e| ssr::store_failed("send sample events", e))
 }
 
-/// Processes again every dead delivery (`scope = "dead"`), or every one
-/// received in the filter's time range (`scope = "range"`, Unix ms, as the
-/// filter holds them). Returns how many
-/// were requeued.
-#[server]
-pub async fn replay_deliveries(scope: String, from_ms: Option<i64>, to_ms: Option<i64>) -> Result<u64, ServerFnError> {
+/// Which deliveries a bulk replay means: every dead one (`scope = "dead"`),
+/// or every one received in the filter's time range (`scope = "range"`,
+/// Unix ms, as the filter holds them).
+#[cfg(feature = "ssr")]
+fn replay_of(
+    scope: &str,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+) -> Result<issuebridge::store::Replay, ServerFnError> {
     use issuebridge::store::Replay;
-    let state = ssr::state()?;
-    let which = match scope.as_str() {
-        "dead" => Replay::Dead,
+    let bad = |message: &str| ssr::refuse(http::StatusCode::BAD_REQUEST, message);
+    match scope {
+        "dead" => Ok(Replay::Dead),
         "range" => match (from_ms, to_ms) {
-            (None, None) => return Err(ServerFnError::new("Choose a time range first.")),
-            (from, to) => Replay::Between { from_ms: from.unwrap_or(0), to_ms: to.unwrap_or(i64::MAX) },
+            (None, None) => Err(bad("Choose a time range first.")),
+            (from, to) => Ok(Replay::Between { from_ms: from.unwrap_or(0), to_ms: to.unwrap_or(i64::MAX) }),
         },
-        _ => return Err(ServerFnError::new("Replay either the dead deliveries or a time range.")),
-    };
-    state.store.requeue_deliveries(&which).await.map_err(|e| ssr::store_failed("requeue deliveries", e))
+        _ => Err(bad("Replay either the dead deliveries or a time range.")),
+    }
 }
 
-/// Processes a stored delivery again (handlers are idempotent).
+/// How many deliveries a bulk replay would requeue, among the
+/// installations the person may manage, and the most one may.
+#[server]
+pub async fn preview_replay(
+    scope: String,
+    from_ms: Option<i64>,
+    to_ms: Option<i64>,
+) -> Result<ReplayPreview, ServerFnError> {
+    use issuebridge::domain::deliveries::MAX_CONSOLE_REPLAY;
+    let state = ssr::state()?;
+    let viewer = ssr::viewer()?;
+    let which = replay_of(&scope, from_ms, to_ms)?;
+    let count = state
+        .store
+        .replay_size(&which, &viewer.manage_scope())
+        .await
+        .map_err(|e| ssr::store_failed("count the deliveries to replay", e))?;
+    Ok(ReplayPreview { count, limit: MAX_CONSOLE_REPLAY })
+}
+
+/// Processes again the deliveries [`preview_replay`] counted, if they are
+/// no more than the limit. Returns how many were requeued.
+#[server]
+pub async fn replay_deliveries(scope: String, from_ms: Option<i64>, to_ms: Option<i64>) -> Result<u64, ServerFnError> {
+    use issuebridge::domain::audit::AuditAction;
+    use issuebridge::domain::deliveries::MAX_CONSOLE_REPLAY;
+    let state = ssr::state()?;
+    let viewer = ssr::viewer()?;
+    let which = replay_of(&scope, from_ms, to_ms)?;
+    let allowed = viewer.manage_scope();
+    let count =
+        state.store.replay_size(&which, &allowed).await.map_err(|e| ssr::store_failed("count the deliveries", e))?;
+    if count > MAX_CONSOLE_REPLAY {
+        return Err(ssr::refuse(
+            http::StatusCode::BAD_REQUEST,
+            format!(
+                "{count} deliveries match; one replay from the console takes at most {MAX_CONSOLE_REPLAY}. Narrow the time range, or use `issuebridge replay` on the server."
+            ),
+        ));
+    }
+    let requeued = state
+        .store
+        .requeue_deliveries(&which, &allowed)
+        .await
+        .map_err(|e| ssr::store_failed("requeue deliveries", e))?;
+    let what = match which {
+        issuebridge::store::Replay::Dead => "every dead delivery".to_owned(),
+        _ => format!("the deliveries received from {} to {}", from_ms.unwrap_or(0), to_ms.unwrap_or(i64::MAX)),
+    };
+    ssr::audit(
+        &state,
+        issuebridge::store::NewAuditEvent::new(
+            &viewer.email,
+            AuditAction::Replay,
+            format!("replayed {requeued}: {what}"),
+        ),
+    )
+    .await;
+    Ok(requeued)
+}
+
+/// Processes a stored delivery again (handlers are idempotent); needs
+/// organization rights on its installation (an administrator's, for a
+/// delivery of no known installation).
 #[server]
 pub async fn replay_delivery(id: i64) -> Result<u64, ServerFnError> {
+    use issuebridge::domain::audit::AuditAction;
     let state = ssr::state()?;
-    state
+    let viewer = ssr::viewer()?;
+    let found = state.store.delivery_in(&viewer.read_scope(), id).await;
+    let Some(record) = found.map_err(|e| ssr::store_failed("load the delivery", e))? else {
+        return Err(ssr::not_found("delivery"));
+    };
+    let mut event =
+        issuebridge::store::NewAuditEvent::new(&viewer.email, AuditAction::Replay, format!("replayed delivery {id}"));
+    if let Some(installation) = &record.installation_uuid {
+        // An administrator may replay a delivery of an installation that
+        // was never completed here; anyone else needs rights on it.
+        match ssr::manageable_installation(&state, &viewer, installation).await {
+            Ok((_, installation)) => event = event.about(installation.org_slug, installation.uuid),
+            Err(_) if viewer.admin => {}
+            Err(refused) => return Err(refused),
+        }
+    }
+    let requeued = state
         .store
-        .requeue_deliveries(&issuebridge::store::Replay::One(id))
+        .requeue_deliveries(&issuebridge::store::Replay::One(id), &viewer.manage_scope())
         .await
-        .map_err(|e| ssr::store_failed("requeue the delivery", e))
+        .map_err(|e| ssr::store_failed("requeue the delivery", e))?;
+    if requeued > 0 {
+        ssr::audit(&state, event).await;
+    }
+    Ok(requeued)
 }

@@ -5,7 +5,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::{use_params_map, use_query_map};
 
 use super::{outcome_text, DemoAction, LoadError, Page};
-use crate::api::{list_deliveries, load_console_info, load_delivery, ReplayDeliveries, ReplayDelivery, SendDemoEvents};
+use crate::api::{
+    list_deliveries, load_console_info, load_delivery, PreviewReplay, ReplayDeliveries, ReplayDelivery, SendDemoEvents,
+};
 
 /// `resource.action`, as Sentry names a webhook.
 fn event_name(d: &DeliverySummary) -> String {
@@ -43,6 +45,7 @@ pub fn DeliveriesPage() -> impl IntoView {
     let send_samples = ServerAction::<SendDemoEvents>::new();
     let replay = ServerAction::<ReplayDelivery>::new();
     let replay_many = ServerAction::<ReplayDeliveries>::new();
+    let preview = ServerAction::<PreviewReplay>::new();
     // Filters and the page live in the URL, so a filtered view can be linked
     // and works before the WASM loads.
     let query = use_query_map();
@@ -78,7 +81,7 @@ pub fn DeliveriesPage() -> impl IntoView {
                 let params = query.get_untracked();
                 let filter = DeliveryFilter::from_params(|name| params.get(name));
                 let filter_form = filter_form(&filter);
-                let bulk = bulk_replays(&filter, replay_many);
+                let bulk = bulk_replays(&filter, preview, replay_many, replay);
                 match deliveries.await {
                     Ok(page) if page.deliveries.is_empty() => view! {
                         {filter_form}
@@ -179,25 +182,68 @@ fn choice(name: &'static str, options: &[&'static str], selected: &str) -> impl 
 }
 
 /// Replays of many deliveries: all dead ones, or all in the chosen range.
-fn bulk_replays(filter: &DeliveryFilter, replay_many: ServerAction<ReplayDeliveries>) -> impl IntoView {
+/// The first click counts them ([`PreviewReplay`]); only then is the
+/// replay offered, with its size, and refused past the console's limit.
+fn bulk_replays(
+    filter: &DeliveryFilter,
+    preview: ServerAction<PreviewReplay>,
+    replay_many: ServerAction<ReplayDeliveries>,
+    replay_one: ServerAction<ReplayDelivery>,
+) -> impl IntoView {
+    // The replay that was counted last, to run once its size is seen.
+    let counted = RwSignal::new(None::<ReplayDeliveries>);
+    let ask = move |scope: &str, from_ms: Option<i64>, to_ms: Option<i64>| {
+        counted.set(Some(ReplayDeliveries { scope: scope.to_owned(), from_ms, to_ms }));
+        preview.dispatch(PreviewReplay { scope: scope.to_owned(), from_ms, to_ms });
+    };
     let range = filter.has_time_range().then(|| {
         // The filter's own times, to the millisecond: what the list shows is
         // what is replayed.
         let (from_ms, to_ms) = (filter.from_ms, filter.to_ms);
         view! {
-            <button class="button" on:click=move |_| {
-                replay_many.dispatch(ReplayDeliveries { scope: "range".into(), from_ms, to_ms });
-            }>"Replay every delivery in this time range"</button>
+            <button class="button" on:click=move |_| ask("range", from_ms, to_ms)>
+                "Replay every delivery in this time range…"
+            </button>
         }
     });
+    let offer = move || match (preview.value().get(), counted.get()) {
+        (Some(Err(error)), _) => view! { <span class="error" role="alert">{error.to_string()}</span> }.into_any(),
+        (Some(Ok(size)), Some(asked)) if size.count == 0 => {
+            let _ = asked;
+            view! { <span class="muted" role="status">"Nothing to replay among the installations you manage."</span> }
+                .into_any()
+        }
+        (Some(Ok(size)), Some(_)) if size.count > size.limit => view! {
+            <span class="error" role="alert">
+                {format!(
+                    "{} deliveries match; one replay from the console takes at most {}. Narrow the time range.",
+                    size.count, size.limit
+                )}
+            </span>
+        }
+        .into_any(),
+        (Some(Ok(size)), Some(asked)) => {
+            let label = format!("Replay {} deliveries", size.count);
+            view! {
+                <button class="button primary" on:click=move |_| {
+                    replay_many.dispatch(asked.clone());
+                    preview.clear();
+                }>{label}</button>
+            }
+            .into_any()
+        }
+        _ => ().into_any(),
+    };
     view! {
         <div class="actions">
-            <button class="button" on:click=move |_| {
-                replay_many.dispatch(ReplayDeliveries { scope: "dead".into(), from_ms: None, to_ms: None });
-            }>"Replay all dead deliveries"</button>
+            <button class="button" on:click=move |_| ask("dead", None, None)>"Replay all dead deliveries…"</button>
             {range}
+            {offer}
             <span class="muted" role="status">{move || outcome_text(replay_many.value().get(), |count| {
                 format!("{count} deliveries queued to be processed again.")
+            })}</span>
+            <span class="muted" role="status">{move || outcome_text(replay_one.value().get(), |count| {
+                if count == 1 { "Queued to be processed again.".to_owned() } else { "Nothing to replay.".to_owned() }
             })}</span>
         </div>
     }

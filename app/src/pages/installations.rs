@@ -3,7 +3,9 @@ use issuebridge::domain::time::format_utc_minutes;
 use leptos::prelude::*;
 
 use super::{outcome_text, DemoAction, LoadError, Page};
-use crate::api::{list_installations, load_console_info, InstallDemoOrganization, UninstallInstallation};
+use crate::api::{
+    current_viewer, list_installations, load_console_info, InstallDemoOrganization, UninstallInstallation,
+};
 
 #[component]
 pub fn InstallationsPage() -> impl IntoView {
@@ -13,6 +15,7 @@ pub fn InstallationsPage() -> impl IntoView {
     let installations =
         Resource::new(move || (install_demo.version().get(), uninstall.version().get()), |_| list_installations());
     let info = Resource::new(|| (), |_| load_console_info());
+    let viewer = Resource::new(move || install_demo.version().get(), |_| current_viewer());
     view! {
         <Page title="Installations">
             {move || Suspend::new(async move {
@@ -26,8 +29,9 @@ pub fn InstallationsPage() -> impl IntoView {
                     />
                 })
             })}
+            <p class="muted" role="status">{move || outcome_text(uninstall.value().get(), |()| "Uninstalled: Sentry was told, tokens are gone, tickets stay.".to_owned())}</p>
             {move || Suspend::new(async move {
-                let demo = info.await.map(|info| info.demo_mode).unwrap_or(false);
+                let viewer = viewer.await.ok();
                 match installations.await {
                     Ok(list) if list.is_empty() => view! {
                         <p class="empty">"Not installed in any Sentry organization yet."</p>
@@ -39,14 +43,23 @@ pub fn InstallationsPage() -> impl IntoView {
                             </tr></thead>
                             <tbody>
                                 {list.into_iter().map(|i| {
-                                    // Demo mode only, until the console has a login.
-                                    let action = (demo && i.status == InstallationStatus::Installed).then(|| {
+                                    // Offered to those with organization rights in Sentry; the
+                                    // server checks again.
+                                    let may_manage = viewer.as_ref().is_some_and(|v| v.can_manage(&i.org_slug));
+                                    let action = (may_manage && i.status == InstallationStatus::Installed).then(|| {
                                         let uuid = i.uuid.clone();
                                         view! {
                                             <button
                                                 class="link-button"
                                                 aria-label=format!("Uninstall from {}", i.org_slug)
-                                                on:click=move |_| { uninstall.dispatch(UninstallInstallation { installation: uuid.clone() }); }
+                                                on:click=move |_| {
+                                                    let sure = window()
+                                                        .confirm_with_message("Uninstall issuebridge from this organization? Sentry stops sending it webhooks; tickets stay.")
+                                                        .unwrap_or(false);
+                                                    if sure {
+                                                        uninstall.dispatch(UninstallInstallation { installation: uuid.clone() });
+                                                    }
+                                                }
                                             >
                                                 "Uninstall"
                                             </button>

@@ -1,8 +1,10 @@
+mod activity;
 mod board;
 mod deliveries;
 mod installations;
 mod settings;
 
+pub use activity::ActivityPage;
 pub use board::{BoardPage, TicketBoard};
 pub use deliveries::{DeliveriesPage, DeliveryPage};
 pub use installations::InstallationsPage;

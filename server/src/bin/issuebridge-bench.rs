@@ -308,7 +308,12 @@ async fn time_paging(store: &Store) -> anyhow::Result<Vec<(&'static str, f64)>> 
         Store::Postgres(pool) => sqlx::query_scalar("select min(id) from delivery").fetch_one(pool).await?,
     };
     let middle = now_ms() - 15 * 86_400_000;
-    let filter = |f: DeliveryFilter| DeliveryQuery { filter: f, before_id: None, limit: 51 };
+    let filter = |f: DeliveryFilter| DeliveryQuery {
+        scope: issuebridge::domain::access::OrgScope::Everything,
+        filter: f,
+        before_id: None,
+        limit: 51,
+    };
     let cases: Vec<(&'static str, DeliveryQuery)> = vec![
         ("newest page", filter(DeliveryFilter::default())),
         ("oldest page (keyset)", DeliveryQuery { before_id: Some(min_id + 51), ..filter(DeliveryFilter::default()) }),

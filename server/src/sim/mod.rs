@@ -20,7 +20,12 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 use model::Model;
-pub use model::{random_hex, SimComment, SimExternalIssue, SimInstallation, SimIssue, SimServiceHook};
+pub use model::{random_hex, SimMember, SimUser, MEMBER, OTHER_ORG, OUTSIDER, OWNER};
+pub use model::{SimComment, SimExternalIssue, SimInstallation, SimIssue, SimServiceHook};
+
+/// The organization demo mode installs into; the simulator's plain member
+/// belongs to it from the start.
+pub const DEMO_ORG_SLUG: &str = issuebridge::demo::DEMO_ORG;
 
 /// The Sentry App as registered in the simulated Sentry.
 #[derive(Debug, Clone)]
@@ -203,8 +208,7 @@ impl Simulator {
     /// Returns the token, the refresh token and the expiry.
     pub fn adopt_installation(&self, uuid: &str, org_slug: &str) -> (String, String, i64) {
         let mut model = self.shared.model();
-        let next_org_id = model.orgs.len() as i64 + 1;
-        let org_id = *model.orgs.entry(org_slug.to_owned()).or_insert(next_org_id);
+        let org_id = model.organization(org_slug);
         model.installations.insert(
             uuid.to_owned(),
             SimInstallation {
@@ -216,6 +220,28 @@ impl Simulator {
         );
         let (token, record) = model.issue_token(uuid);
         (token, record.refresh_token, record.expires_at_ms)
+    }
+
+    /// The people of the simulated Sentry.
+    pub fn users(&self) -> Vec<SimUser> {
+        self.shared.model().users.clone()
+    }
+
+    /// Adds the person with `email` to `org_slug` with `role` (owner,
+    /// manager, admin or member), replacing any role they had there.
+    pub fn set_member(&self, org_slug: &str, email: &str, role: &str) {
+        let mut model = self.shared.model();
+        let Some(user_id) = model.users.iter().find(|u| u.email == email).map(|u| u.id) else { return };
+        model.members.retain(|m| !(m.org_slug == org_slug && m.user_id == user_id));
+        model.members.push(SimMember { org_slug: org_slug.to_owned(), user_id, role: role.to_owned() });
+    }
+
+    /// Removes the person with `email` from `org_slug`, as an organization
+    /// owner would in Sentry's settings.
+    pub fn remove_member(&self, org_slug: &str, email: &str) {
+        let mut model = self.shared.model();
+        let Some(user_id) = model.users.iter().find(|u| u.email == email).map(|u| u.id) else { return };
+        model.members.retain(|m| !(m.org_slug == org_slug && m.user_id == user_id));
     }
 
     /// The installation is being deleted, as after an uninstall in Sentry.

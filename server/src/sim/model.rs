@@ -100,8 +100,50 @@ pub struct SimUser {
     pub email: String,
 }
 
+/// A person's place in an organization: Sentry's roles, whose scopes the
+/// detailed organization reports as `access` (docs/sentry-protocol.md §2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimMember {
+    pub org_slug: String,
+    pub user_id: i64,
+    /// `owner`, `manager`, `admin` or `member`.
+    pub role: String,
+}
+
+impl SimMember {
+    /// The scopes Sentry's default roles grant (`sentry/conf/server.py`,
+    /// `SENTRY_ROLES`), as the organization's `access` list shows them.
+    pub fn access(&self) -> Vec<&'static str> {
+        const MEMBER: [&str; 6] = ["org:read", "member:read", "project:read", "team:read", "event:read", "event:write"];
+        let more: &[&'static str] = match self.role.as_str() {
+            "owner" | "manager" => &[
+                "org:write",
+                "org:admin",
+                "org:integrations",
+                "member:write",
+                "project:write",
+                "project:admin",
+                "event:admin",
+            ],
+            "admin" => &["org:integrations", "project:write", "project:admin", "event:admin"],
+            _ => &[],
+        };
+        MEMBER.iter().chain(more).copied().collect()
+    }
+}
+
+/// The people of a fresh simulated Sentry: an owner of every organization
+/// the simulator creates (`demo-org` included), a plain member of
+/// `demo-org`, and the owner of another organization, so the console's
+/// access rules can be seen at work.
+pub const OWNER: (i64, &str, &str) = (1, "Jane Doe", "jane@example.com");
+pub const MEMBER: (i64, &str, &str) = (2, "Sam Member", "sam@example.com");
+pub const OUTSIDER: (i64, &str, &str) = (3, "Olga Other", "olga@other.example");
+pub const OTHER_ORG: &str = "other-org";
+
 #[derive(Debug, Clone)]
 pub struct OAuthCode {
+    pub user_id: i64,
     pub redirect_uri: String,
     pub scope: String,
     pub challenge: Option<String>,
@@ -110,6 +152,7 @@ pub struct OAuthCode {
 
 #[derive(Debug, Clone)]
 pub struct UserToken {
+    pub user_id: i64,
     pub refresh_token: String,
     pub scope: String,
     pub expires_at_ms: i64,
@@ -152,7 +195,8 @@ pub struct Model {
     pub rate_limit: Option<RateLimit>,
     pub delays: Vec<Delay>,
     pub next_id: i64,
-    pub user: SimUser,
+    pub users: Vec<SimUser>,
+    pub members: Vec<SimMember>,
     pub oauth_redirect_uris: Vec<String>,
     pub oauth_codes: HashMap<String, OAuthCode>,
     pub user_tokens: HashMap<String, UserToken>,
@@ -182,7 +226,18 @@ impl Default for Model {
             // From the clock, so a restarted simulator (demo mode keeps
             // nothing) never hands out an id an earlier run gave away.
             next_id: now_ms(),
-            user: SimUser { id: 1, name: "Jane Doe".to_owned(), email: "jane@example.com".to_owned() },
+            users: [OWNER, MEMBER, OUTSIDER]
+                .into_iter()
+                .map(|(id, name, email)| SimUser { id, name: name.to_owned(), email: email.to_owned() })
+                .collect(),
+            members: vec![
+                SimMember {
+                    org_slug: crate::sim::DEMO_ORG_SLUG.to_owned(),
+                    user_id: MEMBER.0,
+                    role: "member".to_owned(),
+                },
+                SimMember { org_slug: OTHER_ORG.to_owned(), user_id: OUTSIDER.0, role: "owner".to_owned() },
+            ],
             oauth_redirect_uris: Vec::new(),
             oauth_codes: HashMap::new(),
             user_tokens: HashMap::new(),
@@ -192,9 +247,33 @@ impl Default for Model {
 }
 
 impl Model {
-    pub fn create_installation(&mut self, org_slug: &str, verify_install: bool) -> super::PendingInstall {
+    /// The organization's id, creating it if new. A new organization's
+    /// owner is the first person, unless it has one already.
+    pub fn organization(&mut self, org_slug: &str) -> i64 {
         let next_org_id = self.orgs.len() as i64 + 1;
         let org_id = *self.orgs.entry(org_slug.to_owned()).or_insert(next_org_id);
+        let has_owner = self.members.iter().any(|m| m.org_slug == org_slug && m.role == "owner");
+        if !has_owner {
+            self.members.push(SimMember { org_slug: org_slug.to_owned(), user_id: OWNER.0, role: "owner".to_owned() });
+        }
+        org_id
+    }
+
+    /// The organizations `user_id` belongs to, with their ids, in id order;
+    /// an organization known only by its members gets an id past the rest.
+    pub fn memberships_of(&self, user_id: i64) -> Vec<(SimMember, i64)> {
+        let mut found: Vec<(SimMember, i64)> = self
+            .members
+            .iter()
+            .filter(|m| m.user_id == user_id)
+            .map(|m| (m.clone(), self.orgs.get(&m.org_slug).copied().unwrap_or(1_000 + m.org_slug.len() as i64)))
+            .collect();
+        found.sort_by(|a, b| (a.1, &a.0.org_slug).cmp(&(b.1, &b.0.org_slug)));
+        found
+    }
+
+    pub fn create_installation(&mut self, org_slug: &str, verify_install: bool) -> super::PendingInstall {
+        let org_id = self.organization(org_slug);
         let uuid = random_uuid();
         let status = if verify_install { "pending" } else { "installed" };
         self.installations.insert(

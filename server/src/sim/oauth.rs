@@ -1,12 +1,15 @@
 //! The simulated Sentry's OAuth2 provider for console login (docs/sentry-protocol.md §2.5):
 //! `/oauth/authorize/` with a consent page, `/oauth/token/` (form-encoded;
 //! client credentials by Basic auth or form fields, never both; PKCE S256),
-//! `/oauth/userinfo/`, and `GET /api/0/organizations/` for the user.
+//! `/oauth/userinfo/`, and, with the person's token, `GET
+//! /api/0/organizations/` and `GET /api/0/organizations/{slug}/` (whose
+//! `access` lists what the person may do there). The consent page offers
+//! each of the simulator's people, so one click logs in as any of them.
 
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -35,6 +38,7 @@ pub(super) fn router() -> Router<Arc<Shared>> {
         .route("/oauth/token/", axum::routing::post(token))
         .route("/oauth/userinfo/", get(userinfo))
         .route("/api/0/organizations/", get(organizations))
+        .route("/api/0/organizations/{slug}/", get(organization))
 }
 
 fn params(query: &str) -> Vec<(String, String)> {
@@ -100,25 +104,46 @@ async fn authorize_page(State(shared): State<Arc<Shared>>, RawQuery(query): RawQ
             return redirect_with(redirect, &[("error", "invalid_request"), ("state", state)]);
         }
     }
-    let user = shared.model().user.clone();
     let scope = param(&params, "scope").unwrap_or_default().to_owned();
-    let signed_in_as = format!("You are signed in as {} ({}).", user.name, user.email);
+    // Who is signed in to Sentry: each of the simulator's people, with the
+    // organizations they belong to, is one button.
+    let people: Vec<(i64, String)> = {
+        let model = shared.model();
+        model
+            .users
+            .iter()
+            .map(|user| {
+                let orgs: Vec<String> = model
+                    .memberships_of(user.id)
+                    .into_iter()
+                    .map(|(member, _)| format!("{} of {}", member.role, member.org_slug))
+                    .collect();
+                let orgs = if orgs.is_empty() { "no organization".to_owned() } else { orgs.join(", ") };
+                (user.id, format!("Approve as {} ({}): {orgs}", user.name, user.email))
+            })
+            .collect()
+    };
     // The request's parameters go back with the decision.
     let hidden = params.into_iter().map(|(name, value)| view! { <input type="hidden" name=name value=value/> });
+    let buttons = people.into_iter().map(|(id, label)| {
+        view! { <p><button type="submit" name="user" value=id.to_string()>{label}</button></p> }
+    });
     let page = view! {
         <!DOCTYPE html>
         <html>
             <head>
                 <title>"Authorize · Sentry (simulated)"</title>
+                // No icon to fetch: the browser asks for none.
+                <link rel="icon" href="data:,"/>
             </head>
             <body>
                 <h1>"Authorize the application"</h1>
                 <p>"It asks for: " <code>{scope}</code></p>
-                <p>{signed_in_as}</p>
+                <p>"This simulated Sentry has several people; choose who you are."</p>
                 <form method="post" action="/oauth/authorize/">
                     {hidden.collect_view()}
-                    <button type="submit" name="op" value="approve">"Approve"</button>
-                    <button type="submit" name="op" value="deny">"Deny"</button>
+                    {buttons.collect_view()}
+                    <p><button type="submit" name="op" value="deny">"Deny"</button></p>
                 </form>
             </body>
         </html>
@@ -134,13 +159,20 @@ async fn authorize_decision(State(shared): State<Arc<Shared>>, body: Bytes) -> R
         Err(problem) => return error_page(problem),
     };
     let state = param(&params, "state").unwrap_or_default().to_owned();
-    if param(&params, "op") != Some("approve") {
+    // A person's button approves as them; a bare `op=approve` as the first.
+    let user_id = match (param(&params, "user"), param(&params, "op")) {
+        (Some(user), _) => user.parse::<i64>().ok().filter(|id| shared.model().users.iter().any(|u| u.id == *id)),
+        (None, Some("approve")) => Some(super::model::OWNER.0),
+        _ => None,
+    };
+    let Some(user_id) = user_id else {
         return redirect_with(redirect, &[("error", "access_denied"), ("state", &state)]);
-    }
+    };
     let code = random_hex(16);
     shared.model().oauth_codes.insert(
         code.clone(),
         OAuthCode {
+            user_id,
             redirect_uri: redirect.to_string(),
             scope: param(&params, "scope").unwrap_or_default().to_owned(),
             challenge: param(&params, "code_challenge").map(str::to_owned),
@@ -187,7 +219,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
     }
 
     let mut model = shared.model();
-    let scope = match param(&params, "grant_type") {
+    let (user_id, scope) = match param(&params, "grant_type") {
         Some("authorization_code") => {
             let Some(grant) = param(&params, "code").and_then(|code| model.oauth_codes.remove(code)) else {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
@@ -201,7 +233,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
                     return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
                 }
             }
-            grant.scope
+            (grant.user_id, grant.scope)
         }
         Some("refresh_token") => {
             if param(&params, "scope").is_some() {
@@ -214,14 +246,17 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             };
             model.user_tokens.remove(&old);
-            record.scope
+            (record.user_id, record.scope)
         }
         _ => return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type"),
     };
     let access = random_hex(32);
-    let record = UserToken { refresh_token: random_hex(32), scope, expires_at_ms: now_ms() + USER_TOKEN_LIFETIME_MS };
+    let record =
+        UserToken { user_id, refresh_token: random_hex(32), scope, expires_at_ms: now_ms() + USER_TOKEN_LIFETIME_MS };
     model.user_tokens.insert(access.clone(), record.clone());
-    let user = model.user.clone();
+    let Some(user) = model.users.iter().find(|u| u.id == user_id).cloned() else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
+    };
     sentry_json(
         StatusCode::OK,
         json!({
@@ -250,7 +285,9 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     if !scopes.contains(&"openid") {
         return sentry_json(StatusCode::FORBIDDEN, json!({ "error": "insufficient_scope" }));
     }
-    let user = shared.model().user.clone();
+    let Some(user) = shared.model().users.iter().find(|u| u.id == record.user_id).cloned() else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
     let mut info = json!({ "sub": user.id.to_string() });
     if scopes.contains(&"profile") {
         info["name"] = json!(user.name);
@@ -265,16 +302,38 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     sentry_json(StatusCode::OK, info)
 }
 
-/// The organizations the logged-in user belongs to (every organization the
-/// simulator knows: its one user is a member of all).
+/// The organizations the token's person belongs to (Sentry's short form).
 async fn organizations(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if user_token(&shared, &headers).is_none() {
+    let Some(record) = user_token(&shared, &headers) else {
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
-    }
-    let model = shared.model();
-    let mut orgs: Vec<(&String, &i64)> = model.orgs.iter().collect();
-    orgs.sort_by_key(|(_, id)| **id);
-    let list: Vec<Value> =
-        orgs.into_iter().map(|(slug, id)| json!({ "id": id.to_string(), "slug": slug, "name": slug })).collect();
+    };
+    let list: Vec<Value> = shared
+        .model()
+        .memberships_of(record.user_id)
+        .into_iter()
+        .map(|(member, id)| json!({ "id": id.to_string(), "slug": member.org_slug, "name": member.org_slug }))
+        .collect();
     sentry_json(StatusCode::OK, Value::Array(list))
+}
+
+/// One organization in Sentry's detailed form, with `access`: what the
+/// token's person may do there. Not a member: 404, as Sentry answers.
+async fn organization(State(shared): State<Arc<Shared>>, Path(slug): Path<String>, headers: HeaderMap) -> Response {
+    let Some(record) = user_token(&shared, &headers) else {
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
+    };
+    let found = shared.model().memberships_of(record.user_id).into_iter().find(|(member, _)| member.org_slug == slug);
+    match found {
+        Some((member, id)) => sentry_json(
+            StatusCode::OK,
+            json!({
+                "id": id.to_string(),
+                "slug": member.org_slug,
+                "name": member.org_slug,
+                "access": member.access(),
+                "orgRole": member.role,
+            }),
+        ),
+        None => super::api::detail(StatusCode::NOT_FOUND, "The requested resource does not exist"),
+    }
 }

@@ -78,7 +78,7 @@ on_both_stores!(migrate_applies_migrations_and_is_idempotent, |db: TestDatabase|
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
-        assert!(stdout.contains("is migrated: 5 migration(s) applied, latest version 5"), "{stdout}");
+        assert!(stdout.contains("is migrated: 6 migration(s) applied, latest version 6"), "{stdout}");
     }
 });
 
@@ -394,4 +394,48 @@ on_both_stores!(settings_are_shown_and_changed_from_the_command_line, |db: TestD
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("not a Sentry issue status"));
     assert_eq!(store.installation_settings(&uuid).await.unwrap(), settings, "nothing changed");
+});
+
+on_both_stores!(login_link_prints_a_single_use_link_for_administrators_only, |db: TestDatabase| async move {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |email: &str| {
+        let mut command = issuebridge(dir.path());
+        command
+            .args(["login-link", "--email", email])
+            .env("DATABASE_URL", db.url.expose())
+            .env("ISSUEBRIDGE_SECRET_KEY", TEST_SECRET_KEY)
+            .env("ISSUEBRIDGE_PUBLIC_URL", "https://ib.example.com")
+            .env("ISSUEBRIDGE_ADMINS", "root@example.com");
+        command.output()
+    };
+    let refused = run("eve@example.com").await.unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("is not an instance administrator"));
+
+    let made = run("Root@Example.com").await.unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let link = String::from_utf8(made.stdout).unwrap();
+    let link = url::Url::parse(link.trim()).expect("one link on stdout");
+    assert!(link.as_str().starts_with("https://ib.example.com/auth/link/"), "{link}");
+
+    // The printed link logs the administrator in, once, on a server over
+    // the same database.
+    let app = crate::helpers::spawn_app_with(
+        db,
+        &[("ISSUEBRIDGE_PUBLIC_URL", "https://ib.example.com"), ("ISSUEBRIDGE_ADMINS", "root@example.com")],
+    )
+    .await;
+    let mut browser = app.anonymous();
+    let used = browser.post_form(link.path(), "").await;
+    assert_eq!(used.status, axum::http::StatusCode::SEE_OTHER, "{}", used.body);
+    assert_eq!(browser.get("/").await.status, axum::http::StatusCode::OK);
+    let again = app.anonymous().post_form(link.path(), "").await;
+    assert_eq!(again.status, axum::http::StatusCode::NOT_FOUND);
+    // The command line's act is in the audit log.
+    let reader = issuebridge::store::AuditReader {
+        scope: issuebridge::domain::access::OrgScope::Everything,
+        email: String::new(),
+    };
+    let events = app.state.store.audit_events(&reader, &Default::default(), None, 10).await.unwrap();
+    assert!(events.iter().any(|e| e.actor == "command line" && e.detail == "for root@example.com"), "{events:?}");
 });

@@ -1,4 +1,5 @@
 use axum::http::StatusCode;
+use issuebridge::domain::access::OrgScope;
 use issuebridge::domain::ticket::TicketSummary;
 use issuebridge::on_both_stores;
 use issuebridge_app::api::{ListTickets, LoadConsoleInfo};
@@ -8,7 +9,7 @@ use crate::helpers::{spawn_app, spawn_app_with};
 
 on_both_stores!(board_is_server_rendered_from_the_store, |db| async move {
     let app = spawn_app(db).await;
-    let page = app.get("/").await;
+    let page = app.admin().await.get("/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert_eq!(page.content_type.as_deref(), Some("text/html; charset=utf-8"));
     let html = page.body;
@@ -31,7 +32,7 @@ on_both_stores!(board_is_server_rendered_from_the_store, |db| async move {
 
 on_both_stores!(server_function_lists_tickets_over_http, |db| async move {
     let app = spawn_app(db).await;
-    let answer = app.call_server_fn(ListTickets::PATH).await;
+    let answer = app.admin().await.call_server_fn(ListTickets::PATH).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let tickets: Vec<TicketSummary> = serde_json::from_str(&answer.body).unwrap();
     assert_eq!(tickets.len(), 4);
@@ -42,12 +43,12 @@ on_both_stores!(server_function_lists_tickets_over_http, |db| async move {
 
 on_both_stores!(installations_page_lists_the_demo_organization, |db| async move {
     let app = spawn_app(db).await;
-    let page = app.get("/installations").await;
+    let page = app.admin().await.get("/installations").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("demo-org"));
     assert!(page.body.contains("installed"));
     // Installed for real, through the simulated Sentry: it holds tokens.
-    let listed = app.state.store.list_installations().await.unwrap();
+    let listed = app.state.store.list_installations(&OrgScope::Everything).await.unwrap();
     assert_eq!(listed.len(), 1);
     let uuid = issuebridge::domain::ids::InstallationUuid::parse(&listed[0].uuid).unwrap();
     assert!(app.state.store.installation(&uuid).await.unwrap().unwrap().is_installed_with_tokens());
@@ -64,7 +65,8 @@ on_both_stores!(settings_never_show_secrets, |db| async move {
         ],
     )
     .await;
-    let page = app.get("/settings").await;
+    let mut browser = app.admin().await;
+    let page = browser.get("/settings").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("client-id-123"));
     assert!(page.body.contains("connected to Sentry"));
@@ -72,11 +74,11 @@ on_both_stores!(settings_never_show_secrets, |db| async move {
     assert!(!page.body.contains("older-secret"));
     assert!(!page.body.contains(crate::helpers::TEST_SECRET_KEY));
 
-    let answer = app.call_server_fn(LoadConsoleInfo::PATH).await;
+    let answer = browser.call_server_fn(LoadConsoleInfo::PATH).await;
     assert_eq!(answer.status, StatusCode::OK);
     assert!(!answer.body.contains("very-secret-client-secret"));
     // Connected mode seeds no demo data.
-    assert!(app.state.store.list_tickets(10).await.unwrap().is_empty());
+    assert!(app.state.store.list_tickets(&OrgScope::Everything, 10).await.unwrap().is_empty());
 });
 
 on_both_stores!(unknown_pages_answer_404_inside_the_console, |db| async move {
@@ -111,19 +113,26 @@ on_both_stores!(static_files_come_from_the_site_root, |db| async move {
 on_both_stores!(demo_mode_installs_more_organizations_from_the_console, |db| async move {
     use issuebridge_app::api::InstallDemoOrganization;
     let app = spawn_app(db).await;
-    let answer = app.call_server_fn(InstallDemoOrganization::PATH).await;
+    let answer = app.admin().await.call_server_fn(InstallDemoOrganization::PATH).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body, r#""demo-org-2""#);
-    let orgs: Vec<String> =
-        app.state.store.list_installations().await.unwrap().into_iter().map(|i| i.org_slug).collect();
+    let orgs: Vec<String> = app
+        .state
+        .store
+        .list_installations(&OrgScope::Everything)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.org_slug)
+        .collect();
     assert_eq!(orgs, ["demo-org", "demo-org-2"]);
 });
 
 on_both_stores!(outside_demo_mode_there_are_no_demo_installs, |db| async move {
     use issuebridge_app::api::InstallDemoOrganization;
     let (app, _sim) = crate::helpers::spawn_app_with_sim(db).await;
-    let answer = app.call_server_fn(InstallDemoOrganization::PATH).await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
+    let answer = app.admin().await.call_server_fn(InstallDemoOrganization::PATH).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert!(answer.body.contains("only in demo mode"), "{}", answer.body);
 });
 
@@ -131,9 +140,13 @@ on_both_stores!(demo_mode_adopts_its_installations_after_a_restart, |db| async m
     let app = spawn_app(db).await;
     // A restart: a new process, a new (empty) simulated Sentry, the same store.
     let restarted = issuebridge_server::startup::prepare_state((*app.state.config).clone()).await.unwrap();
-    let listed = restarted.store.list_installations().await.unwrap();
+    let listed = restarted.store.list_installations(&OrgScope::Everything).await.unwrap();
     assert_eq!(listed.len(), 1, "no second demo organization");
-    assert_eq!(restarted.store.list_tickets(10).await.unwrap().len(), 4, "no second set of samples");
+    assert_eq!(
+        restarted.store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(),
+        4,
+        "no second set of samples"
+    );
     let uuid = issuebridge::domain::ids::InstallationUuid::parse(&listed[0].uuid).unwrap();
     let client = restarted.sentry.clone().unwrap();
     let details = issuebridge::installations::tokens::with_token(&restarted, &uuid, |token| {
@@ -162,21 +175,21 @@ on_both_stores!(demo_sample_events_land_in_the_delivery_log, |db| async move {
     );
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
 
+    // The session lives in the store, which both routers share.
+    let mut browser = app.admin().await;
     let client = reqwest::Client::new();
     let sent = client
         .post(format!("{base}{}", SendDemoEvents::PATH))
         .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", browser.cookie.clone().unwrap())
+        .header("origin", base.clone())
         .send()
         .await
         .unwrap();
     assert_eq!(sent.status(), 200);
     assert_eq!(sent.text().await.unwrap(), "5");
     // The page sends its typed filter as JSON; an empty one lists everything.
-    let list_all = axum::http::Request::post(ListDeliveries::PATH)
-        .header("content-type", "application/json")
-        .body(axum::body::Body::from(r#"{"filter":{}}"#))
-        .unwrap();
-    let listed = app.send(list_all).await;
+    let listed = browser.call_json_fn(ListDeliveries::PATH, serde_json::json!({"filter": {}})).await;
     let page: issuebridge::domain::deliveries::DeliveryPage = serde_json::from_str(&listed.body).unwrap();
     let deliveries = page.deliveries;
     let events: Vec<String> =
@@ -186,41 +199,41 @@ on_both_stores!(demo_sample_events_land_in_the_delivery_log, |db| async move {
         ["metric_alert.critical", "event_alert.triggered", "comment.created", "error.created", "issue.created"]
     );
     assert!(deliveries.iter().all(|d| d.state == "pending"));
-    assert!(app.get("/deliveries").await.body.contains("issue.created"));
+    assert!(browser.get("/deliveries").await.body.contains("issue.created"));
 });
 
 on_both_stores!(demo_mode_uninstalls_from_the_console, |db| async move {
-    use axum::body::Body;
-    use axum::http::Request;
     use issuebridge_app::api::UninstallInstallation;
     let app = spawn_app(db).await;
-    let installation = app.state.store.list_installations().await.unwrap().remove(0);
-    let request = Request::post(UninstallInstallation::PATH)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(format!("installation={}", installation.uuid)))
-        .unwrap();
-    let answer = app.send(request).await;
+    let installation = app.state.store.list_installations(&OrgScope::Everything).await.unwrap().remove(0);
+    let mut browser = app.login_as("jane@example.com").await;
+    let answer = browser.post_form(UninstallInstallation::PATH, &format!("installation={}", installation.uuid)).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     let uuid = issuebridge::domain::ids::InstallationUuid::parse(&installation.uuid).unwrap();
     let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
     assert_eq!(record.status, "deleted");
     assert!(record.access_token.is_none());
-    assert_eq!(app.state.store.list_tickets(10).await.unwrap().len(), 4, "tickets stay");
-    assert!(app.get("/installations").await.body.contains("uninstalled"));
+    assert_eq!(app.state.store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(), 4, "tickets stay");
+    assert!(browser.get("/installations").await.body.contains("uninstalled"));
 });
 
-on_both_stores!(outside_demo_mode_the_console_cannot_uninstall, |db| async move {
-    use axum::body::Body;
-    use axum::http::Request;
+on_both_stores!(outside_demo_mode_an_organization_owner_uninstalls_and_sentry_is_told, |db| async move {
     use issuebridge_app::api::UninstallInstallation;
-    let (app, _sim) = crate::helpers::spawn_app_with_sim(db).await;
-    let request = Request::post(UninstallInstallation::PATH)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from("installation=0f0f0f0f-0000-4000-8000-000000000000"))
-        .unwrap();
-    let answer = app.send(request).await;
-    assert_eq!(answer.status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert!(answer.body.contains("needs console login"), "{}", answer.body);
+    let (app, sim) = crate::helpers::spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    crate::helpers::follow_redirect(&app, &sim, &pending).await;
+    let mut owner = app.login_as("jane@example.com").await;
+    // An installation that does not exist, and a uuid that is none, answer
+    // 404, not 500.
+    for missing in ["0f0f0f0f-0000-4000-8000-000000000000", "not-a-uuid"] {
+        let answer = owner.post_form(UninstallInstallation::PATH, &format!("installation={missing}")).await;
+        assert_eq!(answer.status, StatusCode::NOT_FOUND, "{missing}: {}", answer.body);
+    }
+    let answer = owner.post_form(UninstallInstallation::PATH, &format!("installation={}", pending.installation)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(sim.requests("DELETE", &pending.installation), 1, "Sentry is told first");
+    let uuid = issuebridge::domain::ids::InstallationUuid::parse(&pending.installation).unwrap();
+    assert_eq!(app.state.store.installation(&uuid).await.unwrap().unwrap().status, "deleted");
 });
 
 on_both_stores!(the_delivery_log_filters_by_url, |db| async move {
@@ -239,11 +252,12 @@ on_both_stores!(the_delivery_log_filters_by_url, |db| async move {
         let answer = app.send(request.body(axum::body::Body::from(signed.body.clone())).unwrap()).await;
         assert_eq!(answer.status, StatusCode::OK);
     }
-    let all = app.get("/deliveries").await.body;
+    let mut browser = app.admin().await;
+    let all = browser.get("/deliveries").await.body;
     assert!(all.contains("issue.created") && all.contains("error.created"));
-    let only_errors = app.get("/deliveries?resource=error").await.body;
+    let only_errors = browser.get("/deliveries?resource=error").await.body;
     assert!(only_errors.contains("error.created") && !only_errors.contains("issue.created"), "{only_errors}");
-    assert!(app.get("/deliveries?state=dead").await.body.contains("No deliveries here."));
+    assert!(browser.get("/deliveries?state=dead").await.body.contains("No deliveries here."));
 });
 
 on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_attempt, |db| async move {
@@ -277,7 +291,8 @@ on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_att
     // The installation is not known yet: one attempt, retried later.
     issuebridge::pipeline::worker::run_once(&app.state).await.unwrap();
 
-    let page = app.get(&format!("/deliveries/{id}")).await;
+    let mut browser = app.admin().await;
+    let page = browser.get(&format!("/deliveries/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("[redacted]") && !page.body.contains("deadbeefcafe"), "{}", page.body);
     assert!(page.body.contains("0123abcd"));
@@ -288,29 +303,22 @@ on_both_stores!(a_delivery_in_full_shows_redacted_headers_the_body_and_every_att
     );
     assert!(page.body.contains("is not known yet"), "the attempt's error");
     assert!(page.body.contains(r#"class="status retry""#));
-    assert!(app.get("/deliveries/999999").await.body.contains("There is no such delivery."));
+    assert!(browser.get("/deliveries/999999").await.body.contains("There is no such delivery."));
 
     // The list filters by action, installation and time, and links here.
-    let listed = app.get(&format!("/deliveries?action=created&installation={installation}")).await.body;
+    let listed = browser.get(&format!("/deliveries?action=created&installation={installation}")).await.body;
     assert!(listed.contains(&format!(r#"href="/deliveries/{id}""#)), "{listed}");
-    assert!(app.get("/deliveries?action=resolved").await.body.contains("No deliveries here."));
-    assert!(app.get("/deliveries?to=2000-01-01T00:00").await.body.contains("No deliveries here."));
-    assert!(app.get("/deliveries?from=2000-01-01T00:00").await.body.contains("issue.created"));
+    assert!(browser.get("/deliveries?action=resolved").await.body.contains("No deliveries here."));
+    assert!(browser.get("/deliveries?to=2000-01-01T00:00").await.body.contains("No deliveries here."));
+    assert!(browser.get("/deliveries?from=2000-01-01T00:00").await.body.contains("issue.created"));
 });
 
 on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| async move {
-    use axum::body::Body;
-    use axum::http::Request;
     use issuebridge::store::{DeliveryInsert, DeliveryOutcome, NewDelivery};
     use issuebridge_app::api::ReplayDeliveries;
     let app = spawn_app(db).await;
-    let replay = |body: &'static str| {
-        Request::post(ReplayDeliveries::PATH)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .unwrap()
-    };
-    let answer = app.send(replay("scope=dead")).await;
+    let mut browser = app.admin().await;
+    let answer = browser.post_form(ReplayDeliveries::PATH, "scope=dead").await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "0"));
 
     // A log to replay: a dead delivery and a processed one in 2020, a
@@ -350,7 +358,7 @@ on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| as
     assert_eq!(record(dead).await.state, "dead");
 
     // The dead one only, back in the queue with a clean slate.
-    let answer = app.send(replay("scope=dead")).await;
+    let answer = browser.post_form(ReplayDeliveries::PATH, "scope=dead").await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "1"));
     let requeued = record(dead).await;
     assert_eq!((requeued.state.as_str(), requeued.attempts, requeued.last_error), ("pending", 0, None));
@@ -358,16 +366,18 @@ on_both_stores!(the_console_replays_all_dead_deliveries_or_a_time_range, |db| as
 
     // A range takes what was received in it, whatever its state, but the
     // body that cannot be processed.
-    let answer = app.send(replay("scope=range&from_ms=1577836800000&to_ms=1609459200000")).await;
+    let answer =
+        browser.post_form(ReplayDeliveries::PATH, "scope=range&from_ms=1577836800000&to_ms=1609459200000").await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "2"));
     assert_eq!(record(processed).await.state, "pending");
     assert_eq!(record(old).await.state, "processed", "received before the range");
     assert_eq!(record(invalid).await.state, "invalid");
 
-    let answer = app.send(replay("scope=range&from_ms=946684800000&to_ms=4102444800000")).await;
+    let answer =
+        browser.post_form(ReplayDeliveries::PATH, "scope=range&from_ms=946684800000&to_ms=4102444800000").await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
     assert_eq!(answer.body, "3", "every replayable delivery of the century");
     assert_eq!(record(old).await.state, "pending");
-    let answer = app.send(replay("scope=range")).await;
+    let answer = browser.post_form(ReplayDeliveries::PATH, "scope=range").await;
     assert!(answer.body.contains("Choose a time range first."), "{}", answer.body);
 });

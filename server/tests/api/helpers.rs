@@ -10,6 +10,9 @@ use issuebridge::AppState;
 use issuebridge_server::startup::{leptos_options, prepare_state, router};
 use tower::ServiceExt;
 
+/// The instance administrator every test app has (`ISSUEBRIDGE_ADMINS`).
+pub const TEST_ADMIN: &str = "admin@issuebridge.test";
+
 pub const TEST_SECRET_KEY: &str = "4242424242424242424242424242424242424242424242424242424242424242";
 
 /// A router over a fresh, migrated store seeded with the demo data, as
@@ -29,6 +32,7 @@ pub fn test_config(db: &TestDatabase, data_dir: &std::path::Path, extra: &[(&str
         ("ISSUEBRIDGE_SECRET_KEY".into(), TEST_SECRET_KEY.into()),
         ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
         ("LEPTOS_SITE_ROOT".into(), data_dir.join("site").display().to_string()),
+        ("ISSUEBRIDGE_ADMINS".into(), TEST_ADMIN.into()),
     ]);
     for (name, value) in extra {
         vars.insert((*name).into(), (*value).into());
@@ -41,8 +45,15 @@ pub async fn spawn_app(db: TestDatabase) -> TestApp {
 }
 
 pub async fn spawn_app_with(db: TestDatabase, extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_tuned(db, extra, |_| {}).await
+}
+
+/// [`spawn_app_with`], with the configuration changed by `tune` first
+/// (what the environment does not set, such as the session policy).
+pub async fn spawn_app_tuned(db: TestDatabase, extra: &[(&str, &str)], tune: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("a temporary folder");
-    let config = test_config(&db, data_dir.path(), extra);
+    let mut config = test_config(&db, data_dir.path(), extra);
+    tune(&mut config);
     let options = leptos_options(&config, config.site_addr);
     let state = prepare_state(config).await.expect("a prepared state");
     TestApp { router: router(state.clone(), options), state, data_dir, _db: db }
@@ -65,14 +76,146 @@ impl TestApp {
     pub async fn get(&self, path: &str) -> Answer {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
     }
+}
 
-    /// Calls a Leptos server function without arguments, as the browser does.
-    pub async fn call_server_fn(&self, path: &str) -> Answer {
+impl TestApp {
+    /// This site's origin, as a browser on its pages sends it.
+    pub fn origin(&self) -> String {
+        let url = self.state.config.public_url_or(self.state.config.site_addr);
+        url.origin().ascii_serialization()
+    }
+
+    /// A browser logged in as the instance administrator, through a login
+    /// link as `issuebridge login-link` makes one.
+    pub async fn admin(&self) -> Browser<'_> {
+        let token = format!("test-link-{}", rand_token());
+        let expires = issuebridge::domain::time::now_ms() + 60_000;
+        let hash = issuebridge_server::auth::login_link_hash(&token);
+        self.state.store.add_login_link(&hash, TEST_ADMIN, expires).await.unwrap();
+        let mut browser = Browser { app: self, cookie: None };
+        let answer = browser.post_form(&format!("/auth/link/{token}"), "").await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "the login link logs in: {}", answer.body);
+        assert!(browser.cookie.is_some(), "a session cookie");
+        browser
+    }
+
+    /// A browser logged in through the simulated Sentry's OAuth provider as
+    /// the person with `email` (the simulator's Jane, Sam or Olga), the way
+    /// a person's browser goes: `/auth/login`, Sentry's consent page, the
+    /// callback. Panics if any step fails.
+    pub async fn login_as(&self, email: &str) -> Browser<'_> {
+        let mut browser = Browser { app: self, cookie: None };
+        let back = browser.consent_as(email, "/").await;
+        let answer = browser.get(&path_and_query(&back)).await;
+        assert_eq!(answer.status, StatusCode::SEE_OTHER, "the callback logs in: {}", answer.body);
+        assert_eq!(answer.headers["location"], "/");
+        browser
+    }
+
+    /// A browser with no session.
+    pub fn anonymous(&self) -> Browser<'_> {
+        Browser { app: self, cookie: None }
+    }
+}
+
+fn rand_token() -> String {
+    use rand::Rng;
+    let bytes: [u8; 16] = rand::thread_rng().gen();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `/path?query` of a URL, as a request line carries it.
+pub fn path_and_query(url: &url::Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+/// A browser: it keeps the session cookie it is given, and sends this
+/// site's `Origin` with every POST, as the console's pages do.
+pub struct Browser<'a> {
+    pub app: &'a TestApp,
+    pub cookie: Option<String>,
+}
+
+impl Browser<'_> {
+    pub async fn send(&mut self, mut request: Request<Body>) -> Answer {
+        if let Some(cookie) = &self.cookie {
+            request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        }
+        let answer = self.app.send(request).await;
+        if let Some(set) = answer.headers.get("set-cookie").and_then(|v| v.to_str().ok()) {
+            let pair = set.split(';').next().unwrap_or_default().to_owned();
+            // An emptied cookie (logout) is dropped.
+            self.cookie = (!pair.ends_with('=')).then_some(pair);
+        }
+        answer
+    }
+
+    pub async fn get(&mut self, path: &str) -> Answer {
+        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+    }
+
+    /// A form POST from this site's pages.
+    pub async fn post_form(&mut self, path: &str, body: &str) -> Answer {
+        let origin = self.app.origin();
         let request = Request::post(path)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::empty())
+            .header("origin", origin)
+            .body(Body::from(body.to_owned()))
             .unwrap();
         self.send(request).await
+    }
+
+    /// Calls a Leptos server function with form-encoded arguments.
+    pub async fn call_server_fn(&mut self, path: &str) -> Answer {
+        self.post_form(path, "").await
+    }
+
+    /// Calls a Leptos server function whose arguments travel as JSON.
+    pub async fn call_json_fn(&mut self, path: &str, arguments: serde_json::Value) -> Answer {
+        let origin = self.app.origin();
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .header("origin", origin)
+            .body(Body::from(arguments.to_string()))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Starts a login and answers the simulated Sentry's consent page as
+    /// the person with `email`: returns where Sentry sends the browser back
+    /// (the callback, with its code and state).
+    pub async fn consent_as(&mut self, email: &str, next: &str) -> url::Url {
+        let start = self
+            .get(&format!(
+                "/auth/login?next={}",
+                url::form_urlencoded::byte_serialize(next.as_bytes()).collect::<String>()
+            ))
+            .await;
+        assert_eq!(start.status, StatusCode::SEE_OTHER, "{}", start.body);
+        let authorize = url::Url::parse(start.headers["location"].to_str().unwrap()).unwrap();
+        let sim = self.app.state.login.as_ref().expect("a login provider").base_url.clone();
+        let user_id = match email {
+            "jane@example.com" => "1",
+            "sam@example.com" => "2",
+            "olga@other.example" => "3",
+            other => panic!("the simulator has no {other}"),
+        };
+        let mut form: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+        form.push(("user".into(), user_id.into()));
+        let decision = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .post(sim.join("/oauth/authorize/").unwrap())
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert!(decision.status().is_redirection(), "{}", decision.status());
+        url::Url::parse(decision.headers()["location"].to_str().unwrap()).unwrap()
     }
 }
 
@@ -95,6 +238,15 @@ pub async fn spawn_app_with_sim_and(
     db: TestDatabase,
     extra: &[(&str, &str)],
 ) -> (TestApp, issuebridge_server::sim::Simulator) {
+    spawn_app_with_sim_tuned(db, extra, |_| {}).await
+}
+
+/// [`spawn_app_with_sim_and`], with the configuration changed by `tune`.
+pub async fn spawn_app_with_sim_tuned(
+    db: TestDatabase,
+    extra: &[(&str, &str)],
+    tune: impl FnOnce(&mut Config),
+) -> (TestApp, issuebridge_server::sim::Simulator) {
     let sim = issuebridge_server::sim::Simulator::start(Default::default()).await.expect("start the simulator");
     let base = sim.base_url().to_string();
     let mut vars = vec![
@@ -102,9 +254,11 @@ pub async fn spawn_app_with_sim_and(
         ("SENTRY_CLIENT_ID", sim.app().client_id.as_str()),
         ("SENTRY_CLIENT_SECRET", sim.app().client_secret.as_str()),
         ("ISSUEBRIDGE_PUBLIC_URL", "http://issuebridge.test"),
+        ("SENTRY_OAUTH_CLIENT_ID", sim.oauth_app().client_id.as_str()),
+        ("SENTRY_OAUTH_CLIENT_SECRET", sim.oauth_app().client_secret.as_str()),
     ];
     vars.extend_from_slice(extra);
-    (spawn_app_with(db, &vars).await, sim)
+    (spawn_app_tuned(db, &vars, tune).await, sim)
 }
 
 /// A request with the same headers but `body`, signed with `secret`.

@@ -2,6 +2,7 @@
 //! against the simulated Sentry, on both stores.
 
 use axum::http::StatusCode;
+use issuebridge::domain::access::OrgScope;
 use issuebridge::domain::ids::InstallationUuid;
 use issuebridge::installations::install::token_context;
 use issuebridge::on_both_stores;
@@ -175,7 +176,7 @@ on_both_stores!(in_demo_mode_setup_talks_to_the_embedded_simulator, |db| async m
     assert_eq!(page.status, StatusCode::NOT_FOUND, "the simulator knows no such installation");
 
     let demo = app.state.demo.clone().expect("demo mode");
-    let (installation, code) = demo.create_installation("demo-org-9");
+    let (installation, code) = demo.create_installation("demo-org-9", "jane@example.com");
     let page = app.get(&format!("/sentry/setup?code={code}&installationId={installation}&orgSlug=demo-org-9")).await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert!(page.body.contains("demo-org-9"));
@@ -212,24 +213,24 @@ on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| asyn
     };
     store.link_issue(ticket, &link).await.unwrap();
 
-    assert!(forget_installation(&app.state, &uuid).await.unwrap());
+    assert!(forget_installation(&app.state, &uuid, "test").await.unwrap());
 
     let record = stored(&app, &pending.installation).await.unwrap();
     assert_eq!(record.status, "deleted");
     assert!(record.access_token.is_none() && record.refresh_token.is_none() && record.token_expires_at.is_none());
-    let board = store.list_tickets(10).await.unwrap();
+    let board = store.list_tickets(&OrgScope::Everything, 10).await.unwrap();
     assert_eq!(board.len(), 1, "the ticket stays");
     assert_eq!(board[0].linked_issues, 0, "its link to the Sentry issue goes");
     assert!(matches!(
         issuebridge::installations::tokens::access_token(&app.state, &uuid).await,
         Err(issuebridge::installations::tokens::TokenError::NotInstalled)
     ));
-    assert!(app.get("/installations").await.body.contains("uninstalled"));
+    assert!(app.admin().await.get("/installations").await.body.contains("uninstalled"));
 
     // Again, or for an installation never seen: nothing to do, no error.
-    assert!(forget_installation(&app.state, &uuid).await.unwrap());
+    assert!(forget_installation(&app.state, &uuid, "test").await.unwrap());
     let stranger = InstallationUuid::parse("0f0f0f0f-0000-4000-8000-000000000000").unwrap();
-    assert!(!forget_installation(&app.state, &stranger).await.unwrap());
+    assert!(!forget_installation(&app.state, &stranger, "test").await.unwrap());
 });
 
 /// `installation.created` as the webhook path will hand it over.

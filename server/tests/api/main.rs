@@ -1,6 +1,7 @@
 //! Black-box tests of the server: one integration binary, a fresh database
 //! per test, each test on SQLite and on PostgreSQL.
 
+mod access;
 mod assets;
 mod binary;
 mod console;

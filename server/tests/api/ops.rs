@@ -30,7 +30,7 @@ on_both_stores!(readyz_refuses_an_unmigrated_database, |db| async move {
 
     let answer = answer(&router, get("/readyz")).await;
     assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(answer.body, r#"{"error":"not ready: 5 migration(s) not applied yet"}"#);
+    assert_eq!(answer.body, r#"{"error":"not ready: 6 migration(s) not applied yet"}"#);
 });
 
 on_both_stores!(readyz_refuses_when_the_database_is_gone, |db| async move {

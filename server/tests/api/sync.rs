@@ -5,6 +5,7 @@
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
+use issuebridge::domain::access::OrgScope;
 use issuebridge::domain::ids::{InstallationUuid, TicketId};
 use issuebridge::domain::ticket_rules::InstallationSettings;
 use issuebridge::on_both_stores;
@@ -49,7 +50,12 @@ async fn settings(app: &TestApp, installation: &str, change: impl FnOnce(&mut In
     let uuid = InstallationUuid::parse(installation).unwrap();
     let mut settings = app.state.store.installation_settings(&uuid).await.unwrap();
     change(&mut settings);
-    assert!(app.state.store.set_installation_settings(&uuid, &settings).await.unwrap());
+    let audit = issuebridge::store::NewAuditEvent::new(
+        "test",
+        issuebridge::domain::audit::AuditAction::SettingsChanged,
+        "test",
+    );
+    assert!(app.state.store.set_installation_settings(&uuid, &settings, &audit).await.unwrap());
 }
 
 async fn ticket_of(app: &TestApp, installation: &str, issue: &str) -> issuebridge::store::TicketRecord {
@@ -94,7 +100,12 @@ async fn snapshot(store: &Store) -> Vec<String> {
 /// Processes every stored delivery again and checks nothing changed.
 async fn replay_everything_changes_nothing(app: &TestApp) {
     let before = snapshot(&app.state.store).await;
-    let requeued = app.state.store.requeue_deliveries(&Replay::Between { from_ms: 0, to_ms: i64::MAX }).await.unwrap();
+    let requeued = app
+        .state
+        .store
+        .requeue_deliveries(&Replay::Between { from_ms: 0, to_ms: i64::MAX }, &OrgScope::Everything)
+        .await
+        .unwrap();
     assert!(requeued > 0);
     work(app).await;
     assert_eq!(snapshot(&app.state.store).await, before, "a replay changed something");
@@ -373,7 +384,7 @@ on_both_stores!(deliveries_for_an_unknown_installation_wait_and_then_apply, |db|
     // The setup redirect completes the install; the retry then applies.
     let answer = follow_redirect(&app, &sim, &pending).await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
-    app.state.store.requeue_deliveries(&Replay::One(id)).await.unwrap();
+    app.state.store.requeue_deliveries(&Replay::One(id), &OrgScope::Everything).await.unwrap();
     work(&app).await;
     assert_eq!(delivery_state(&app, id).await, "processed");
     assert!(app.state.store.ticket_for_issue(&pending.installation, &issue).await.unwrap().is_some());

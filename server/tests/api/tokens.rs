@@ -118,7 +118,7 @@ on_both_stores!(when_every_refresh_fails_the_installation_needs_reauthorization,
     let requests = sim.requests("POST", "/authorizations/");
     assert!(matches!(access_token(&app.state, &installation).await, Err(TokenError::NeedsReauth)));
     assert_eq!(sim.requests("POST", "/authorizations/"), requests);
-    let page = app.get("/installations").await;
+    let page = app.admin().await.get("/installations").await;
     assert!(page.body.contains("needs re-authorization"), "{}", page.body);
 });
 
@@ -175,7 +175,7 @@ on_both_stores!(internal_integration_mode_uses_the_configured_token, |db| async 
     assert_eq!(sim.requests("POST", "/authorizations/"), 0, "no OAuth exchange, no refresh");
     let record = app.state.store.installation(&uuid).await.unwrap().unwrap();
     assert_eq!((record.status.as_str(), record.org_slug.as_str()), ("installed", "acme"));
-    assert!(app.get("/installations").await.body.contains("acme"));
+    assert!(app.admin().await.get("/installations").await.body.contains("acme"));
 
     // A revoked internal token cannot be refreshed: a person must act.
     sim.revoke_tokens(&installation);

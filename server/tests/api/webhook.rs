@@ -1,8 +1,8 @@
 //! `POST /sentry/webhook`: verification, durability before the answer,
 //! deduplication of Sentry's retries, and every answer code.
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
+use issuebridge::domain::access::OrgScope;
 use issuebridge::on_both_stores;
 use issuebridge_server::sim::driver::{user_actor, CommentRef, SignedRequest};
 use issuebridge_server::sim::Simulator;
@@ -132,7 +132,7 @@ on_both_stores!(well_signed_oddities_are_kept, |db| async move {
     // A replay takes the ignored one again; the bodies that are not JSON
     // cannot be processed and stay as they are.
     let everything = issuebridge::store::Replay::Between { from_ms: 0, to_ms: i64::MAX };
-    assert_eq!(app.state.store.requeue_deliveries(&everything).await.unwrap(), 1);
+    assert_eq!(app.state.store.requeue_deliveries(&everything, &OrgScope::Everything).await.unwrap(), 1);
 
     // \\u escapes are verified over the raw bytes, never re-serialized.
     let issue = sim.create_issue("acme", "web", "héllo");
@@ -276,28 +276,25 @@ on_both_stores!(stored_deliveries_can_be_replayed, |db| async move {
     assert_eq!(app.state.store.delivery(dead_id).await.unwrap().unwrap().state, "dead");
 
     // One: processed again, harmlessly (the install is already done).
-    assert_eq!(app.state.store.requeue_deliveries(&Replay::One(id)).await.unwrap(), 1);
+    assert_eq!(app.state.store.requeue_deliveries(&Replay::One(id), &OrgScope::Everything).await.unwrap(), 1);
     assert_eq!(app.state.store.delivery(id).await.unwrap().unwrap().state, "pending");
     assert_eq!(run_once(&app.state).await.unwrap(), 1);
     assert_eq!(app.state.store.delivery(id).await.unwrap().unwrap().state, "processed");
     assert_eq!(sim.requests("POST", "/authorizations/"), 2, "no new exchange for the replay");
 
     // Every dead one.
-    assert_eq!(app.state.store.requeue_deliveries(&Replay::Dead).await.unwrap(), 1);
+    assert_eq!(app.state.store.requeue_deliveries(&Replay::Dead, &OrgScope::Everything).await.unwrap(), 1);
     assert_eq!(app.state.store.delivery(dead_id).await.unwrap().unwrap().state, "pending");
 
     // A time range.
     let range = Replay::Between { from_ms: now_ms() - 60_000, to_ms: now_ms() + 1 };
-    assert_eq!(app.state.store.requeue_deliveries(&range).await.unwrap(), 2);
+    assert_eq!(app.state.store.requeue_deliveries(&range, &OrgScope::Everything).await.unwrap(), 2);
     let past = Replay::Between { from_ms: 0, to_ms: 1 };
-    assert_eq!(app.state.store.requeue_deliveries(&past).await.unwrap(), 0);
+    assert_eq!(app.state.store.requeue_deliveries(&past, &OrgScope::Everything).await.unwrap(), 0);
 
     // From the console.
-    let request = Request::post(<issuebridge_app::api::ReplayDelivery as leptos::server_fn::ServerFn>::PATH)
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(Body::from(format!("id={id}")))
-        .unwrap();
-    let answer = app.send(request).await;
+    let path = <issuebridge_app::api::ReplayDelivery as leptos::server_fn::ServerFn>::PATH;
+    let answer = app.admin().await.post_form(path, &format!("id={id}")).await;
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "1"));
 });
 

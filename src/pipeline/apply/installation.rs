@@ -15,9 +15,10 @@ pub async fn apply(state: &AppState, delivery: &ClaimedDelivery) -> DeliveryOutc
     };
     let result = match delivery.action.as_deref() {
         Some("created") => installation_created(state, &event).await.map(|_| ()),
-        Some("deleted") => {
-            forget_installation(state, &event.data.installation.uuid).await.map(|_| ()).map_err(InstallError::from)
-        }
+        Some("deleted") => forget_installation(state, &event.data.installation.uuid, crate::domain::audit::SENTRY)
+            .await
+            .map(|_| ())
+            .map_err(InstallError::from),
         other => return DeliveryOutcome::Dead { error: format!("unknown installation action {other:?}") },
     };
     match result {
