@@ -62,8 +62,11 @@ fn console_routes() -> Vec<AxumRouteListing> {
 ///   routes): a session (the console needs a person), this site's origin
 ///   for state changes.
 ///
-/// Everything but operations must be addressed to this site's host, and
-/// every response gets the security headers.
+/// Everything a browser may open must be addressed to this site's host
+/// (against DNS rebinding). Operations and Sentry's signed webhooks answer
+/// any host: they hold no cookie's authority and nothing to read, and a
+/// well-signed delivery must not be refused because a proxy renamed the
+/// host. Every response gets the security headers.
 pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
     let metrics = Arc::new(Metrics::default());
     let public_url = app.config.public_url_or(leptos_options.site_addr);
@@ -116,7 +119,6 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .layer(sessions);
     let this_site = Router::new()
         .merge(setup::router())
-        .merge(webhook::router(state.app.config.webhook_max_bytes))
         .merge(browser)
         // Static files from the site root; anything else renders the
         // console's 404 page.
@@ -128,6 +130,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
 
     Router::new()
         .merge(ops::router())
+        .merge(webhook::router(state.app.config.webhook_max_bytes))
         .merge(this_site)
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(assets::compression())

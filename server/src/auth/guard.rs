@@ -168,7 +168,7 @@ pub async fn logged_in(state: &ServerState, session: &Session) -> Option<LoginSe
     let mut login: LoginSession = session.get(LOGIN).await.ok().flatten()?;
     let config = &state.app.config;
     let too_old = now_ms() - login.logged_in_at_ms > config.session.absolute_timeout_secs * 1000;
-    login.viewer.admin = config.is_admin(&login.viewer.email);
+    login.viewer.admin = login.email_verified && config.is_admin(&login.viewer.email);
     if too_old || (login.viewer.method == LoginMethod::LoginLink && !login.viewer.admin) {
         let _ = session.flush().await;
         return None;

@@ -86,6 +86,9 @@ pub struct Person {
     pub user_id: String,
     pub name: String,
     pub email: String,
+    /// Sentry confirmed the address. Anyone can give their Sentry account
+    /// any address, so only a confirmed one can make an administrator.
+    pub email_verified: bool,
 }
 
 /// The start of a login: where to send the browser, and what to keep in
@@ -172,6 +175,8 @@ impl SentryIdentity {
             sub: serde_json::Value,
             name: Option<String>,
             email: Option<String>,
+            #[serde(default)]
+            email_verified: bool,
         }
         let info: UserInfo = self.get_json("/oauth/userinfo/", access).await?;
         let user_id = match info.sub {
@@ -183,7 +188,12 @@ impl SentryIdentity {
             .email
             .filter(|email| email.contains('@'))
             .ok_or_else(|| IdentityError::Unexpected("userinfo has no email (is the `email` scope granted?)".into()))?;
-        Ok(Person { name: info.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| email.clone()), email, user_id })
+        Ok(Person {
+            name: info.name.filter(|n| !n.trim().is_empty()).unwrap_or_else(|| email.clone()),
+            email,
+            user_id,
+            email_verified: info.email_verified,
+        })
     }
 
     /// The person's organizations, each with what Sentry says they may do
@@ -226,7 +236,8 @@ impl SentryIdentity {
             .await
             .map_err(|e| IdentityError::Unreachable(e.to_string()))?;
         let status = response.status();
-        if status.is_server_error() {
+        // Overloaded or down (a 429 too) is not a refusal of the person.
+        if status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS {
             return Err(IdentityError::Unreachable(format!("{path} answered {status}")));
         }
         if !status.is_success() {

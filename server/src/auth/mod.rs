@@ -57,6 +57,10 @@ struct PendingLogin {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginSession {
     pub viewer: Viewer,
+    /// Whether the email is confirmed (by Sentry, or by the configuration
+    /// for a login link): an unconfirmed one never makes an administrator.
+    #[serde(default)]
+    pub email_verified: bool,
     pub logged_in_at_ms: i64,
     pub memberships_checked_at_ms: i64,
     /// The person's Sentry tokens, sealed like installation tokens, to
@@ -260,7 +264,7 @@ async fn callback(State(state): State<ServerState>, session: Session, Query(quer
     };
     let now = now_ms();
     let viewer = Viewer {
-        admin: state.app.config.is_admin(&person.email),
+        admin: person.email_verified && state.app.config.is_admin(&person.email),
         user_id: person.user_id.clone(),
         name: person.name,
         email: person.email,
@@ -268,6 +272,7 @@ async fn callback(State(state): State<ServerState>, session: Session, Query(quer
         method: LoginMethod::Sentry,
     };
     let login = LoginSession {
+        email_verified: person.email_verified,
         tokens: Some(SealedUserTokens::seal(&state.app, &viewer.user_id, &tokens)),
         viewer,
         logged_in_at_ms: now,
@@ -390,6 +395,7 @@ async fn use_link(State(state): State<ServerState>, session: Session, Path(token
         },
         logged_in_at_ms: now,
         memberships_checked_at_ms: now,
+        email_verified: true,
         tokens: None,
     };
     start_session(&state, &session, login, "/", "with a login link").await

@@ -236,6 +236,13 @@ impl Simulator {
         model.members.push(SimMember { org_slug: org_slug.to_owned(), user_id, role: role.to_owned() });
     }
 
+    /// Whether the person's email counts as confirmed in `userinfo`.
+    pub fn set_email_verified(&self, email: &str, verified: bool) {
+        if let Some(user) = self.shared.model().users.iter_mut().find(|u| u.email == email) {
+            user.email_verified = verified;
+        }
+    }
+
     /// Removes the person with `email` from `org_slug`, as an organization
     /// owner would in Sentry's settings.
     pub fn remove_member(&self, org_slug: &str, email: &str) {

@@ -98,6 +98,9 @@ pub struct SimUser {
     pub id: i64,
     pub name: String,
     pub email: String,
+    /// Sentry lets anyone type any address; `userinfo` says whether it
+    /// was confirmed.
+    pub email_verified: bool,
 }
 
 /// A person's place in an organization: Sentry's roles, whose scopes the
@@ -228,7 +231,12 @@ impl Default for Model {
             next_id: now_ms(),
             users: [OWNER, MEMBER, OUTSIDER]
                 .into_iter()
-                .map(|(id, name, email)| SimUser { id, name: name.to_owned(), email: email.to_owned() })
+                .map(|(id, name, email)| SimUser {
+                    id,
+                    name: name.to_owned(),
+                    email: email.to_owned(),
+                    email_verified: true,
+                })
                 .collect(),
             members: vec![
                 SimMember {

@@ -297,7 +297,7 @@ async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Resp
     }
     if scopes.contains(&"email") {
         info["email"] = json!(user.email);
-        info["email_verified"] = json!(true);
+        info["email_verified"] = json!(user.email_verified);
     }
     sentry_json(StatusCode::OK, info)
 }

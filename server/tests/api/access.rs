@@ -15,7 +15,8 @@ use issuebridge_app::api::{
 use leptos::server_fn::ServerFn;
 
 use crate::helpers::{
-    path_and_query, spawn_app, spawn_app_tuned, spawn_app_with, spawn_app_with_sim, TestApp, TEST_ADMIN,
+    path_and_query, spawn_app, spawn_app_tuned, spawn_app_with, spawn_app_with_sim, spawn_app_with_sim_and, TestApp,
+    TEST_ADMIN,
 };
 
 const JANE: &str = "jane@example.com";
@@ -320,6 +321,34 @@ on_both_stores!(a_removed_membership_loses_access_at_the_next_refresh, |db| asyn
     assert_eq!((answer.status, answer.body.as_str()), (StatusCode::OK, "[]"), "removed in Sentry, gone here");
 });
 
+on_both_stores!(an_unconfirmed_email_never_makes_an_administrator, |db| async move {
+    use issuebridge_app::api::CurrentViewer;
+    let (app, sim) = spawn_app_with_sim_and(db, &[("ISSUEBRIDGE_ADMINS", "jane@example.com")]).await;
+    let mut confirmed = app.login_as(JANE).await;
+    let viewer: issuebridge::domain::access::Viewer =
+        serde_json::from_str(&confirmed.call_server_fn(CurrentViewer::PATH).await.body).unwrap();
+    assert!(viewer.admin, "a confirmed address named in ISSUEBRIDGE_ADMINS");
+
+    // Anyone may type Jane's address into a Sentry account of their own.
+    sim.set_email_verified(JANE, false);
+    let mut impostor = app.login_as(JANE).await;
+    let viewer: issuebridge::domain::access::Viewer =
+        serde_json::from_str(&impostor.call_server_fn(CurrentViewer::PATH).await.body).unwrap();
+    assert!(!viewer.admin);
+    let orphan = orphan_delivery(&app).await;
+    assert_eq!(impostor.post_form(LoadDelivery::PATH, &format!("id={orphan}")).await.body, "null");
+    assert_ne!(confirmed.post_form(LoadDelivery::PATH, &format!("id={orphan}")).await.body, "null");
+});
+
+/// A delivery that belongs to no installation: administrators' only.
+async fn orphan_delivery(app: &TestApp) -> i64 {
+    let orphan = issuebridge::store::testing::pending_delivery("orphan");
+    match app.state.store.insert_deliveries(&[orphan]).await.unwrap()[0] {
+        issuebridge::store::DeliveryInsert::Stored(id) => id,
+        _ => panic!("a new delivery"),
+    }
+}
+
 on_both_stores!(expired_sessions_end, |db| async move {
     let app = spawn_app_tuned(db, &[], |config| config.session.absolute_timeout_secs = 0).await;
     let mut jane = app.login_as(JANE).await;
@@ -401,6 +430,10 @@ on_both_stores!(cross_site_state_changes_and_foreign_hosts_are_refused, |db| asy
     assert_eq!(app.send(rebound("/")).await.status, StatusCode::MISDIRECTED_REQUEST);
     assert_eq!(app.send(rebound("/login")).await.status, StatusCode::MISDIRECTED_REQUEST);
     assert_eq!(app.send(rebound("/healthz")).await.status, StatusCode::OK);
+    // Sentry's signed webhooks answer whatever a proxy calls the host: this
+    // one is refused for its missing signature, not for its host.
+    let webhook = Request::post("/sentry/webhook").header("host", "evil.example").body(Body::from("{}")).unwrap();
+    assert_eq!(app.send(webhook).await.status, StatusCode::UNAUTHORIZED);
     let host = app.origin().trim_start_matches("http://").to_owned();
     let local = Request::get("/").header("host", host).header("cookie", cookie.as_str()).body(Body::empty()).unwrap();
     assert_eq!(app.send(local).await.status, StatusCode::OK);
