@@ -2,6 +2,16 @@
 -- the audit log of what people (and the command line) did. Sessions live in
 -- tower-sessions' own table, which its store creates.
 
+-- One row per login. A session names its login, and logging out ends the
+-- login here: a session record that a request still in flight writes back
+-- after the logout then names an ended login, and opens nothing.
+create table console_login (
+    id          text primary key,
+    email       text not null,
+    started_at  bigint not null,
+    ended_at    bigint
+);
+
 -- A link printed by `issuebridge login-link`. Only a hash of the link's
 -- secret is kept, so a copy of the database cannot log anyone in.
 create table login_link (

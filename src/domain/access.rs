@@ -7,8 +7,9 @@
 //!   deliveries, settings);
 //! - changes that affect a whole installation (settings, uninstall,
 //!   replays, anything that talks to Sentry on its behalf) need the
-//!   organization rights Sentry reports for them there: `org:write` or
-//!   `org:admin` in the organization's `access` list;
+//!   organization rights Sentry reports for them there: the role owner or
+//!   manager, or `org:write`/`org:admin` in the organization's `access`
+//!   list;
 //! - working on tickets needs membership only;
 //! - instance administrators (`ISSUEBRIDGE_ADMINS`) may do everything,
 //!   including deliveries that belong to no known installation.
@@ -23,6 +24,12 @@ use serde::{Deserialize, Serialize};
 /// `access` list).
 pub const MANAGE_SCOPES: [&str; 2] = ["org:write", "org:admin"];
 
+/// The organization roles that hold those scopes in Sentry's default roles.
+/// Asked with a token of the console's own narrow scopes, Sentry narrows
+/// `access` to them, so the role (`orgRole`) is what says a person is an
+/// owner or manager there.
+pub const MANAGE_ROLES: [&str; 2] = ["owner", "manager"];
+
 /// One organization a person belongs to, as Sentry reported it at login or
 /// at the last refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,11 +38,16 @@ pub struct Membership {
     pub org_name: String,
     /// What Sentry says the person may do there (`org:read`, `org:write`, …).
     pub access: Vec<String>,
+    /// Their organization role (`orgRole`: member, admin, manager, owner),
+    /// when Sentry reports it.
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 impl Membership {
     pub fn can_manage(&self) -> bool {
         self.access.iter().any(|scope| MANAGE_SCOPES.contains(&scope.as_str()))
+            || self.role.as_deref().is_some_and(|role| MANAGE_ROLES.contains(&role))
     }
 }
 
@@ -149,6 +161,7 @@ mod tests {
             org_slug: org.into(),
             org_name: org.into(),
             access: access.iter().map(|s| (*s).to_owned()).collect(),
+            role: None,
         }
     }
 
@@ -174,6 +187,11 @@ mod tests {
         assert_eq!(person.read_scope(), OrgScope::Orgs(vec!["acme".into(), "beta".into()]));
         assert_eq!(person.manage_scope(), OrgScope::Orgs(vec!["acme".into()]));
         assert!(viewer(false, vec![member("acme", &["org:admin"])]).can_manage("acme"));
+        // Sentry narrows `access` to the token's scopes; the role still says.
+        let owner = Membership { role: Some("owner".into()), ..member("acme", &["org:read"]) };
+        assert!(viewer(false, vec![owner]).can_manage("acme"));
+        let plain = Membership { role: Some("member".into()), ..member("acme", &["org:read"]) };
+        assert!(!viewer(false, vec![plain]).can_manage("acme"));
     }
 
     #[test]

@@ -158,6 +158,29 @@ impl Store {
             .collect()
     }
 
+    /// Records a new login; its id goes into the person's session.
+    pub async fn start_login(&self, id: &str, email: &str) -> Result<(), StoreError> {
+        let sql = "insert into console_login (id, email, started_at) values ($1, $2, $3)";
+        let _turn = self.write_turn().await;
+        on_pool!(self, |pool| sqlx::query(sql).bind(id).bind(email).bind(now_ms()).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Whether the login is known and not ended.
+    pub async fn login_is_active(&self, id: &str) -> Result<bool, StoreError> {
+        let sql = "select count(*) from console_login where id = $1 and ended_at is null";
+        let count = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql).bind(id).fetch_one(pool).await)?;
+        Ok(count == 1)
+    }
+
+    /// Ends a login for good, whatever becomes of its session record.
+    pub async fn end_login(&self, id: &str) -> Result<(), StoreError> {
+        let sql = "update console_login set ended_at = $2 where id = $1 and ended_at is null";
+        let _turn = self.write_turn().await;
+        on_pool!(self, |pool| sqlx::query(sql).bind(id).bind(now_ms()).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
     /// Keeps a login link: only the hash of its secret is stored.
     pub async fn add_login_link(&self, token_hash: &str, email: &str, expires_at_ms: i64) -> Result<(), StoreError> {
         let sql = "insert into login_link (token_hash, email, created_at, expires_at) values ($1, $2, $3, $4)";

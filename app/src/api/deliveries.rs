@@ -173,12 +173,20 @@ pub async fn replay_delivery(id: i64) -> Result<u64, ServerFnError> {
     let mut event =
         issuebridge::store::NewAuditEvent::new(&viewer.email, AuditAction::Replay, format!("replayed delivery {id}"));
     if let Some(installation) = &record.installation_uuid {
-        // An administrator may replay a delivery of an installation that
-        // was never completed here; anyone else needs rights on it.
-        match ssr::manageable_installation(&state, &viewer, installation).await {
-            Ok((_, installation)) => event = event.about(installation.org_slug, installation.uuid),
-            Err(_) if viewer.admin => {}
-            Err(refused) => return Err(refused),
+        let found = if viewer.admin {
+            // An administrator may replay a delivery of an installation that
+            // was never completed here: nothing to refuse, only to name.
+            match issuebridge::domain::ids::InstallationUuid::parse(installation) {
+                Ok(uuid) => {
+                    state.store.installation(&uuid).await.map_err(|e| ssr::store_failed("load the installation", e))?
+                }
+                Err(_) => None,
+            }
+        } else {
+            Some(ssr::manageable_installation(&state, &viewer, installation).await?.1)
+        };
+        if let Some(found) = found {
+            event = event.about(found.org_slug, found.uuid);
         }
     }
     let requeued = state

@@ -58,7 +58,10 @@ pub async fn uninstall_installation(installation: String) -> Result<(), ServerFn
     use issuebridge::installations::uninstall::UninstallError;
     let state = ssr::state()?;
     let viewer = ssr::viewer()?;
-    let (uuid, _) = ssr::manageable_installation(&state, &viewer, &installation).await?;
+    let (uuid, record) = ssr::manageable_installation(&state, &viewer, &installation).await?;
+    if record.status == issuebridge::domain::installation::InstallationStatus::Deleted {
+        return Err(ssr::refuse(http::StatusCode::CONFLICT, format!("{} is uninstalled already.", record.org_slug)));
+    }
     match issuebridge::installations::uninstall::uninstall(&state, &uuid, &viewer.email).await {
         Ok(_) => Ok(()),
         Err(UninstallError::Sentry(error)) => {

@@ -161,30 +161,55 @@ pub async fn security_headers(State(state): State<ServerState>, request: Request
     response
 }
 
-/// The logged-in session, if there is one and it is still good: within
-/// its absolute lifetime, and (for a login link) still an administrator's.
-/// An instance administrator is who the configuration names today.
+/// The logged-in session, if there is one and it is still good: its login
+/// not ended (by a logout anywhere), within its absolute lifetime, and (for
+/// a login link) still an administrator's. An instance administrator is
+/// who the configuration names today.
 pub async fn logged_in(state: &ServerState, session: &Session) -> Option<LoginSession> {
     let mut login: LoginSession = session.get(LOGIN).await.ok().flatten()?;
     let config = &state.app.config;
     let too_old = now_ms() - login.logged_in_at_ms > config.session.absolute_timeout_secs * 1000;
     login.viewer.admin = login.email_verified && config.is_admin(&login.viewer.email);
-    if too_old || (login.viewer.method == LoginMethod::LoginLink && !login.viewer.admin) {
+    let ended = match state.app.store.login_is_active(&login.login_id).await {
+        Ok(active) => !active,
+        Err(error) => {
+            // Fail closed: without the store nothing could be shown anyway.
+            tracing::error!(%error, "could not check a login");
+            return None;
+        }
+    };
+    if ended || too_old || (login.viewer.method == LoginMethod::LoginLink && !login.viewer.admin) {
         let _ = session.flush().await;
         return None;
     }
     Some(login)
 }
 
+/// Ends the session (and its login, so no copy of the record revives it).
+async fn end_session(state: &ServerState, session: &Session, login: &LoginSession) {
+    if let Err(error) = state.app.store.end_login(&login.login_id).await {
+        tracing::error!(%error, "could not end a login");
+    }
+    let _ = session.flush().await;
+}
+
+/// How many refresh intervals memberships may go unconfirmed (Sentry not
+/// answering, a token refresh lost to a parallel request) before the
+/// session is no longer trusted and ends: someone removed from an
+/// organization must not keep it through an outage.
+const UNCONFIRMED_INTERVALS: i64 = 6;
+
 /// The person, with memberships asked of Sentry again when they are older
-/// than the policy allows. Sentry refusing the person's token ends the
-/// session; Sentry not answering keeps what is known until it does.
+/// than the policy allows. Sentry refusing the person's token for their
+/// organizations ends the session; any other failure keeps what is known,
+/// is tried again an interval later, and ends the session once the
+/// memberships have gone unconfirmed for [`UNCONFIRMED_INTERVALS`].
 pub async fn current_viewer(state: &ServerState, session: &Session) -> Option<Viewer> {
     let mut login = logged_in(state, session).await?;
     let now = now_ms();
+    let interval_ms = state.app.config.session.membership_refresh_secs * 1000;
     let changed_here = state.app.memberships_changed_at_ms.load(std::sync::atomic::Ordering::SeqCst);
-    let due = now - login.memberships_checked_at_ms >= state.app.config.session.membership_refresh_secs * 1000
-        || login.memberships_checked_at_ms <= changed_here;
+    let due = now - login.memberships_checked_at_ms >= interval_ms || login.memberships_checked_at_ms <= changed_here;
     if login.viewer.method != LoginMethod::Sentry || !due {
         return Some(login.viewer);
     }
@@ -192,37 +217,64 @@ pub async fn current_viewer(state: &ServerState, session: &Session) -> Option<Vi
     let (Some(identity), Some(mut tokens)) =
         (state.identity.clone(), login.tokens.as_ref().and_then(|sealed| sealed.open(&state.app, &user_id)))
     else {
-        let _ = session.flush().await;
+        end_session(state, session, &login).await;
         return None;
     };
-    let refreshed = async {
-        if tokens.expires_at_ms.is_some_and(|expiry| expiry <= now + 60_000) {
-            let refresh = tokens.refresh.clone().ok_or_else(|| IdentityError::Refused("token expired".into()))?;
-            tokens = identity.refresh(&refresh).await?;
+    login.memberships_checked_at_ms = now;
+    if tokens.expires_at_ms.is_some_and(|expiry| expiry <= now + 60_000) {
+        // Refresh tokens work once: the new pair is kept before anything
+        // else can fail.
+        match tokens.refresh.clone() {
+            Some(refresh) => match identity.refresh(&refresh).await {
+                Ok(fresh) => {
+                    tokens = fresh;
+                    login.tokens = Some(SealedUserTokens::seal(&state.app, &user_id, &tokens));
+                }
+                Err(error) => return kept_or_ended(state, session, login, now, &error.to_string()).await,
+            },
+            None => return kept_or_ended(state, session, login, now, "the token expired").await,
         }
-        identity.memberships(&tokens.access).await
     }
-    .await;
-    match refreshed {
+    match identity.memberships(&tokens.access).await {
         Ok(memberships) => {
             login.viewer.memberships = memberships;
-            login.memberships_checked_at_ms = now;
-            login.tokens = Some(SealedUserTokens::seal(&state.app, &user_id, &tokens));
-            if let Err(error) = session.insert(LOGIN, &login).await {
-                tracing::warn!(%error, "could not keep refreshed memberships in the session");
-            }
+            login.memberships_confirmed_at_ms = now;
+            keep(session, &login).await;
             Some(login.viewer)
         }
         Err(IdentityError::Refused(reason)) => {
             tracing::info!(%reason, email = %login.viewer.email, "Sentry refused a person's token: session ended");
-            let _ = session.flush().await;
+            end_session(state, session, &login).await;
             None
         }
-        Err(error) => {
-            tracing::warn!(%error, "could not refresh a person's memberships; keeping the known ones");
-            Some(login.viewer)
-        }
+        Err(error) => kept_or_ended(state, session, login, now, &error.to_string()).await,
     }
+}
+
+async fn keep(session: &Session, login: &LoginSession) {
+    if let Err(error) = session.insert(LOGIN, login).await {
+        tracing::warn!(%error, "could not keep the refreshed login in the session");
+    }
+}
+
+/// A refresh that failed: the known memberships serve until they have gone
+/// unconfirmed too long, and the next attempt waits an interval.
+async fn kept_or_ended(
+    state: &ServerState,
+    session: &Session,
+    login: LoginSession,
+    now: i64,
+    why: &str,
+) -> Option<Viewer> {
+    let limit_ms = UNCONFIRMED_INTERVALS * state.app.config.session.membership_refresh_secs * 1000;
+    if now - login.memberships_confirmed_at_ms > limit_ms {
+        tracing::info!(%why, email = %login.viewer.email, "memberships unconfirmed for too long: session ended");
+        end_session(state, session, &login).await;
+        return None;
+    }
+    tracing::warn!(%why, "could not refresh a person's memberships; keeping the known ones for now");
+    keep(session, &login).await;
+    Some(login.viewer)
 }
 
 /// A server function called with arguments it cannot read answers 400, not

@@ -205,6 +205,9 @@ impl SentryIdentity {
             name: Option<String>,
             #[serde(default)]
             access: Vec<String>,
+            /// Newer Sentry versions; older ones send `role`.
+            #[serde(default, rename = "orgRole", alias = "role")]
+            org_role: Option<String>,
         }
         let listed: Vec<Organization> = self.get_json("/api/0/organizations/?member=1", access).await?;
         let mut memberships = Vec::new();
@@ -212,15 +215,17 @@ impl SentryIdentity {
             let path = format!("/api/0/organizations/{}/", org.slug);
             let detail: Organization = match self.get_json(&path, access).await {
                 Ok(detail) => detail,
-                // Listed but not readable in detail: a member who may do
-                // nothing beyond reading.
-                Err(IdentityError::Refused(_)) => Organization { access: vec!["org:read".into()], ..org },
+                // Listed but refused in detail (an organization that wants
+                // its own SSO first, say): Sentry does not let them in, so
+                // neither does issuebridge.
+                Err(IdentityError::Refused(_)) => continue,
                 Err(other) => return Err(other),
             };
             memberships.push(Membership {
                 org_name: detail.name.unwrap_or_else(|| detail.slug.clone()),
                 org_slug: detail.slug,
                 access: detail.access,
+                role: detail.org_role,
             });
         }
         Ok(memberships)

@@ -56,13 +56,19 @@ struct PendingLogin {
 /// What a logged-in session keeps.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LoginSession {
+    /// The login's row (`console_login`); logging out ends it.
+    pub login_id: String,
     pub viewer: Viewer,
     /// Whether the email is confirmed (by Sentry, or by the configuration
     /// for a login link): an unconfirmed one never makes an administrator.
     #[serde(default)]
     pub email_verified: bool,
     pub logged_in_at_ms: i64,
+    /// When Sentry was last asked for the memberships.
     pub memberships_checked_at_ms: i64,
+    /// When it last answered: memberships older than the policy's limit
+    /// are no longer trusted.
+    pub memberships_confirmed_at_ms: i64,
     /// The person's Sentry tokens, sealed like installation tokens, to
     /// ask for their memberships again. None for a login link.
     pub tokens: Option<SealedUserTokens>,
@@ -272,6 +278,8 @@ async fn callback(State(state): State<ServerState>, session: Session, Query(quer
         method: LoginMethod::Sentry,
     };
     let login = LoginSession {
+        login_id: new_login_id(),
+        memberships_confirmed_at_ms: now,
         email_verified: person.email_verified,
         tokens: Some(SealedUserTokens::seal(&state.app, &viewer.user_id, &tokens)),
         viewer,
@@ -286,6 +294,14 @@ async fn callback(State(state): State<ServerState>, session: Session, Query(quer
 /// where they were going.
 async fn start_session(state: &ServerState, session: &Session, login: LoginSession, next: &str, how: &str) -> Response {
     let email = login.viewer.email.clone();
+    if let Err(error) = state.app.store.start_login(&login.login_id, &email).await {
+        tracing::error!(%error, "could not record a login");
+        return login_failed(
+            state,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Logging in is not possible right now; try again in a moment.",
+        );
+    }
     let stored = async {
         session.cycle_id().await?;
         session.insert(LOGIN, login).await
@@ -327,6 +343,10 @@ async fn audit(state: &AppState, event: NewAuditEvent) {
 /// instance. A POST (a form in the header), from this site only.
 async fn logout(State(state): State<ServerState>, session: Session) -> Response {
     if let Some(login) = guard::logged_in(&state, &session).await {
+        if let Err(error) = state.app.store.end_login(&login.login_id).await {
+            tracing::error!(%error, "could not end a login");
+            return (StatusCode::SERVICE_UNAVAILABLE, "Could not log out; try again.").into_response();
+        }
         audit(&state.app, NewAuditEvent::new(&login.viewer.email, AuditAction::Logout, "logged out")).await;
     }
     if let Err(error) = session.flush().await {
@@ -334,6 +354,13 @@ async fn logout(State(state): State<ServerState>, session: Session) -> Response 
         return (StatusCode::SERVICE_UNAVAILABLE, "Could not log out; try again.").into_response();
     }
     Redirect::to("/login").into_response()
+}
+
+fn new_login_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
 }
 
 /// The hash a login link's secret is kept under.
@@ -393,8 +420,10 @@ async fn use_link(State(state): State<ServerState>, session: Session, Path(token
             memberships: Vec::new(),
             method: LoginMethod::LoginLink,
         },
+        login_id: new_login_id(),
         logged_in_at_ms: now,
         memberships_checked_at_ms: now,
+        memberships_confirmed_at_ms: now,
         email_verified: true,
         tokens: None,
     };

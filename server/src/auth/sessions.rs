@@ -63,9 +63,12 @@ impl ConsoleSessions {
     /// The cookie's settings: `HttpOnly`, `SameSite=Lax` (the OAuth
     /// callback is a top-level navigation from Sentry, which must carry
     /// it), and `Secure` with the `__Host-` prefix when the console is
-    /// served over https. A session unused for the idle timeout expires.
+    /// served over https. A session unused for the idle timeout expires:
+    /// each request saves it, to push its expiry on (a logout still ends it
+    /// for good: its login row is ended, whatever a late save writes back).
     pub fn layer(&self, config: &Config, https: bool) -> SessionManagerLayer<ConsoleSessions> {
         SessionManagerLayer::new(self.clone())
+            .with_always_save(true)
             .with_name(cookie_name(https))
             .with_http_only(true)
             .with_same_site(SameSite::Lax)

@@ -323,6 +323,9 @@ async fn organization(State(shared): State<Arc<Shared>>, Path(slug): Path<String
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_token");
     };
     let found = shared.model().memberships_of(record.user_id).into_iter().find(|(member, _)| member.org_slug == slug);
+    // As Sentry does for a token, `access` is the role's scopes narrowed
+    // to the token's own: a console token (org:read) shows no org:write.
+    let granted: Vec<&str> = record.scope.split_whitespace().collect();
     match found {
         Some((member, id)) => sentry_json(
             StatusCode::OK,
@@ -330,7 +333,7 @@ async fn organization(State(shared): State<Arc<Shared>>, Path(slug): Path<String
                 "id": id.to_string(),
                 "slug": member.org_slug,
                 "name": member.org_slug,
-                "access": member.access(),
+                "access": member.access().into_iter().filter(|scope| granted.contains(scope)).collect::<Vec<_>>(),
                 "orgRole": member.role,
             }),
         ),

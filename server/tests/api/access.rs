@@ -8,6 +8,7 @@ use issuebridge::domain::access::OrgScope;
 use issuebridge::domain::audit::AuditPage;
 use issuebridge::domain::settings::{SaveOutcome, SettingsForm};
 use issuebridge::on_both_stores;
+use issuebridge::store::testing::TestDatabase;
 use issuebridge_app::api::{
     ListActivity, ListDeliveries, ListInstallations, ListTickets, LoadDelivery, ReplayDeliveries, ReplayDelivery,
     SaveInstallationSettings, UninstallInstallation,
@@ -349,6 +350,41 @@ async fn orphan_delivery(app: &TestApp) -> i64 {
     }
 }
 
+on_both_stores!(sentry_not_answering_keeps_a_session_for_a_while_then_ends_it, |db| async move {
+    // Memberships due again every second: an outage keeps them for six.
+    let (app, sim) =
+        crate::helpers::spawn_app_with_sim_tuned(db, &[], |config| config.session.membership_refresh_secs = 1).await;
+    let pending = sim.create_installation("acme");
+    crate::helpers::follow_redirect(&app, &sim, &pending).await;
+    let mut jane = app.login_as(JANE).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    sim.fail_next("GET", "/api/0/organizations/", 503, 1);
+    let kept = jane.call_server_fn(ListInstallations::PATH).await;
+    assert_eq!(kept.status, StatusCode::OK);
+    assert!(kept.body.contains("acme"), "the known memberships serve: {}", kept.body);
+
+    // Unconfirmed past the limit (here at once): the session ends.
+    let (app, sim) = crate::helpers::spawn_app_with_sim_tuned(TestDatabase::sqlite(), &[], |config| {
+        config.session.membership_refresh_secs = 0
+    })
+    .await;
+    let mut jane = app.login_as(JANE).await;
+    sim.fail_next("GET", "/api/0/organizations/", 503, 1);
+    assert_eq!(jane.call_server_fn(ListInstallations::PATH).await.status, StatusCode::UNAUTHORIZED);
+});
+
+on_both_stores!(an_owner_manages_by_role_though_the_token_shows_only_org_read, |db| async move {
+    use issuebridge_app::api::CurrentViewer;
+    let app = spawn_app(db).await;
+    let mut jane = app.login_as(JANE).await;
+    let viewer: issuebridge::domain::access::Viewer =
+        serde_json::from_str(&jane.call_server_fn(CurrentViewer::PATH).await.body).unwrap();
+    let demo = viewer.membership("demo-org").expect("a member of demo-org");
+    assert_eq!(demo.access, ["org:read"], "Sentry narrows access to the console token's scopes");
+    assert_eq!(demo.role.as_deref(), Some("owner"));
+    assert!(viewer.can_manage("demo-org"));
+});
+
 on_both_stores!(expired_sessions_end, |db| async move {
     let app = spawn_app_tuned(db, &[], |config| config.session.absolute_timeout_secs = 0).await;
     let mut jane = app.login_as(JANE).await;
@@ -371,9 +407,20 @@ on_both_stores!(a_session_works_on_a_second_instance_and_logout_ends_it_there, |
     let page = crate::helpers::answer(&other, on_other(cookie.clone())).await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("Jane Doe"));
+
+    // A request still in flight at logout writes the session record back
+    // afterwards; it must open nothing.
+    use tower_sessions::SessionStore;
+    let sessions = issuebridge_server::auth::sessions::ConsoleSessions::new(&app.state.store);
+    let id: tower_sessions::session::Id = cookie.split_once('=').unwrap().1.parse().unwrap();
+    let record = sessions.load(&id).await.unwrap().expect("the session is stored");
     jane.post_form("/auth/logout", "").await;
-    let page = crate::helpers::answer(&other, on_other(cookie)).await;
+    assert!(sessions.load(&id).await.unwrap().is_none(), "logout deletes the record");
+    sessions.save(&record).await.unwrap();
+    let page = crate::helpers::answer(&other, on_other(cookie.clone())).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "logged out everywhere");
+    let page = crate::helpers::answer(&app.router, on_other(cookie)).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
 });
 
 on_both_stores!(cross_site_state_changes_and_foreign_hosts_are_refused, |db| async move {
