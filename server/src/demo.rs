@@ -86,7 +86,8 @@ pub async fn start(state: AppState) -> anyhow::Result<AppState> {
         let (Ok(uuid), Ok(org)) = (InstallationUuid::parse(&known.uuid), OrgSlug::parse(&known.org_slug)) else {
             continue;
         };
-        let (token, refresh_token, expires_at_ms) = sim.adopt_installation(uuid.as_str(), org.as_str());
+        // The organization keeps its id, which the console's access goes by.
+        let (token, refresh_token, expires_at_ms) = sim.adopt_installation(uuid.as_str(), org.as_str(), known.org_id);
         let grant = TokenGrant {
             token: Secret::new(token),
             refresh_token: Secret::new(refresh_token),

@@ -34,6 +34,10 @@ pub const MANAGE_ROLES: [&str; 2] = ["owner", "manager"];
 /// at the last refresh.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Membership {
+    /// Sentry's organization id: what access goes by. A slug can be
+    /// renamed, and the old one then taken by another organization.
+    #[serde(default)]
+    pub org_id: Option<i64>,
     pub org_slug: String,
     pub org_name: String,
     /// What Sentry says the person may do there (`org:read`, `org:write`, …).
@@ -44,7 +48,31 @@ pub struct Membership {
     pub role: Option<String>,
 }
 
+/// An organization as the store knows an installation's: its id when
+/// Sentry told it, and its slug.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrgRef<'a> {
+    pub id: Option<i64>,
+    pub slug: &'a str,
+}
+
+impl<'a> OrgRef<'a> {
+    pub fn new(id: Option<i64>, slug: &'a str) -> Self {
+        Self { id, slug }
+    }
+}
+
 impl Membership {
+    /// Whether this membership is of `org`: by id when the installation's
+    /// organization id is known (then a membership without one does not
+    /// count), by slug only when it is not.
+    pub fn is_of(&self, org: OrgRef<'_>) -> bool {
+        match org.id {
+            Some(id) => self.org_id == Some(id),
+            None => self.org_slug == org.slug,
+        }
+    }
+
     pub fn can_manage(&self) -> bool {
         self.access.iter().any(|scope| MANAGE_SCOPES.contains(&scope.as_str()))
             || self.role.as_deref().is_some_and(|role| MANAGE_ROLES.contains(&role))
@@ -82,7 +110,21 @@ pub enum OrgScope {
     /// known installation.
     Everything,
     /// These organizations' installations only (possibly none).
-    Orgs(Vec<String>),
+    Orgs(Vec<ScopedOrg>),
+}
+
+/// One organization of a scope: installations with a known organization
+/// id match by `id`; those without one, by `slug`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopedOrg {
+    pub id: Option<i64>,
+    pub slug: String,
+}
+
+impl From<&Membership> for ScopedOrg {
+    fn from(membership: &Membership) -> Self {
+        Self { id: membership.org_id, slug: membership.org_slug.clone() }
+    }
 }
 
 /// Nobody's data: a scope must be asked for to see anything.
@@ -92,29 +134,20 @@ impl Default for OrgScope {
     }
 }
 
-impl OrgScope {
-    pub fn includes(&self, org_slug: &str) -> bool {
-        match self {
-            Self::Everything => true,
-            Self::Orgs(orgs) => orgs.iter().any(|org| org == org_slug),
-        }
-    }
-}
-
 impl Viewer {
-    pub fn membership(&self, org_slug: &str) -> Option<&Membership> {
-        self.memberships.iter().find(|m| m.org_slug == org_slug)
+    pub fn membership(&self, org: OrgRef<'_>) -> Option<&Membership> {
+        self.memberships.iter().find(|m| m.is_of(org))
     }
 
     /// May see the organization's installations and what they own, and
     /// work on its tickets.
-    pub fn can_see(&self, org_slug: &str) -> bool {
-        self.admin || self.membership(org_slug).is_some()
+    pub fn can_see(&self, org: OrgRef<'_>) -> bool {
+        self.admin || self.membership(org).is_some()
     }
 
     /// May change the organization's installation as a whole.
-    pub fn can_manage(&self, org_slug: &str) -> bool {
-        self.admin || self.membership(org_slug).is_some_and(Membership::can_manage)
+    pub fn can_manage(&self, org: OrgRef<'_>) -> bool {
+        self.admin || self.membership(org).is_some_and(Membership::can_manage)
     }
 
     /// What the person may read.
@@ -122,7 +155,7 @@ impl Viewer {
         if self.admin {
             OrgScope::Everything
         } else {
-            OrgScope::Orgs(self.memberships.iter().map(|m| m.org_slug.clone()).collect())
+            OrgScope::Orgs(self.memberships.iter().map(ScopedOrg::from).collect())
         }
     }
 
@@ -131,7 +164,7 @@ impl Viewer {
         if self.admin {
             OrgScope::Everything
         } else {
-            OrgScope::Orgs(self.memberships.iter().filter(|m| m.can_manage()).map(|m| m.org_slug.clone()).collect())
+            OrgScope::Orgs(self.memberships.iter().filter(|m| m.can_manage()).map(ScopedOrg::from).collect())
         }
     }
 }
@@ -158,6 +191,7 @@ mod tests {
 
     fn member(org: &str, access: &[&str]) -> Membership {
         Membership {
+            org_id: None,
             org_slug: org.into(),
             org_name: org.into(),
             access: access.iter().map(|s| (*s).to_owned()).collect(),
@@ -176,31 +210,49 @@ mod tests {
         }
     }
 
+    fn slug(slug: &str) -> OrgRef<'_> {
+        OrgRef::new(None, slug)
+    }
+
     #[test]
     fn members_see_their_organizations_and_only_writers_manage() {
         let person = viewer(false, vec![member("acme", &["org:read", "org:write"]), member("beta", &["org:read"])]);
-        assert!(person.can_see("acme") && person.can_see("beta"));
-        assert!(!person.can_see("gamma"));
-        assert!(person.can_manage("acme"));
-        assert!(!person.can_manage("beta"), "org:read alone does not manage");
-        assert!(!person.can_manage("gamma"));
-        assert_eq!(person.read_scope(), OrgScope::Orgs(vec!["acme".into(), "beta".into()]));
-        assert_eq!(person.manage_scope(), OrgScope::Orgs(vec!["acme".into()]));
-        assert!(viewer(false, vec![member("acme", &["org:admin"])]).can_manage("acme"));
+        assert!(person.can_see(slug("acme")) && person.can_see(slug("beta")));
+        assert!(!person.can_see(slug("gamma")));
+        assert!(person.can_manage(slug("acme")));
+        assert!(!person.can_manage(slug("beta")), "org:read alone does not manage");
+        assert!(!person.can_manage(slug("gamma")));
+        let scoped = |orgs: &[&str]| {
+            OrgScope::Orgs(orgs.iter().map(|org| ScopedOrg { id: None, slug: (*org).to_owned() }).collect())
+        };
+        assert_eq!(person.read_scope(), scoped(&["acme", "beta"]));
+        assert_eq!(person.manage_scope(), scoped(&["acme"]));
+        assert!(viewer(false, vec![member("acme", &["org:admin"])]).can_manage(slug("acme")));
         // Sentry narrows `access` to the token's scopes; the role still says.
         let owner = Membership { role: Some("owner".into()), ..member("acme", &["org:read"]) };
-        assert!(viewer(false, vec![owner]).can_manage("acme"));
+        assert!(viewer(false, vec![owner]).can_manage(slug("acme")));
         let plain = Membership { role: Some("member".into()), ..member("acme", &["org:read"]) };
-        assert!(!viewer(false, vec![plain]).can_manage("acme"));
+        assert!(!viewer(false, vec![plain]).can_manage(slug("acme")));
+    }
+
+    #[test]
+    fn an_organization_known_by_id_is_matched_by_id_not_by_a_reused_slug() {
+        let renamed = Membership { org_id: Some(7), ..member("acme-new", &["org:read"]) };
+        let squatter = Membership { org_id: Some(99), ..member("acme", &["org:read"]) };
+        let installation = OrgRef::new(Some(7), "acme");
+        assert!(viewer(false, vec![renamed]).can_see(installation), "the same organization, renamed");
+        assert!(!viewer(false, vec![squatter]).can_see(installation), "another organization under the old slug");
+        let unknown_id = member("acme", &["org:read"]);
+        assert!(!viewer(false, vec![unknown_id.clone()]).can_see(installation));
+        assert!(viewer(false, vec![unknown_id]).can_see(slug("acme")), "no id on either side: by slug");
     }
 
     #[test]
     fn administrators_may_do_everything() {
         let admin = viewer(true, Vec::new());
-        assert!(admin.can_see("anything") && admin.can_manage("anything"));
+        assert!(admin.can_see(slug("anything")) && admin.can_manage(slug("anything")));
         assert_eq!(admin.read_scope(), OrgScope::Everything);
-        assert!(OrgScope::Everything.includes("x"));
-        assert!(!OrgScope::Orgs(Vec::new()).includes("x"));
+        assert_eq!(viewer(false, Vec::new()).read_scope(), OrgScope::Orgs(Vec::new()));
     }
 
     #[test]

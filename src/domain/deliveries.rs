@@ -54,6 +54,7 @@ pub struct ReplayPreview {
 pub struct InstallationSummary {
     pub uuid: String,
     pub org_slug: String,
+    pub org_id: Option<i64>,
     pub app_slug: Option<String>,
     pub status: InstallationStatus,
     pub created_at_ms: i64,

@@ -7,24 +7,36 @@ use crate::domain::access::OrgScope;
 use crate::domain::audit::{AuditAction, AuditEvent, AuditFilter};
 use crate::domain::time::now_ms;
 
-/// Appends ` and <column> in (<the scope's organizations>)` to a query
-/// being built; nothing for [`OrgScope::Everything`], and a condition that
-/// is never true for a scope of no organization. Every console query that
-/// returns an organization's data goes through it.
+/// Appends the condition that keeps a query to the scope's organizations:
+/// an installation whose organization id is known matches by that id (a
+/// slug can be renamed and then taken by another organization); one whose
+/// id is not known, by its slug. Nothing for [`OrgScope::Everything`], and a
+/// condition that is never true for a scope of no organization. Every
+/// console query that returns an organization's data goes through it.
 macro_rules! push_org_scope {
-    ($sql:expr, $column:expr, $scope:expr) => {
+    ($sql:expr, $id_column:expr, $slug_column:expr, $scope:expr) => {
         match $scope {
             $crate::domain::access::OrgScope::Everything => {}
             $crate::domain::access::OrgScope::Orgs(orgs) if orgs.is_empty() => {
                 $sql.push(" and 1 = 0");
             }
             $crate::domain::access::OrgScope::Orgs(orgs) => {
-                $sql.push(" and ").push($column).push(" in (");
+                $sql.push(" and (");
+                let ids: Vec<i64> = orgs.iter().filter_map(|org| org.id).collect();
+                if !ids.is_empty() {
+                    $sql.push($id_column).push(" in (");
+                    let mut list = $sql.separated(", ");
+                    for id in ids {
+                        list.push_bind(id);
+                    }
+                    $sql.push(") or ");
+                }
+                $sql.push("(").push($id_column).push(" is null and ").push($slug_column).push(" in (");
                 let mut list = $sql.separated(", ");
                 for org in orgs {
-                    list.push_bind(org.clone());
+                    list.push_bind(org.slug.clone());
                 }
-                $sql.push(")");
+                $sql.push(")))");
             }
         }
     };
@@ -119,7 +131,7 @@ impl Store {
                     sql.push(" or org_slug in (");
                     let mut list = sql.separated(", ");
                     for org in orgs {
-                        list.push_bind(org.clone());
+                        list.push_bind(org.slug.clone());
                     }
                     sql.push(")");
                 }

@@ -19,7 +19,7 @@ macro_rules! push_delivery_scope {
     ($sql:expr, $scope:expr) => {
         if !matches!($scope, OrgScope::Everything) {
             $sql.push(" and installation_uuid in (select uuid from installation where 1 = 1");
-            push_org_scope!($sql, "org_slug", $scope);
+            push_org_scope!($sql, "org_id", "org_slug", $scope);
             $sql.push(")");
         }
     };

@@ -16,7 +16,7 @@ use crate::domain::time::now_ms;
 /// The one read of an installation, for the pool, a token change and the
 /// worker's transaction alike.
 const SELECT_INSTALLATION: &str =
-    "select uuid, org_slug, app_slug, status, access_token, refresh_token, token_expires_at, settings
+    "select uuid, org_slug, org_id, app_slug, status, access_token, refresh_token, token_expires_at, settings
      from installation where uuid = $1";
 
 async fn find(conn: Conn<'_>, uuid: &str) -> Result<Option<InstallationRecord>, StoreError> {
@@ -152,11 +152,11 @@ impl Store {
     pub async fn list_installations(&self, scope: &OrgScope) -> Result<Vec<InstallationSummary>, StoreError> {
         let rows = on_pool!(self, |pool| {
             let mut sql = sqlx::QueryBuilder::new(
-                "select i.uuid, i.org_slug, i.app_slug, i.status, i.created_at,
+                "select i.uuid, i.org_slug, i.org_id, i.app_slug, i.status, i.created_at,
                         (select count(*) from ticket t where t.installation_uuid = i.uuid) as tickets
                  from installation i where 1 = 1",
             );
-            push_org_scope!(sql, "i.org_slug", scope);
+            push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
             sql.push(" order by i.org_slug, i.uuid");
             sql.build_query_as::<InstallationRow>().fetch_all(pool).await
         })?;
@@ -232,6 +232,9 @@ pub struct SealedTokens {
 pub struct InstallationRecord {
     pub uuid: String,
     pub org_slug: String,
+    /// Sentry's organization id, when Sentry told it: what access goes by,
+    /// since a slug can be renamed and then taken by another organization.
+    pub org_id: Option<i64>,
     pub app_slug: Option<String>,
     #[sqlx(try_from = "String")]
     pub status: InstallationStatus,
@@ -263,6 +266,7 @@ impl InstallationRecord {
 struct InstallationRow {
     uuid: String,
     org_slug: String,
+    org_id: Option<i64>,
     app_slug: Option<String>,
     #[sqlx(try_from = "String")]
     status: InstallationStatus,
@@ -275,6 +279,7 @@ impl From<InstallationRow> for InstallationSummary {
         Self {
             uuid: row.uuid,
             org_slug: row.org_slug,
+            org_id: row.org_id,
             app_slug: row.app_slug,
             status: row.status,
             created_at_ms: row.created_at,

@@ -125,7 +125,7 @@ impl Store {
                  join installation i on i.uuid = t.installation_uuid
                  where 1 = 1",
             );
-            push_org_scope!(sql, "i.org_slug", scope);
+            push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
             sql.push(" order by t.updated_at desc, t.id desc limit ").push_bind(limit);
             sql.build_query_as::<TicketRow>().fetch_all(pool).await
         })?;

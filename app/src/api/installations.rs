@@ -96,7 +96,7 @@ pub async fn load_installation_settings() -> Result<Vec<InstallationSettingsView
         let (uuid, record) = ssr::visible_installation(&state, &viewer, &summary.uuid).await?;
         views.push(InstallationSettingsView {
             uuid: uuid.as_str().to_owned(),
-            can_manage: viewer.can_manage(&record.org_slug),
+            can_manage: viewer.can_manage(issuebridge::domain::access::OrgRef::new(record.org_id, &record.org_slug)),
             org_slug: record.org_slug.clone(),
             form: SettingsForm::from_settings(&record.settings()),
         });

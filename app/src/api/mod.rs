@@ -27,7 +27,7 @@ use leptos::prelude::*;
 #[cfg(feature = "ssr")]
 pub(crate) mod ssr {
     use http::StatusCode;
-    use issuebridge::domain::access::Viewer;
+    use issuebridge::domain::access::{OrgRef, Viewer};
     use issuebridge::domain::ids::InstallationUuid;
     use issuebridge::store::InstallationRecord;
     use leptos::prelude::*;
@@ -99,7 +99,7 @@ pub(crate) mod ssr {
     ) -> Result<(InstallationUuid, InstallationRecord), ServerFnError> {
         let Ok(uuid) = InstallationUuid::parse(uuid) else { return Err(not_found("installation")) };
         match state.store.installation(&uuid).await.map_err(|e| store_failed("load the installation", e))? {
-            Some(record) if viewer.can_see(&record.org_slug) => Ok((uuid, record)),
+            Some(record) if viewer.can_see(OrgRef::new(record.org_id, &record.org_slug)) => Ok((uuid, record)),
             _ => Err(not_found("installation")),
         }
     }
@@ -112,7 +112,7 @@ pub(crate) mod ssr {
         uuid: &str,
     ) -> Result<(InstallationUuid, InstallationRecord), ServerFnError> {
         let (uuid, record) = visible_installation(state, viewer, uuid).await?;
-        if !viewer.can_manage(&record.org_slug) {
+        if !viewer.can_manage(OrgRef::new(record.org_id, &record.org_slug)) {
             return Err(refuse(
                 StatusCode::FORBIDDEN,
                 format!(

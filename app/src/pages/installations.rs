@@ -45,7 +45,8 @@ pub fn InstallationsPage() -> impl IntoView {
                                 {list.into_iter().map(|i| {
                                     // Offered to those with organization rights in Sentry; the
                                     // server checks again.
-                                    let may_manage = viewer.as_ref().is_some_and(|v| v.can_manage(&i.org_slug));
+                                    let org = issuebridge::domain::access::OrgRef::new(i.org_id, &i.org_slug);
+                                    let may_manage = viewer.as_ref().is_some_and(|v| v.can_manage(org));
                                     let action = (may_manage && i.status == InstallationStatus::Installed).then(|| {
                                         let uuid = i.uuid.clone();
                                         view! {

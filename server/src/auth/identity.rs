@@ -201,6 +201,8 @@ impl SentryIdentity {
     pub async fn memberships(&self, access: &Secret) -> Result<Vec<Membership>, IdentityError> {
         #[derive(Deserialize)]
         struct Organization {
+            /// A string of digits in Sentry's answers; a number in some.
+            id: Option<serde_json::Value>,
             slug: String,
             name: Option<String>,
             #[serde(default)]
@@ -221,7 +223,9 @@ impl SentryIdentity {
                 Err(IdentityError::Refused(_)) => continue,
                 Err(other) => return Err(other),
             };
+            let org_id = detail.id.as_ref().and_then(|id| id.as_i64().or_else(|| id.as_str()?.parse().ok()));
             memberships.push(Membership {
+                org_id,
                 org_name: detail.name.unwrap_or_else(|| detail.slug.clone()),
                 org_slug: detail.slug,
                 access: detail.access,

@@ -206,8 +206,11 @@ impl Simulator {
     /// Takes over an installation the app already knows (demo mode after a
     /// restart): it exists here as installed, with a fresh token pair.
     /// Returns the token, the refresh token and the expiry.
-    pub fn adopt_installation(&self, uuid: &str, org_slug: &str) -> (String, String, i64) {
+    pub fn adopt_installation(&self, uuid: &str, org_slug: &str, org_id: Option<i64>) -> (String, String, i64) {
         let mut model = self.shared.model();
+        if let Some(id) = org_id {
+            model.orgs.insert(org_slug.to_owned(), id);
+        }
         let org_id = model.organization(org_slug);
         model.installations.insert(
             uuid.to_owned(),
@@ -234,6 +237,21 @@ impl Simulator {
         let Some(user_id) = model.users.iter().find(|u| u.email == email).map(|u| u.id) else { return };
         model.members.retain(|m| !(m.org_slug == org_slug && m.user_id == user_id));
         model.members.push(SimMember { org_slug: org_slug.to_owned(), user_id, role: role.to_owned() });
+    }
+
+    /// An organization's owner renames its slug: its id stays, and the old
+    /// slug is free for another organization to take.
+    pub fn rename_org(&self, old: &str, new: &str) {
+        let mut model = self.shared.model();
+        if let Some(id) = model.orgs.remove(old) {
+            model.orgs.insert(new.to_owned(), id);
+        }
+        for member in model.members.iter_mut().filter(|m| m.org_slug == old) {
+            member.org_slug = new.to_owned();
+        }
+        for installation in model.installations.values_mut().filter(|i| i.org_slug == old) {
+            installation.org_slug = new.to_owned();
+        }
     }
 
     /// Whether the person's email counts as confirmed in `userinfo`.

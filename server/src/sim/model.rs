@@ -258,8 +258,7 @@ impl Model {
     /// The organization's id, creating it if new. A new organization's
     /// owner is the first person, unless it has one already.
     pub fn organization(&mut self, org_slug: &str) -> i64 {
-        let next_org_id = self.orgs.len() as i64 + 1;
-        let org_id = *self.orgs.entry(org_slug.to_owned()).or_insert(next_org_id);
+        let org_id = self.org_id(org_slug);
         let has_owner = self.members.iter().any(|m| m.org_slug == org_slug && m.role == "owner");
         if !has_owner {
             self.members.push(SimMember { org_slug: org_slug.to_owned(), user_id: OWNER.0, role: "owner".to_owned() });
@@ -267,14 +266,22 @@ impl Model {
         org_id
     }
 
-    /// The organizations `user_id` belongs to, with their ids, in id order;
-    /// an organization known only by its members gets an id past the rest.
-    pub fn memberships_of(&self, user_id: i64) -> Vec<(SimMember, i64)> {
-        let mut found: Vec<(SimMember, i64)> = self
-            .members
-            .iter()
-            .filter(|m| m.user_id == user_id)
-            .map(|m| (m.clone(), self.orgs.get(&m.org_slug).copied().unwrap_or(1_000 + m.org_slug.len() as i64)))
+    /// The organization's id, giving a new one the next free id. Ids are
+    /// stable: an organization's slug may change, its id never does.
+    pub fn org_id(&mut self, org_slug: &str) -> i64 {
+        let next = self.orgs.values().max().copied().unwrap_or(0) + 1;
+        *self.orgs.entry(org_slug.to_owned()).or_insert(next)
+    }
+
+    /// The organizations `user_id` belongs to, with their ids, in id order.
+    pub fn memberships_of(&mut self, user_id: i64) -> Vec<(SimMember, i64)> {
+        let members: Vec<SimMember> = self.members.iter().filter(|m| m.user_id == user_id).cloned().collect();
+        let mut found: Vec<(SimMember, i64)> = members
+            .into_iter()
+            .map(|m| {
+                let id = self.org_id(&m.org_slug);
+                (m, id)
+            })
             .collect();
         found.sort_by(|a, b| (a.1, &a.0.org_slug).cmp(&(b.1, &b.0.org_slug)));
         found

@@ -108,9 +108,9 @@ async fn authorize_page(State(shared): State<Arc<Shared>>, RawQuery(query): RawQ
     // Who is signed in to Sentry: each of the simulator's people, with the
     // organizations they belong to, is one button.
     let people: Vec<(i64, String)> = {
-        let model = shared.model();
-        model
-            .users
+        let mut model = shared.model();
+        let users = model.users.clone();
+        users
             .iter()
             .map(|user| {
                 let orgs: Vec<String> = model

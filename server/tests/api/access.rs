@@ -379,10 +379,29 @@ on_both_stores!(an_owner_manages_by_role_though_the_token_shows_only_org_read, |
     let mut jane = app.login_as(JANE).await;
     let viewer: issuebridge::domain::access::Viewer =
         serde_json::from_str(&jane.call_server_fn(CurrentViewer::PATH).await.body).unwrap();
-    let demo = viewer.membership("demo-org").expect("a member of demo-org");
+    let demo = viewer.memberships.iter().find(|m| m.org_slug == "demo-org").expect("a member of demo-org");
+    assert!(demo.org_id.is_some(), "Sentry's organization id is kept");
     assert_eq!(demo.access, ["org:read"], "Sentry narrows access to the console token's scopes");
     assert_eq!(demo.role.as_deref(), Some("owner"));
-    assert!(viewer.can_manage("demo-org"));
+    assert!(demo.can_manage());
+});
+
+on_both_stores!(a_renamed_organization_keeps_its_installation_and_its_old_slug_opens_nothing, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    crate::helpers::follow_redirect(&app, &sim, &pending).await;
+    sim.rename_org("acme", "acme-renamed");
+    // Another organization takes the freed slug.
+    sim.set_member("acme", OLGA, "owner");
+
+    let mut jane = app.login_as(JANE).await;
+    assert!(jane.call_server_fn(ListInstallations::PATH).await.body.contains(&pending.installation));
+    let mut olga = app.login_as(OLGA).await;
+    let theirs = olga.call_server_fn(ListInstallations::PATH).await;
+    assert!(!theirs.body.contains(&pending.installation), "{}", theirs.body);
+    let uninstall =
+        olga.post_form(UninstallInstallation::PATH, &format!("installation={}", pending.installation)).await;
+    assert_eq!(uninstall.status, StatusCode::NOT_FOUND);
 });
 
 on_both_stores!(expired_sessions_end, |db| async move {
