@@ -144,17 +144,26 @@ pub async fn replay_deliveries(scope: String, from_ms: Option<i64>, to_ms: Optio
         .map_err(|e| ssr::store_failed("requeue deliveries", e))?;
     let what = match which {
         issuebridge::store::Replay::Dead => "every dead delivery".to_owned(),
-        _ => format!("the deliveries received from {} to {}", from_ms.unwrap_or(0), to_ms.unwrap_or(i64::MAX)),
+        _ => {
+            use issuebridge::domain::time::format_utc_minutes;
+            let since = from_ms.map(format_utc_minutes).unwrap_or_else(|| "the start".to_owned());
+            let until = to_ms.map(format_utc_minutes).unwrap_or_else(|| "now".to_owned());
+            format!("the deliveries received from {since} until {until}")
+        }
     };
-    ssr::audit(
-        &state,
-        issuebridge::store::NewAuditEvent::new(
-            &viewer.email,
-            AuditAction::Replay,
-            format!("replayed {requeued}: {what}"),
-        ),
-    )
-    .await;
+    let mut event = issuebridge::store::NewAuditEvent::new(
+        &viewer.email,
+        AuditAction::Replay,
+        format!("replayed {requeued}: {what}"),
+    );
+    // Within one organization, its members read it in Activity; a replay
+    // across several is the actor's and the administrators'.
+    if let issuebridge::domain::access::OrgScope::Orgs(orgs) = &allowed {
+        if let [only] = orgs.as_slice() {
+            event.org_slug = Some(only.slug.clone());
+        }
+    }
+    ssr::audit(&state, event).await;
     Ok(requeued)
 }
 
