@@ -387,10 +387,12 @@ fn run_simulator(args: SimArgs) -> ExitCode {
         let setup = sim.setup_redirect(&args.app_url.join("/sentry/setup")?, &pending);
         println!("simulated Sentry at {}", sim.base_url());
         println!(
-            "point issuebridge at it with: SENTRY_URL={} SENTRY_CLIENT_ID={} SENTRY_CLIENT_SECRET={}",
+            "point issuebridge at it with: SENTRY_URL={} SENTRY_CLIENT_ID={} SENTRY_CLIENT_SECRET={} SENTRY_OAUTH_CLIENT_ID={} SENTRY_OAUTH_CLIENT_SECRET={}",
             sim.base_url(),
             sim.app().client_id,
-            sim.app().client_secret
+            sim.app().client_secret,
+            sim.oauth_app().client_id,
+            sim.oauth_app().client_secret
         );
         println!("install into {}: open {setup}", args.org);
         shutdown_signal().await;

@@ -154,6 +154,10 @@ async fn the_sim_command_lets_serve_install_against_it() {
         line_starting(&mut sim_out, "simulated Sentry at ").await.trim_start_matches("simulated Sentry at ").to_owned();
     let env_line = line_starting(&mut sim_out, "point issuebridge at it with: ").await;
     assert!(env_line.contains("SENTRY_CLIENT_ID=cid SENTRY_CLIENT_SECRET=csecret"), "{env_line}");
+    let printed = |name: &str| {
+        env_line.split_whitespace().find_map(|pair| pair.strip_prefix(&format!("{name}="))).unwrap().to_owned()
+    };
+    let (oauth_id, oauth_secret) = (printed("SENTRY_OAUTH_CLIENT_ID"), printed("SENTRY_OAUTH_CLIENT_SECRET"));
     let link = line_starting(&mut sim_out, "install into acme: open ").await;
     let query = link.split_once('?').unwrap().1.to_owned();
 
@@ -163,6 +167,8 @@ async fn the_sim_command_lets_serve_install_against_it() {
         .env("SENTRY_URL", &sim_url)
         .env("SENTRY_CLIENT_ID", "cid")
         .env("SENTRY_CLIENT_SECRET", "csecret")
+        .env("SENTRY_OAUTH_CLIENT_ID", &oauth_id)
+        .env("SENTRY_OAUTH_CLIENT_SECRET", &oauth_secret)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -175,6 +181,27 @@ async fn the_sim_command_lets_serve_install_against_it() {
     let page = reqwest::get(format!("{base}/sentry/setup?{query}")).await.unwrap();
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("installed in the Sentry organization acme"));
+
+    // A person logs into the console through the simulated Sentry, over
+    // real sockets: the app's login, Sentry's consent, the callback.
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let cookie_of = |response: &reqwest::Response| {
+        response.headers()["set-cookie"].to_str().unwrap().split(';').next().unwrap().to_owned()
+    };
+    let start = http.get(format!("{base}/auth/login")).send().await.unwrap();
+    let pending = cookie_of(&start);
+    let authorize = url::Url::parse(start.headers()["location"].to_str().unwrap()).unwrap();
+    let mut consent: Vec<(String, String)> = authorize.query_pairs().into_owned().collect();
+    consent.push(("user".into(), "1".into()));
+    let decision = http.post(authorize.join("/oauth/authorize/").unwrap()).form(&consent).send().await.unwrap();
+    let callback = decision.headers()["location"].to_str().unwrap().to_owned();
+    let landed = http.get(&callback).header("cookie", &pending).send().await.unwrap();
+    assert_eq!(landed.status(), 303);
+    let session = cookie_of(&landed);
+    let board = http.get(format!("{base}/installations")).header("cookie", &session).send().await.unwrap();
+    assert_eq!(board.status(), 200);
+    let html = board.text().await.unwrap();
+    assert!(html.contains("Jane Doe") && html.contains("acme"), "{html}");
 
     // A service hook for a project, registered from the command line.
     let installation =
