@@ -17,7 +17,6 @@ use leptos::server_fn::ServerFn;
 
 use crate::helpers::{
     path_and_query, spawn_app, spawn_app_tuned, spawn_app_with, spawn_app_with_sim, spawn_app_with_sim_and, TestApp,
-    TEST_ADMIN,
 };
 
 const JANE: &str = "jane@example.com";
@@ -565,8 +564,6 @@ on_both_stores!(login_links_work_once_for_administrators_only, |db| async move {
         assert_eq!(answer.status, StatusCode::NOT_FOUND, "{token}");
         assert!(other.cookie.is_none() || other.get("/").await.status == StatusCode::SEE_OTHER, "{token}");
     }
-    // The CLI's link for someone who is not an administrator is refused.
-    let _ = TEST_ADMIN;
 });
 
 on_both_stores!(with_no_way_to_log_in_the_console_explains_and_serves_nothing, |db| async move {
@@ -609,11 +606,5 @@ on_both_stores!(metrics_can_require_a_bearer_token, |db| async move {
     let right = Request::get("/metrics").header("authorization", "Bearer scrape-secret").body(Body::empty()).unwrap();
     let answer = app.send(right).await;
     assert_eq!(answer.status, StatusCode::OK);
-    assert!(
-        answer.body.contains("issuebridge_http_requests_total") || answer.body.contains("# TYPE"),
-        "{}",
-        answer.body
-    );
-    // Without the setting, /metrics stays open to scrapers.
-    let _ = spawn_app_with_sim;
+    assert!(answer.body.contains("# TYPE"), "{}", answer.body);
 });
