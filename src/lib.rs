@@ -4,6 +4,7 @@
 //! The folders are the layers (docs/architecture.md draws them):
 //! - [`domain`]: wasm-safe types and pure rules, shared with the console in
 //!   the browser;
+//! - [`components`]: Sentry's UI-component schema rules (wasm-safe);
 //! - [`sentry`]: Sentry's side of the wire (signatures, payloads) and, on
 //!   the server, its API client;
 //! - [`store`]: the one store over SQLite or PostgreSQL;
@@ -15,6 +16,7 @@
 //! uses the very same types as the server. Everything that needs a
 //! database, the file system or a network sits behind the `server` feature.
 
+pub mod components;
 pub mod domain;
 pub mod sentry;
 
