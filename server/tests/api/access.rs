@@ -403,6 +403,38 @@ on_both_stores!(a_renamed_organization_keeps_its_installation_and_its_old_slug_o
     assert_eq!(uninstall.status, StatusCode::NOT_FOUND);
 });
 
+on_both_stores!(idle_sessions_expire_and_are_deleted, |db| async move {
+    use tower_sessions::session_store::ExpiredDeletion;
+    use tower_sessions::SessionStore;
+    let app = spawn_app_tuned(db, &[], |config| config.session.idle_timeout_secs = 1).await;
+    let mut jane = app.login_as(JANE).await;
+    assert_eq!(jane.get("/").await.status, StatusCode::OK, "used within the idle time");
+    let cookie = jane.cookie.clone().unwrap();
+    let id: tower_sessions::session::Id = cookie.split_once('=').unwrap().1.parse().unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(jane.get("/").await.status, StatusCode::SEE_OTHER, "unused past the idle time");
+    // The clean-up deletes what expired (loading filters expired records
+    // already; the row itself must go).
+    let rows = || async {
+        match &app.state.store {
+            issuebridge::store::Store::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>("select count(*) from tower_sessions").fetch_one(pool).await.unwrap()
+            }
+            issuebridge::store::Store::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>("select count(*) from tower_sessions.session")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    assert!(rows().await >= 1, "the expired record is still there");
+    let sessions = issuebridge_server::auth::sessions::ConsoleSessions::new(&app.state.store);
+    assert!(sessions.load(&id).await.unwrap().is_none());
+    sessions.delete_expired().await.unwrap();
+    assert_eq!(rows().await, 0);
+});
+
 on_both_stores!(expired_sessions_end, |db| async move {
     let app = spawn_app_tuned(db, &[], |config| config.session.absolute_timeout_secs = 0).await;
     let mut jane = app.login_as(JANE).await;
