@@ -25,6 +25,36 @@ macro_rules! push_delivery_scope {
     };
 }
 
+/// Appends which deliveries a replay means (one, a time range, or every
+/// dead one), within `scope`: the one condition that sizing a replay and
+/// running it share.
+macro_rules! push_replay_target {
+    ($query:expr, $which:expr, $scope:expr) => {{
+        match *$which {
+            Replay::One(id) => $query.push("id = ").push_bind(id),
+            Replay::Between { from_ms, to_ms } => {
+                $query.push("received_at >= ").push_bind(from_ms).push(" and received_at < ").push_bind(to_ms)
+            }
+            Replay::Dead => $query.push("state = ").push_bind(DeliveryState::Dead.as_str()),
+        };
+        push_delivery_scope!($query, $scope);
+    }};
+}
+
+/// Appends `state in (…) and ` for the states a replay takes: the console's
+/// replayable ones, and `pending` (already queued: resetting its attempts
+/// is harmless).
+macro_rules! push_replayable_states {
+    ($query:expr) => {{
+        $query.push("state in (");
+        let mut states = $query.separated(", ");
+        for state in DeliveryState::REPLAYABLE.iter().chain(&[DeliveryState::Pending]) {
+            states.push_bind(state.as_str());
+        }
+        $query.push(") and ");
+    }};
+}
+
 impl Store {
     /// Writes deliveries in one transaction. A delivery whose dedupe key is
     /// stored already is not written again; the stored one counts it.
@@ -159,24 +189,11 @@ impl Store {
     /// Only deliveries of the installations in `scope` are requeued.
     pub async fn requeue_deliveries(&self, which: &Replay, scope: &OrgScope) -> Result<u64, StoreError> {
         const CHUNK: i64 = 5_000;
-        // Which deliveries, as a condition with its values bound.
-        macro_rules! push_which {
-            ($query:expr) => {{
-                match *which {
-                    Replay::One(id) => $query.push("id = ").push_bind(id),
-                    Replay::Between { from_ms, to_ms } => {
-                        $query.push("received_at >= ").push_bind(from_ms).push(" and received_at < ").push_bind(to_ms)
-                    }
-                    Replay::Dead => $query.push("state = ").push_bind(DeliveryState::Dead.as_str()),
-                };
-                push_delivery_scope!($query, scope);
-            }};
-        }
         let (low, high) = match which {
             Replay::One(id) => (Some(*id), Some(*id)),
             _ => on_pool!(self, |pool| {
                 let mut bounds = sqlx::QueryBuilder::new("select min(id), max(id) from delivery where ");
-                push_which!(bounds);
+                push_replay_target!(bounds, which, scope);
                 bounds.build_query_as::<(Option<i64>, Option<i64>)>().fetch_one(pool).await
             })?,
         };
@@ -189,15 +206,9 @@ impl Store {
                 let mut requeue = sqlx::QueryBuilder::new("update delivery set state = ");
                 requeue
                     .push_bind(DeliveryState::Pending.as_str())
-                    .push(", attempts = 0, next_attempt_at = null, last_error = null where state in (");
-                // The console's replayable states, and `pending` (already
-                // queued: resetting its attempts is harmless).
-                let mut states = requeue.separated(", ");
-                for state in DeliveryState::REPLAYABLE.iter().chain(&[DeliveryState::Pending]) {
-                    states.push_bind(state.as_str());
-                }
-                requeue.push(") and ");
-                push_which!(requeue);
+                    .push(", attempts = 0, next_attempt_at = null, last_error = null where ");
+                push_replayable_states!(requeue);
+                push_replay_target!(requeue, which, scope);
                 requeue.push(" and id >= ").push_bind(start).push(" and id < ").push_bind(start + CHUNK);
                 requeue.build().execute(pool).await.map(|done| done.rows_affected())
             })?;
@@ -210,20 +221,9 @@ impl Store {
     /// that a person sees a replay's size before it runs.
     pub async fn replay_size(&self, which: &Replay, scope: &OrgScope) -> Result<i64, StoreError> {
         Ok(on_pool!(self, |pool| {
-            let mut count = sqlx::QueryBuilder::new("select count(*) from delivery where state in (");
-            let mut states = count.separated(", ");
-            for state in DeliveryState::REPLAYABLE.iter().chain(&[DeliveryState::Pending]) {
-                states.push_bind(state.as_str());
-            }
-            count.push(") and ");
-            match *which {
-                Replay::One(id) => count.push("id = ").push_bind(id),
-                Replay::Between { from_ms, to_ms } => {
-                    count.push("received_at >= ").push_bind(from_ms).push(" and received_at < ").push_bind(to_ms)
-                }
-                Replay::Dead => count.push("state = ").push_bind(DeliveryState::Dead.as_str()),
-            };
-            push_delivery_scope!(count, scope);
+            let mut count = sqlx::QueryBuilder::new("select count(*) from delivery where ");
+            push_replayable_states!(count);
+            push_replay_target!(count, which, scope);
             count.build_query_scalar::<i64>().fetch_one(pool).await
         })?)
     }

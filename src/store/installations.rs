@@ -163,12 +163,6 @@ impl Store {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    pub async fn count_installations(&self) -> Result<i64, StoreError> {
-        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from installation")
-            .fetch_one(pool)
-            .await)?)
-    }
-
     /// Replaces an installation's settings, and records who did it in the
     /// same transaction.
     pub async fn set_installation_settings(

@@ -157,15 +157,20 @@ impl Browser<'_> {
         self.send(Request::get(path).body(Body::empty()).unwrap()).await
     }
 
-    /// A form POST from this site's pages.
-    pub async fn post_form(&mut self, path: &str, body: &str) -> Answer {
+    /// A POST from this site's pages: with this site's `Origin`.
+    async fn post(&mut self, path: &str, content_type: &str, body: String) -> Answer {
         let origin = self.app.origin();
         let request = Request::post(path)
-            .header("content-type", "application/x-www-form-urlencoded")
+            .header("content-type", content_type)
             .header("origin", origin)
-            .body(Body::from(body.to_owned()))
+            .body(Body::from(body))
             .unwrap();
         self.send(request).await
+    }
+
+    /// A form POST from this site's pages.
+    pub async fn post_form(&mut self, path: &str, body: &str) -> Answer {
+        self.post(path, "application/x-www-form-urlencoded", body.to_owned()).await
     }
 
     /// Calls a Leptos server function with form-encoded arguments.
@@ -175,13 +180,7 @@ impl Browser<'_> {
 
     /// Calls a Leptos server function whose arguments travel as JSON.
     pub async fn call_json_fn(&mut self, path: &str, arguments: serde_json::Value) -> Answer {
-        let origin = self.app.origin();
-        let request = Request::post(path)
-            .header("content-type", "application/json")
-            .header("origin", origin)
-            .body(Body::from(arguments.to_string()))
-            .unwrap();
-        self.send(request).await
+        self.post(path, "application/json", arguments.to_string()).await
     }
 
     /// Starts a login and answers the simulated Sentry's consent page as
