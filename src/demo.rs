@@ -58,7 +58,7 @@ pub async fn seed_tickets(store: &Store, installation: &InstallationUuid) -> Res
             .await?;
         store
             .link_issue(
-                ticket,
+                ticket.id,
                 &NewIssueLink {
                     installation: installation.clone(),
                     issue_id: SentryIssueId::parse(issue_id).expect("digits"),

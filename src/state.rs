@@ -42,6 +42,8 @@ pub struct AppState {
     /// When this process last changed someone's memberships in Sentry
     /// (demo mode's installs): sessions checked before then ask again.
     pub memberships_changed_at_ms: Arc<std::sync::atomic::AtomicI64>,
+    /// The last requests Sentry made to the UI components, for the console.
+    pub component_log: Arc<crate::components::log::RequestLog>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             inbox,
             login,
             memberships_changed_at_ms: Arc::default(),
+            component_log: Arc::default(),
         }
     }
 

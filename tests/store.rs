@@ -6,10 +6,12 @@ use issuebridge::domain::access::OrgScope;
 use issuebridge::domain::deliveries::DeliveryState;
 use issuebridge::domain::ids::{InstallationUuid, OrgSlug, SentryIssueId};
 use issuebridge::domain::installation::InstallationStatus;
+use issuebridge::domain::team::TeamKey;
 use issuebridge::domain::ticket::TicketStatus;
 use issuebridge::on_both_stores;
 use issuebridge::store::testing::{pending_delivery as delivery, TestDatabase};
-use issuebridge::store::{NewInstallation, NewIssueLink, NewTicket, Store};
+use issuebridge::store::tickets::TicketToOpen;
+use issuebridge::store::{NewInstallation, NewIssueLink, NewTicket, Store, TeamChoice, TeamError, TicketState};
 
 const INSTALLATION: &str = "a8e5d37a-1b2c-4d5e-8f90-123456789abc";
 /// Two installations the delivery log tells apart.
@@ -85,9 +87,9 @@ on_both_stores!(migrations_apply_once_and_readiness_follows, |db: TestDatabase| 
 on_both_stores!(tickets_list_newest_first_with_their_links, |db: TestDatabase| async move {
     let store = migrated(&db).await;
     store.upsert_installation(&installation()).await.unwrap();
-    let first = store.create_ticket(&ticket("first", TicketStatus::Todo)).await.unwrap();
+    let first = store.create_ticket(&ticket("first", TicketStatus::Todo)).await.unwrap().id;
     tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-    let second = store.create_ticket(&ticket("second", TicketStatus::Done)).await.unwrap();
+    let second = store.create_ticket(&ticket("second", TicketStatus::Done)).await.unwrap().id;
     store.link_issue(second, &link("100", "WEB-1")).await.unwrap();
     store.link_issue(second, &link("101", "WEB-2")).await.unwrap();
 
@@ -105,8 +107,8 @@ on_both_stores!(tickets_list_newest_first_with_their_links, |db: TestDatabase| a
 on_both_stores!(a_sentry_issue_links_to_one_ticket_per_installation, |db: TestDatabase| async move {
     let store = migrated(&db).await;
     store.upsert_installation(&installation()).await.unwrap();
-    let a = store.create_ticket(&ticket("a", TicketStatus::Todo)).await.unwrap();
-    let b = store.create_ticket(&ticket("b", TicketStatus::Todo)).await.unwrap();
+    let a = store.create_ticket(&ticket("a", TicketStatus::Todo)).await.unwrap().id;
+    let b = store.create_ticket(&ticket("b", TicketStatus::Todo)).await.unwrap().id;
     store.link_issue(a, &link("42", "API-1")).await.unwrap();
     let err = store.link_issue(b, &link("42", "API-1")).await.unwrap_err();
     assert!(err.is_unique_violation(), "{err}");
@@ -234,4 +236,235 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
     assert_eq!(matching(other).await, vec![1_006_000]);
     let window = DeliveryFilter { from_ms: Some(1_002_000), to_ms: Some(1_004_000), ..Default::default() };
     assert_eq!(matching(window).await, vec![1_003_000, 1_002_000], "from inclusive, to exclusive");
+});
+
+/// Opens a ticket in a team through the worker's transaction, as issue-link
+/// create and alert rules do.
+async fn open_in(store: &Store, team: TeamChoice, title: &str) -> Result<TicketState, TeamError> {
+    let mut tx = store.begin_apply().await?;
+    let ticket = TicketToOpen {
+        installation: INSTALLATION,
+        team,
+        title,
+        description: "",
+        status: TicketStatus::Todo,
+        assignee: None,
+        source: "console",
+        metric_alert_id: None,
+        severity: None,
+        issue: None,
+    };
+    let opened = tx.open_ticket(&ticket).await;
+    match &opened {
+        Ok(_) => tx.commit().await?,
+        Err(_) => tx.rollback().await?,
+    }
+    opened
+}
+
+on_both_stores!(tickets_are_numbered_per_team, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let first = store.create_ticket(&ticket("first", TicketStatus::Todo)).await.unwrap();
+    let second = store.create_ticket(&ticket("second", TicketStatus::Todo)).await.unwrap();
+    assert_eq!((first.key.to_string(), second.key.to_string()), ("IB-1".into(), "IB-2".into()));
+
+    let eng = store.create_team(INSTALLATION, &TeamKey::parse("eng").unwrap(), "Engineering").await.unwrap();
+    let one = open_in(&store, TeamChoice::Team(eng), "one").await.unwrap();
+    let two = open_in(&store, TeamChoice::Team(eng), "two").await.unwrap();
+    assert_eq!((one.key.to_string(), two.key.to_string()), ("ENG-1".into(), "ENG-2".into()));
+    assert_eq!(open_in(&store, TeamChoice::Default, "third").await.unwrap().key.to_string(), "IB-3");
+
+    let taken = store.create_team(INSTALLATION, &TeamKey::parse("ENG").unwrap(), "Again").await.unwrap_err();
+    assert!(matches!(taken, TeamError::KeyTaken(_)), "{taken}");
+    // Another installation's team is not this one's.
+    let mut other = installation();
+    other.uuid = InstallationUuid::parse(OTHER_INSTALLATION).unwrap();
+    other.org_slug = OrgSlug::parse("other").unwrap();
+    store.upsert_installation(&other).await.unwrap();
+    let foreign = store.create_team(OTHER_INSTALLATION, &TeamKey::parse("OPS").unwrap(), "Ops").await.unwrap();
+    assert!(matches!(open_in(&store, TeamChoice::Team(foreign), "x").await, Err(TeamError::NotFound)));
+    assert!(store.team(INSTALLATION, foreign).await.unwrap().is_none());
+    assert!(matches!(store.add_team_member(INSTALLATION, foreign, "a@b.example").await, Err(TeamError::NotFound)));
+
+    store.add_team_member(INSTALLATION, eng, "ada@example.com").await.unwrap();
+    store.add_team_member(INSTALLATION, eng, "ada@example.com").await.unwrap();
+    store.add_team_member(INSTALLATION, eng, "bob@example.com").await.unwrap();
+    store.remove_team_member(INSTALLATION, eng, "bob@example.com").await.unwrap();
+    store.rename_team(INSTALLATION, eng, "Platform").await.unwrap();
+    let teams = store.teams(INSTALLATION).await.unwrap();
+    let summary: Vec<_> =
+        teams.iter().map(|t| (t.key.as_str(), t.name.as_str(), t.is_default, t.members.clone())).collect();
+    assert_eq!(
+        summary,
+        vec![("IB", "Issues", true, vec![]), ("ENG", "Platform", false, vec!["ada@example.com".to_string()])]
+    );
+
+    let board = store.list_tickets(&OrgScope::Everything, 10).await.unwrap();
+    let mut keys: Vec<String> = board.iter().map(|t| t.key.to_string()).collect();
+    keys.sort();
+    assert_eq!(keys, ["ENG-1", "ENG-2", "IB-1", "IB-2", "IB-3"]);
+});
+
+on_both_stores!(tickets_made_before_teams_keep_their_ib_numbers, |db: TestDatabase| async move {
+    // Migrate to the schema before teams, make tickets there, then migrate on.
+    let store = Store::connect(&db.url).await.unwrap();
+    let before_teams = |migrator: sqlx::migrate::Migrator| {
+        let mut migrator = migrator;
+        migrator.migrations = migrator.migrations.iter().filter(|m| m.version < 7).cloned().collect::<Vec<_>>().into();
+        migrator
+    };
+    let now = 1_700_000_000_000_i64;
+    let insert_installation = "insert into installation (uuid, org_slug, status, created_at, updated_at)
+                               values ($1, $2, 'installed', $3, $3)";
+    let insert_ticket = "insert into ticket (installation_uuid, title, created_at, updated_at) values ($1, $2, $3, $3)";
+    macro_rules! seed {
+        ($pool:expr, $migrator:expr) => {{
+            before_teams($migrator).run($pool).await.unwrap();
+            for (uuid, slug) in [(INSTALLATION, "acme"), (OTHER_INSTALLATION, "other")] {
+                sqlx::query(insert_installation).bind(uuid).bind(slug).bind(now).execute($pool).await.unwrap();
+            }
+            // Ids 1, 2 and 4 in acme, 3 in other.
+            for (uuid, title) in
+                [(INSTALLATION, "a"), (INSTALLATION, "b"), (OTHER_INSTALLATION, "c"), (INSTALLATION, "d")]
+            {
+                sqlx::query(insert_ticket).bind(uuid).bind(title).bind(now).execute($pool).await.unwrap();
+            }
+        }};
+    }
+    match &store {
+        Store::Sqlite(pool) => seed!(pool, sqlx::migrate!("migrations/sqlite")),
+        Store::Postgres(pool) => seed!(pool, sqlx::migrate!("migrations/postgres")),
+    }
+    store.migrate().await.unwrap();
+
+    let board = store.list_tickets(&OrgScope::Everything, 10).await.unwrap();
+    let mut keys: Vec<(String, String)> = board.iter().map(|t| (t.title.clone(), t.key.to_string())).collect();
+    keys.sort();
+    let expected = [("a", "IB-1"), ("b", "IB-2"), ("c", "IB-3"), ("d", "IB-4")];
+    assert_eq!(keys, expected.map(|(t, k)| (t.to_string(), k.to_string())));
+    // The next ticket of each installation goes on from its highest number.
+    assert_eq!(store.create_ticket(&ticket("e", TicketStatus::Todo)).await.unwrap().key.to_string(), "IB-5");
+});
+
+on_both_stores!(
+    ticket_search_puts_the_exact_identifier_first_then_matches_recent_first,
+    |db: TestDatabase| async move {
+        use issuebridge::store::components::TicketChoice;
+        let store = migrated(&db).await;
+        store.upsert_installation(&installation()).await.unwrap();
+        let mut other = installation();
+        other.uuid = InstallationUuid::parse(OTHER_INSTALLATION).unwrap();
+        other.org_slug = OrgSlug::parse("other").unwrap();
+        store.upsert_installation(&other).await.unwrap();
+        for title in ["Checkout fails with 500", "TypeError in cart", "Slow checkout page", "100% CPU on worker_1"] {
+            store.create_ticket(&ticket(title, TicketStatus::Todo)).await.unwrap();
+            tokio::time::sleep(std::time::Duration::from_millis(3)).await;
+        }
+        let mut foreign = ticket("Checkout elsewhere", TicketStatus::Todo);
+        foreign.installation = other.uuid.clone();
+        store.create_ticket(&foreign).await.unwrap();
+        for n in 5..=12 {
+            store.create_ticket(&ticket(&format!("filler {n}"), TicketStatus::Todo)).await.unwrap();
+        }
+        let ids = |found: Vec<TicketChoice>| found.into_iter().map(|c| c.identifier).collect::<Vec<_>>();
+        let search = |typed: &'static str| {
+            let store = store.clone();
+            async move { ids(store.search_tickets(INSTALLATION, Some(typed), 50).await.unwrap()) }
+        };
+        // Titles starting with the text come first, then the rest by recency;
+        // another installation's ticket never shows.
+        assert_eq!(search("checkout").await, ["IB-1", "IB-3"]);
+        assert_eq!(search("CHECKOUT P").await, ["IB-3"]);
+        assert_eq!(search("eckou").await, ["IB-3", "IB-1"], "a substring, most recent first");
+        assert_eq!(search("ib-1").await[0], "IB-1", "the exact identifier first");
+        assert_eq!(search("IB-1").await, ["IB-1", "IB-12", "IB-11", "IB-10"]);
+        assert_eq!(search("100%").await, ["IB-4"], "% is literal");
+        assert_eq!(search("r_1").await, ["IB-4"], "_ is literal");
+        assert_eq!(search("t").await, ["IB-2", "IB-3", "IB-1"], "short text: a title that starts with it, then recent");
+        assert!(search("\"unbalanced OR").await.is_empty(), "query syntax is literal");
+        let recent = ids(store.search_tickets(INSTALLATION, None, 3).await.unwrap());
+        assert_eq!(recent, ["IB-12", "IB-11", "IB-10"]);
+    }
+);
+
+on_both_stores!(issue_links_create_once_and_link_only_this_installations_tickets, |db: TestDatabase| async move {
+    use issuebridge::store::components::{IssueToLink, LinkError, TicketForIssue};
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    store.create_team(INSTALLATION, &TeamKey::parse("ENG").unwrap(), "Engineering").await.unwrap();
+    let issue = IssueToLink {
+        installation: INSTALLATION,
+        issue_id: "1170820242",
+        web_url: Some("https://sentry.example/organizations/acme/issues/1170820242/"),
+        project_slug: Some("frontend"),
+    };
+    let new = TicketForIssue {
+        team: TeamChoice::Key(TeamKey::parse("ENG").unwrap()),
+        title: "Boom",
+        description: "",
+        status: TicketStatus::InProgress,
+        assignee: Some("ada@example.com"),
+    };
+    let created = store.create_ticket_for_issue(&issue, &new).await.unwrap();
+    assert_eq!(created.key.to_string(), "ENG-1");
+    let again = store.create_ticket_for_issue(&issue, &new).await.unwrap_err();
+    assert!(matches!(&again, LinkError::AlreadyLinked(key) if key == "ENG-1"), "{again}");
+    let board = store.list_tickets(&OrgScope::Everything, 10).await.unwrap();
+    assert_eq!(board.len(), 1, "a refused create leaves nothing behind");
+    assert_eq!(board[0].linked_issues, 1);
+
+    let missing_team = TicketForIssue { team: TeamChoice::Key(TeamKey::parse("OPS").unwrap()), ..new.clone() };
+    let other_issue = IssueToLink { issue_id: "9", ..issue };
+    let err = store.create_ticket_for_issue(&other_issue, &missing_team).await.unwrap_err();
+    assert!(matches!(&err, LinkError::NoSuchTeam(key) if key == "OPS"), "{err}");
+    assert_eq!(store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(), 1, "nothing half made");
+
+    // Linking: the same ticket again is fine, another ticket is refused.
+    let eng1 = "ENG-1".parse().unwrap();
+    assert_eq!(store.link_ticket_to_issue(&issue, &eng1).await.unwrap().id, created.id);
+    assert_eq!(store.link_ticket_to_issue(&other_issue, &eng1).await.unwrap().id, created.id);
+    let ib1 = store.create_ticket(&ticket("plain", TicketStatus::Todo)).await.unwrap();
+    let err = store.link_ticket_to_issue(&issue, &ib1.key).await.unwrap_err();
+    assert!(matches!(&err, LinkError::AlreadyLinked(key) if key == "ENG-1"), "{err}");
+    let err = store.link_ticket_to_issue(&issue, &"ENG-99".parse().unwrap()).await.unwrap_err();
+    assert!(matches!(err, LinkError::NoSuchTicket(_)));
+    // Another installation cannot reach this one's tickets.
+    let mut other = installation();
+    other.uuid = InstallationUuid::parse(OTHER_INSTALLATION).unwrap();
+    other.org_slug = OrgSlug::parse("other").unwrap();
+    store.upsert_installation(&other).await.unwrap();
+    let foreign = IssueToLink { installation: OTHER_INSTALLATION, ..issue };
+    assert!(matches!(store.link_ticket_to_issue(&foreign, &eng1).await, Err(LinkError::NoSuchTicket(_))));
+});
+
+on_both_stores!(code_mappings_are_kept_per_installation_and_project, |db: TestDatabase| async move {
+    use issuebridge::components::stacktrace::MappingForm;
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let form = MappingForm {
+        project_slug: "backend".into(),
+        stack_root: "src".into(),
+        source_root: "api/src".into(),
+        provider: "github".into(),
+        repo_url: "https://github.com/acme/monorepo".into(),
+        branch: "main".into(),
+    };
+    let id = store.save_code_mapping(INSTALLATION, &form.parse().unwrap()).await.unwrap();
+    let moved = MappingForm { branch: "trunk".into(), ..form.clone() };
+    assert_eq!(
+        store.save_code_mapping(INSTALLATION, &moved.parse().unwrap()).await.unwrap(),
+        id,
+        "same root: replaced"
+    );
+    let web = MappingForm { project_slug: "web".into(), ..form.clone() };
+    store.save_code_mapping(INSTALLATION, &web.parse().unwrap()).await.unwrap();
+    let backend = store.code_mappings(INSTALLATION, Some("backend")).await.unwrap();
+    assert_eq!(backend.len(), 1);
+    assert_eq!(backend[0].branch, "trunk");
+    assert_eq!(store.code_mappings(INSTALLATION, None).await.unwrap().len(), 2);
+    assert!(store.code_mappings(OTHER_INSTALLATION, None).await.unwrap().is_empty());
+    assert!(!store.delete_code_mapping(OTHER_INSTALLATION, id).await.unwrap(), "not another installation's");
+    assert!(store.delete_code_mapping(INSTALLATION, id).await.unwrap());
+    assert_eq!(store.code_mappings(INSTALLATION, None).await.unwrap().len(), 1);
 });

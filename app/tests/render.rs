@@ -8,6 +8,7 @@ use leptos::prelude::*;
 fn ticket(id: i64, title: &str, status: TicketStatus, assignee: Option<&str>) -> TicketSummary {
     TicketSummary {
         id: TicketId(id),
+        key: format!("IB-{id}").parse().unwrap(),
         title: title.into(),
         status,
         assignee: assignee.map(Into::into),

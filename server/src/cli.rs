@@ -45,6 +45,16 @@ pub enum Command {
     /// events (event.created, event.alert) to /sentry/service-hook.
     #[command(subcommand)]
     Hooks(HooksCommand),
+    /// Print the UI-component schema to paste into the Sentry App's Schema
+    /// field (the same document /sentry/schema.json serves).
+    Schema,
+    /// List and change an installation's teams and their members.
+    #[command(subcommand)]
+    Teams(TeamsCommand),
+    /// List and change an installation's code mappings, which turn stack
+    /// frames into links to the code.
+    #[command(subcommand)]
+    Mappings(MappingsCommand),
     /// Run a simulated Sentry, to try issuebridge (or develop against it)
     /// without a Sentry account; it prints the variables to point
     /// issuebridge at it and an install link.
@@ -64,6 +74,91 @@ pub enum HooksCommand {
         /// Events to receive.
         #[arg(long, value_delimiter = ',', default_value = "event.created,event.alert")]
         events: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum TeamsCommand {
+    /// List the teams, their keys and members.
+    List {
+        #[arg(long)]
+        installation: String,
+    },
+    /// Make a team; its tickets are numbered KEY-1, KEY-2…
+    Add {
+        #[arg(long)]
+        installation: String,
+        /// 2 to 10 letters and digits, starting with a letter (ENG).
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Rename a team (its key stays).
+    Rename {
+        #[arg(long)]
+        installation: String,
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Add a member, by email.
+    AddMember {
+        #[arg(long)]
+        installation: String,
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        email: String,
+    },
+    /// Remove a member.
+    RemoveMember {
+        #[arg(long)]
+        installation: String,
+        #[arg(long)]
+        team: String,
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand, Debug, Clone, PartialEq, Eq)]
+pub enum MappingsCommand {
+    /// List the code mappings.
+    List {
+        #[arg(long)]
+        installation: String,
+    },
+    /// Add a mapping, or replace the one with the same project and stack root.
+    Add {
+        #[arg(long)]
+        installation: String,
+        /// The Sentry project's slug.
+        #[arg(long)]
+        project: String,
+        /// The start of frames' paths this mapping covers (may be empty).
+        #[arg(long, default_value = "")]
+        stack_root: String,
+        /// Where those files are in the repository (may be empty).
+        #[arg(long, default_value = "")]
+        source_root: String,
+        /// github, gitlab, bitbucket or template.
+        #[arg(long)]
+        provider: String,
+        /// The repository's address, or for `template` a URL with {path},
+        /// {line} and {branch}.
+        #[arg(long)]
+        repo: String,
+        #[arg(long, default_value = "main")]
+        branch: String,
+    },
+    /// Delete a mapping by id.
+    Remove {
+        #[arg(long)]
+        installation: String,
+        #[arg(long)]
+        id: i64,
     },
 }
 
@@ -170,6 +265,16 @@ pub fn run() -> ExitCode {
                 .exit();
         }
     }
+    if let Some(Command::Schema) = &cli.command {
+        match serde_json::to_string_pretty(&issuebridge::components::definition::schema()) {
+            Ok(text) => println!("{text}"),
+            Err(e) => {
+                eprintln!("issuebridge: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+        return ExitCode::SUCCESS;
+    }
     if let Some(Command::Sim(args)) = &cli.command {
         telemetry::init(cli.log_format.unwrap_or(LogFormat::Human));
         return run_simulator(args.clone());
@@ -200,7 +305,9 @@ pub fn run() -> ExitCode {
             Command::Hooks(HooksCommand::Register { installation, project, events }) => {
                 register_hook(config, &installation, &project, &events).await
             }
-            Command::Sim(_) => unreachable!("handled before the configuration is read"),
+            Command::Teams(command) => teams(config, command).await,
+            Command::Mappings(command) => mappings(config, command).await,
+            Command::Sim(_) | Command::Schema => unreachable!("handled before the configuration is read"),
         }
     });
     match outcome {
@@ -310,6 +417,107 @@ async fn settings(config: Config, args: SettingsArgs) -> anyhow::Result<()> {
         store.set_installation_settings(&installation, &settings, &event).await?;
     }
     println!("{}", serde_json::to_string_pretty(&settings)?);
+    store.close().await;
+    Ok(())
+}
+
+/// The store and an installation the command line names, checked.
+async fn open_installation(config: &Config, raw: &str) -> anyhow::Result<(Store, String, String)> {
+    let uuid = issuebridge::domain::ids::InstallationUuid::parse(raw)?;
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let record = store.installation(&uuid).await?.ok_or_else(|| anyhow::anyhow!("no installation {uuid} here"))?;
+    Ok((store, uuid.to_string(), record.org_slug))
+}
+
+async fn teams(config: Config, command: TeamsCommand) -> anyhow::Result<()> {
+    use issuebridge::domain::team::{member_email, team_name, TeamKey};
+    let installation = match &command {
+        TeamsCommand::List { installation }
+        | TeamsCommand::Add { installation, .. }
+        | TeamsCommand::Rename { installation, .. }
+        | TeamsCommand::AddMember { installation, .. }
+        | TeamsCommand::RemoveMember { installation, .. } => installation.clone(),
+    };
+    let (store, uuid, org) = open_installation(&config, &installation).await?;
+    let team_id = |key: String| {
+        let store = store.clone();
+        let uuid = uuid.clone();
+        async move {
+            let key = TeamKey::parse(&key)?;
+            let team = store.team_by_key(&uuid, &key).await?.ok_or_else(|| anyhow::anyhow!("no team {key} here"))?;
+            anyhow::Ok(team.id)
+        }
+    };
+    let change = match command {
+        TeamsCommand::List { .. } => None,
+        TeamsCommand::Add { key, name, .. } => {
+            let key = TeamKey::parse(&key)?;
+            store.create_team(&uuid, &key, &team_name(&name)?).await?;
+            Some(format!("made team {key}"))
+        }
+        TeamsCommand::Rename { team, name, .. } => {
+            let id = team_id(team.clone()).await?;
+            store.rename_team(&uuid, id, &team_name(&name)?).await?;
+            Some(format!("renamed team {team} to {name}"))
+        }
+        TeamsCommand::AddMember { team, email, .. } => {
+            let id = team_id(team.clone()).await?;
+            let email = member_email(&email)?;
+            store.add_team_member(&uuid, id, &email).await?;
+            Some(format!("added {email} to team {team}"))
+        }
+        TeamsCommand::RemoveMember { team, email, .. } => {
+            let id = team_id(team.clone()).await?;
+            let email = member_email(&email)?;
+            store.remove_team_member(&uuid, id, &email).await?;
+            Some(format!("removed {email} from team {team}"))
+        }
+    };
+    if let Some(detail) = change {
+        let event = NewAuditEvent::new(COMMAND_LINE, AuditAction::TeamChanged, detail).about(org, uuid.as_str());
+        store.record_audit(&event).await?;
+    }
+    store.ensure_default_team(&uuid).await?;
+    for team in store.teams(&uuid).await? {
+        let default = if team.is_default { " (default)" } else { "" };
+        println!("{}\t{}{default}\t{}", team.key, team.name, team.members.join(", "));
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn mappings(config: Config, command: MappingsCommand) -> anyhow::Result<()> {
+    use issuebridge::components::stacktrace::MappingForm;
+    let installation = match &command {
+        MappingsCommand::List { installation }
+        | MappingsCommand::Add { installation, .. }
+        | MappingsCommand::Remove { installation, .. } => installation.clone(),
+    };
+    let (store, uuid, org) = open_installation(&config, &installation).await?;
+    let change = match command {
+        MappingsCommand::List { .. } => None,
+        MappingsCommand::Add { project, stack_root, source_root, provider, repo, branch, .. } => {
+            let form = MappingForm { project_slug: project, stack_root, source_root, provider, repo_url: repo, branch };
+            let mapping = form.parse()?;
+            store.save_code_mapping(&uuid, &mapping).await?;
+            Some(format!("mapped {}:{}/ to {}", mapping.project_slug, mapping.stack_root, mapping.repo_url))
+        }
+        MappingsCommand::Remove { id, .. } => {
+            anyhow::ensure!(store.delete_code_mapping(&uuid, id).await?, "no code mapping {id} here");
+            Some(format!("deleted code mapping {id}"))
+        }
+    };
+    if let Some(detail) = change {
+        let event = NewAuditEvent::new(COMMAND_LINE, AuditAction::CodeMappingChanged, detail).about(org, uuid.as_str());
+        store.record_audit(&event).await?;
+    }
+    for m in store.code_mappings(&uuid, None).await? {
+        println!(
+            "{}\t{}\t{}/ -> {}/\t{} {} @ {}",
+            m.id, m.project_slug, m.stack_root, m.source_root, m.provider, m.repo_url, m.branch
+        );
+    }
     store.close().await;
     Ok(())
 }

@@ -13,6 +13,12 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use issuebridge::store::{NotReady, StoreError};
+
+impl From<StoreError> for SentryEndpointError {
+    fn from(e: StoreError) -> Self {
+        Self::Unavailable { public: "the store cannot answer now; try again", cause: e.to_string() }
+    }
+}
 use serde_json::json;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +69,15 @@ pub enum SentryEndpointError {
     /// Well signed but unusable as sent; kept if it was a delivery.
     #[error("{0}")]
     BadRequest(&'static str),
+    /// A component request Sentry should show the person as said (400).
+    #[error("{0}")]
+    Invalid(String),
+    /// What the request names does not exist for its installation (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with what exists (409).
+    #[error("{0}")]
+    Conflict(String),
     /// The store cannot take it now: Sentry retries.
     #[error("{public}")]
     Unavailable { public: &'static str, cause: String },
@@ -72,7 +87,9 @@ impl SentryEndpointError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::BadRequest(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

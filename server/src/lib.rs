@@ -13,6 +13,7 @@ pub mod error;
 pub mod metrics;
 pub mod ops;
 pub mod page;
+pub mod sentry_ui;
 pub mod setup;
 pub mod signed;
 pub mod sim;

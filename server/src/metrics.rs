@@ -33,6 +33,7 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     webhook_rejections: IntCounterVec,
+    component_requests: IntCounterVec,
 }
 
 impl Default for Metrics {
@@ -53,15 +54,24 @@ impl Default for Metrics {
             &["reason"],
         )
         .expect("a valid counter");
+        let component_requests = IntCounterVec::new(
+            Opts::new(
+                "issuebridge_component_requests_total",
+                "Requests to the UI components Sentry calls, by component and outcome (ok, refused, unauthorized, error).",
+            ),
+            &["component", "outcome"],
+        )
+        .expect("a valid counter");
         let registry = Registry::new();
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(webhook_rejections.clone()),
+            Box::new(component_requests.clone()),
         ] {
             registry.register(collector).expect("metric names are unique");
         }
-        Self { registry, requests, latency, webhook_rejections }
+        Self { registry, requests, latency, webhook_rejections, component_requests }
     }
 }
 
@@ -74,6 +84,12 @@ impl Metrics {
     /// A webhook refused before it was stored (bad or missing signature).
     pub fn record_webhook_rejection(&self, reason: &'static str) {
         self.webhook_rejections.with_label_values(&[reason]).inc();
+    }
+
+    /// A request to a UI component; `component` and `outcome` come from a
+    /// fixed set in `sentry_ui`, never from the request.
+    pub fn record_component(&self, component: &'static str, outcome: &'static str) {
+        self.component_requests.with_label_values(&[component, outcome]).inc();
     }
 
     pub fn render(&self) -> String {

@@ -22,7 +22,7 @@ use crate::auth::identity::SentryIdentity;
 use crate::auth::sessions::ConsoleSessions;
 use crate::metrics::{self, Metrics};
 use crate::state::ServerState;
-use crate::{assets, auth, ops, setup, webhook};
+use crate::{assets, auth, ops, sentry_ui, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -114,6 +114,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_viewer));
     let browser = Router::new()
         .merge(auth::router())
+        .merge(sentry_ui::stacktrace_router())
         .merge(console)
         .layer(middleware::from_fn_with_state(state.clone(), guard::same_origin))
         .layer(sessions);
@@ -131,6 +132,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
     Router::new()
         .merge(ops::router())
         .merge(webhook::router(state.app.config.webhook_max_bytes))
+        .merge(sentry_ui::router())
         .merge(this_site)
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(assets::compression())

@@ -20,6 +20,8 @@ named_enum! {
         Replay = "replay",
         Install = "install",
         Uninstall = "uninstall",
+        TeamChanged = "team_changed",
+        CodeMappingChanged = "code_mapping_changed",
     }
 }
 
@@ -35,6 +37,8 @@ impl AuditAction {
             Self::Replay => "replayed deliveries",
             Self::Install => "installed",
             Self::Uninstall => "uninstalled",
+            Self::TeamChanged => "changed a team",
+            Self::CodeMappingChanged => "changed a code mapping",
         }
     }
 }

@@ -127,16 +127,11 @@ impl<'de> Deserialize<'de> for SentryIssueId {
     }
 }
 
-/// Our own ticket number, unique across the store.
+/// A ticket's row id, unique across the store. People never see it: they
+/// see the ticket's identifier (`domain::team::TicketKey`, `ENG-12`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct TicketId(pub i64);
-
-impl fmt::Display for TicketId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "IB-{}", self.0)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -176,10 +171,5 @@ mod tests {
     fn invalid_id_message_names_the_kind() {
         let err = OrgSlug::parse("Bad Slug").unwrap_err();
         assert_eq!(err.to_string(), "organization slug \"Bad Slug\" is not a Sentry slug");
-    }
-
-    #[test]
-    fn ticket_id_displays_with_prefix() {
-        assert_eq!(TicketId(42).to_string(), "IB-42");
     }
 }

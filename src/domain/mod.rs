@@ -8,6 +8,7 @@ pub mod ids;
 pub mod installation;
 pub mod names;
 pub mod settings;
+pub mod team;
 pub mod ticket;
 pub mod ticket_rules;
 pub mod time;

@@ -1,6 +1,7 @@
 //! Tickets as the board shows them.
 
 use crate::domain::ids::TicketId;
+use crate::domain::team::TicketKey;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -63,6 +64,8 @@ impl FromStr for TicketStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketSummary {
     pub id: TicketId,
+    /// What people call it: `ENG-12`.
+    pub key: TicketKey,
     pub title: String,
     pub status: TicketStatus,
     pub assignee: Option<String>,
@@ -84,7 +87,7 @@ impl TicketSummary {
     pub fn matches(&self, query: &str) -> bool {
         let haystack = format!(
             "{} {} {} {} {} {}",
-            self.id,
+            self.key,
             self.title,
             self.status.label(),
             self.assignee.as_deref().unwrap_or(""),
@@ -103,6 +106,7 @@ mod tests {
     fn ticket() -> TicketSummary {
         TicketSummary {
             id: TicketId(7),
+            key: "IB-7".parse().unwrap(),
             title: "TypeError in checkout".into(),
             status: TicketStatus::InProgress,
             assignee: Some("ada@example.com".into()),

@@ -190,6 +190,11 @@ pub struct Event {
     pub culprit: Option<String>,
     #[serde(default)]
     pub web_url: Option<String>,
+    /// The event in Sentry's API: `…/projects/{org}/{project}/events/{id}/`.
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub level: Option<String>,
     #[serde(default)]
     pub datetime: Option<String>,
     /// Issue-platform events only; camelCased.
@@ -198,6 +203,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// The project's slug, read from the event's API address (the event
+    /// itself carries only the project's numeric id).
+    pub fn project_slug(&self) -> Option<&str> {
+        let url = self.url.as_deref()?;
+        let after = &url[url.find("/projects/")? + "/projects/".len()..];
+        let mut parts = after.split('/');
+        let (_org, project) = (parts.next()?, parts.next()?);
+        (!project.is_empty()).then_some(project)
+    }
+
     /// The event's own id, under whichever name this payload uses.
     pub fn key(&self) -> Option<String> {
         self.event_id.clone().filter(|id| !id.is_empty()).or_else(|| self.id.as_ref().map(|id| id.0.clone()))

@@ -15,12 +15,14 @@
 pub mod access;
 pub mod apply_tx;
 pub mod comments;
+pub mod components;
 pub mod conn;
 pub mod deliveries;
 pub mod effects;
 pub mod installations;
 pub mod sentry_issues;
 pub mod service_hooks;
+pub mod teams;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod tickets;
@@ -47,7 +49,8 @@ pub use deliveries::{
 pub use installations::{InstallationForUpdate, InstallationRecord, NewInstallation, SealedTokens, TokenWrite};
 pub use sentry_issues::SentryIssueRecord;
 pub use service_hooks::{NewServiceHook, ServiceHookRecord};
-pub use tickets::{LinkedIssue, NewIssueLink, NewTicket, TicketRecord};
+pub use teams::{TeamChoice, TeamError};
+pub use tickets::{LinkedIssue, NewIssueLink, NewTicket, TicketRecord, TicketState};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

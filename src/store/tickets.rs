@@ -3,28 +3,32 @@
 use super::access::push_org_scope;
 use super::apply_tx::unless_newer;
 use super::conn::{on_conn, Conn};
+use super::teams::{take_ticket_number, TeamChoice, TeamError};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
+use crate::domain::team::{TeamKey, TicketKey};
 use crate::domain::ticket::{TicketStatus, TicketSummary};
 use crate::domain::ticket_rules::ChangeOrder;
 use crate::domain::time::now_ms;
 
 /// The ticket a Sentry issue is linked to, in an installation.
 async fn linked_ticket(conn: Conn<'_>, installation: &str, issue: &str) -> Result<Option<TicketState>, StoreError> {
-    let sql = "select t.id, t.status from ticket_link l join ticket t on t.id = l.ticket_id
-               where l.installation_uuid = $1 and l.sentry_issue_id = $2";
-    let row = on_conn!(conn, |c| sqlx::query_as::<_, (i64, String)>(sql)
+    let sql = format!(
+        "select {TICKET_STATE_COLUMNS} from ticket_link l join ticket t on t.id = l.ticket_id {TICKET_STATE_JOIN}
+         where l.installation_uuid = $1 and l.sentry_issue_id = $2"
+    );
+    let row = on_conn!(conn, |c| sqlx::query_as::<_, TicketStateRow>(&sql)
         .bind(installation)
         .bind(issue)
         .fetch_optional(c)
         .await)?;
-    row.map(|(id, status)| ticket_state(id, status)).transpose()
+    row.map(TryInto::try_into).transpose()
 }
 
 /// What linking an issue that is linked already does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum IfLinked {
+pub(crate) enum IfLinked {
     /// A unique violation: the caller asked for a link that cannot be.
     Refuse,
     /// Nothing: the worker may open a ticket for an issue twice in a replay.
@@ -33,19 +37,19 @@ enum IfLinked {
 
 /// A link as it is written; what is `None` comes from the recorded issue.
 #[derive(Debug, Clone, Copy, Default)]
-struct LinkFacts<'a> {
-    installation: &'a str,
-    issue_id: &'a str,
-    short_id: Option<&'a str>,
-    title: Option<&'a str>,
-    web_url: Option<&'a str>,
-    project_slug: Option<&'a str>,
+pub(crate) struct LinkFacts<'a> {
+    pub installation: &'a str,
+    pub issue_id: &'a str,
+    pub short_id: Option<&'a str>,
+    pub title: Option<&'a str>,
+    pub web_url: Option<&'a str>,
+    pub project_slug: Option<&'a str>,
 }
 
 /// The one insert of a link, for the pool and the worker alike. What the
 /// link leaves out about the issue (short id, title, URL, project) comes
 /// from the recorded Sentry issue, if there is one.
-async fn insert_link(
+pub(crate) async fn insert_link(
     conn: Conn<'_>,
     ticket: TicketId,
     link: &LinkFacts<'_>,
@@ -80,22 +84,28 @@ async fn insert_link(
 }
 
 impl Store {
-    pub async fn create_ticket(&self, new: &NewTicket) -> Result<TicketId, StoreError> {
-        let now = now_ms();
-        let sql =
-            "insert into ticket (installation_uuid, title, description, status, assignee_email, created_at, updated_at)
-                   values ($1, $2, $3, $4, $5, $6, $6)
-                   returning id";
-        let id = on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
-            .bind(new.installation.as_str())
-            .bind(&new.title)
-            .bind(&new.description)
-            .bind(new.status.as_str())
-            .bind(new.assignee_email.as_deref())
-            .bind(now)
-            .fetch_one(pool)
-            .await)?;
-        Ok(TicketId(id))
+    /// A ticket made by hand (the CLI, tests), in the installation's
+    /// default team.
+    pub async fn create_ticket(&self, new: &NewTicket) -> Result<TicketState, StoreError> {
+        let mut tx = self.begin_apply().await?;
+        let ticket = TicketToOpen {
+            installation: new.installation.as_str(),
+            team: TeamChoice::Default,
+            title: &new.title,
+            description: &new.description,
+            status: new.status,
+            assignee: new.assignee_email.as_deref(),
+            source: "console",
+            metric_alert_id: None,
+            severity: None,
+            issue: None,
+        };
+        let opened = tx.open_ticket(&ticket).await.map_err(|e| match e {
+            TeamError::Store(e) => e,
+            other => StoreError::Corrupt(other.to_string()),
+        })?;
+        tx.commit().await?;
+        Ok(opened)
     }
 
     /// Links a Sentry issue to a ticket. A Sentry issue belongs to one ticket
@@ -117,12 +127,14 @@ impl Store {
     pub async fn list_tickets(&self, scope: &OrgScope, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
         let rows = on_pool!(self, |pool| {
             let mut sql = sqlx::QueryBuilder::new(
-                "select t.id, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at, t.occurrences, t.severity,
+                "select t.id, tm.key as team_key, t.number, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at,
+                        t.occurrences, t.severity,
                         (select l.short_id from ticket_link l where l.ticket_id = t.id
                          order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
                         (select count(*) from ticket_link l where l.ticket_id = t.id) as linked_issues
                  from ticket t
                  join installation i on i.uuid = t.installation_uuid
+                 join team tm on tm.id = t.team_id
                  where 1 = 1",
             );
             push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
@@ -200,6 +212,8 @@ pub struct NewIssueLink {
 #[derive(sqlx::FromRow)]
 struct TicketRow {
     id: i64,
+    team_key: String,
+    number: i64,
     title: String,
     status: String,
     assignee_email: Option<String>,
@@ -217,6 +231,7 @@ impl TryFrom<TicketRow> for TicketSummary {
         let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
         Ok(Self {
             id: TicketId(row.id),
+            key: ticket_key(row.id, &row.team_key, row.number)?,
             title: row.title,
             status,
             assignee: row.assignee_email,
@@ -242,25 +257,31 @@ impl ApplyTx {
         installation: &str,
         alert: &str,
     ) -> Result<Option<(TicketState, Option<String>)>, StoreError> {
-        let sql = "select id, status, severity from ticket where installation_uuid = $1 and metric_alert_id = $2";
-        let row = on_conn!(self.conn(), |conn| sqlx::query_as::<_, (i64, String, Option<String>)>(sql)
+        let sql = format!(
+            "select {TICKET_STATE_COLUMNS}, t.severity from ticket t {TICKET_STATE_JOIN}
+             where t.installation_uuid = $1 and t.metric_alert_id = $2"
+        );
+        let row = on_conn!(self.conn(), |conn| sqlx::query_as::<_, MetricTicketRow>(&sql)
             .bind(installation)
             .bind(alert)
             .fetch_optional(conn)
             .await)?;
-        row.map(|(id, status, severity)| Ok((ticket_state(id, status)?, severity))).transpose()
+        row.map(|row| Ok((row.ticket.try_into()?, row.severity))).transpose()
     }
 
-    /// Opens a ticket and links it to its Sentry issue, if it has one.
-    pub async fn open_ticket(&mut self, ticket: &TicketToOpen<'_>) -> Result<TicketId, StoreError> {
+    /// Opens a ticket in its team, under the team's next number, and links
+    /// it to its Sentry issue, if it has one.
+    pub async fn open_ticket(&mut self, ticket: &TicketToOpen<'_>) -> Result<TicketState, TeamError> {
+        let (team_id, key) = take_ticket_number(self.conn(), ticket.installation, &ticket.team).await?;
         // A ticket opened after its issue's events were counted starts
         // with them.
         let sql = "insert into ticket (installation_uuid, title, description, status, assignee_email, source,
-                                       metric_alert_id, severity, occurrences, created_at, updated_at)
+                                       metric_alert_id, severity, occurrences, created_at, updated_at, team_id, number,
+                                       identifier)
                    values ($1, $2, $3, $4, $5, $6, $7, $8,
                            coalesce((select event_count from sentry_issue
                                      where installation_uuid = $1 and issue_id = $10), 0),
-                           $9, $9)
+                           $9, $9, $11, $12, $13)
                    returning id";
         let id = on_conn!(self.conn(), |conn| sqlx::query_scalar::<_, i64>(sql)
             .bind(ticket.installation)
@@ -273,14 +294,18 @@ impl ApplyTx {
             .bind(ticket.severity)
             .bind(now_ms())
             .bind(ticket.issue)
+            .bind(team_id)
+            .bind(key.number)
+            .bind(key.to_string())
             .fetch_one(conn)
-            .await)?;
+            .await)
+        .map_err(StoreError::from)?;
         let id = TicketId(id);
         if let Some(issue) = ticket.issue {
             let link = LinkFacts { installation: ticket.installation, issue_id: issue, ..Default::default() };
             insert_link(self.conn(), id, &link, IfLinked::KeepTheFirst).await?;
         }
-        Ok(id)
+        Ok(TicketState { id, key, status: ticket.status })
     }
 
     /// Moves a ticket (and a metric alert's ticket to a severity) unless a
@@ -328,16 +353,53 @@ impl ApplyTx {
 }
 
 /// A ticket as the handlers need it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketState {
     pub id: TicketId,
+    /// What people call it (`ENG-12`).
+    pub key: TicketKey,
     pub status: TicketStatus,
+}
+
+/// The columns of a [`TicketStateRow`], from `ticket t` joined by
+/// [`TICKET_STATE_JOIN`].
+const TICKET_STATE_COLUMNS: &str = "t.id, t.status, tm.key as team_key, t.number";
+const TICKET_STATE_JOIN: &str = "join team tm on tm.id = t.team_id";
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TicketStateRow {
+    id: i64,
+    status: String,
+    team_key: String,
+    number: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct MetricTicketRow {
+    #[sqlx(flatten)]
+    ticket: TicketStateRow,
+    severity: Option<String>,
+}
+
+impl TryFrom<TicketStateRow> for TicketState {
+    type Error = StoreError;
+    fn try_from(row: TicketStateRow) -> Result<Self, StoreError> {
+        let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
+        Ok(TicketState { id: TicketId(row.id), key: ticket_key(row.id, &row.team_key, row.number)?, status })
+    }
+}
+
+/// A stored ticket's identifier.
+pub(crate) fn ticket_key(id: i64, team_key: &str, number: i64) -> Result<TicketKey, StoreError> {
+    let team = TeamKey::parse(team_key).map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
+    Ok(TicketKey { team, number })
 }
 
 /// A ticket the worker opens.
 #[derive(Debug, Clone)]
 pub struct TicketToOpen<'a> {
     pub installation: &'a str,
+    pub team: TeamChoice,
     pub title: &'a str,
     pub description: &'a str,
     pub status: TicketStatus,
@@ -348,9 +410,4 @@ pub struct TicketToOpen<'a> {
     pub severity: Option<&'a str>,
     /// The Sentry issue the ticket is opened for, and linked to.
     pub issue: Option<&'a str>,
-}
-
-fn ticket_state(id: i64, status: String) -> Result<TicketState, StoreError> {
-    let status = status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
-    Ok(TicketState { id: TicketId(id), status })
 }

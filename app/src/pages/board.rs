@@ -110,7 +110,7 @@ fn TicketCard(ticket: TicketSummary) -> impl IntoView {
     view! {
         <li class="card" data-ticket=ticket.id.0>
             <div class="card-top">
-                <span class="ticket-id">{ticket.id.to_string()}</span>
+                <span class="ticket-id">{ticket.key.to_string()}</span>
                 {ticket.sentry_short_id.map(|short| view! { <span class="issue">{short}</span> })}
                 {more_issues.map(|more| view! { <span class="issue more">{more}</span> })}
                 {severity}

@@ -187,6 +187,25 @@ impl Simulator {
         self.component_request(reqwest::Method::POST, url, to_sentry_json(body))
     }
 
+    /// The body Sentry posts to an issue-link `uri` for one of its issues,
+    /// with the form's `fields` as the frontend sent them: `issueId`,
+    /// `project.id` and `actor.id` are ints, keys in Sentry's order
+    /// (docs/sentry-protocol.md §3.4).
+    pub fn issue_link_body(&self, installation: &str, issue_id: &str, fields: Value, actor: Value) -> Value {
+        let issue = self.issue(issue_id).expect("a known issue");
+        let web_url = format!("{}organizations/{}/issues/{}/", self.base_url(), issue.org_slug, issue.id);
+        // Sentry's project ids are ints; the simulator derives a stable one.
+        let project_id = issue.project_slug.bytes().fold(7_i64, |h, b| h * 31 % 1_000_003 + i64::from(b));
+        json!({
+            "fields": fields,
+            "issueId": issue.id.parse::<i64>().expect("numeric issue ids"),
+            "installationId": installation,
+            "webUrl": web_url,
+            "project": {"slug": issue.project_slug, "id": project_id},
+            "actor": actor,
+        })
+    }
+
     /// An alert-rule-action request: the webhook URL's query is kept.
     pub fn alert_rule_action_request(&self, webhook_url: &Url, uri: &str, body: &Value) -> SignedRequest {
         let mut url = webhook_url.clone();

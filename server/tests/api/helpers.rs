@@ -277,6 +277,22 @@ pub fn resigned(
     copy
 }
 
+/// A component request with its body as it is now, signed with `secret`
+/// in `Sentry-App-Signature`, as Sentry would sign that body.
+pub fn resigned_component(
+    signed: &issuebridge_server::sim::driver::SignedRequest,
+    secret: &str,
+) -> issuebridge_server::sim::driver::SignedRequest {
+    let mut copy = signed.clone();
+    let signature = issuebridge::sentry::signature::sign(secret.as_bytes(), &copy.body);
+    for (name, value) in copy.headers.iter_mut() {
+        if name == "Sentry-App-Signature" {
+            *value = signature.clone();
+        }
+    }
+    copy
+}
+
 /// Runs the app's worker and a second instance's, on the same database,
 /// side by side until neither finds work; returns how many each claimed.
 pub async fn drain_with_two_instances(app: &TestApp) -> (usize, usize) {
@@ -303,7 +319,7 @@ pub fn webhook_url() -> url::Url {
 
 /// The signed request as the router receives it.
 pub fn to_request(signed: &issuebridge_server::sim::driver::SignedRequest) -> Request<Body> {
-    let mut builder = Request::post(signed.url.path());
+    let mut builder = Request::builder().method(signed.method.as_str()).uri(path_and_query(&signed.url));
     for (name, value) in &signed.headers {
         builder = builder.header(name, value);
     }
@@ -318,4 +334,13 @@ pub async fn follow_redirect(
 ) -> Answer {
     let redirect = sim.setup_redirect(&"http://issuebridge.test/sentry/setup".parse().unwrap(), pending);
     app.get(&format!("{}?{}", redirect.path(), redirect.query().unwrap())).await
+}
+
+/// How many migrations the binary carries (one file each, numbered from 1).
+pub fn migration_count() -> usize {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations/sqlite");
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))
+        .count()
 }

@@ -211,7 +211,7 @@ on_both_stores!(uninstall_purges_tokens_drops_links_and_keeps_tickets, |db| asyn
         web_url: None,
         project_slug: None,
     };
-    store.link_issue(ticket, &link).await.unwrap();
+    store.link_issue(ticket.id, &link).await.unwrap();
 
     assert!(forget_installation(&app.state, &uuid, "test").await.unwrap());
 

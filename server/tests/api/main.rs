@@ -4,6 +4,7 @@
 mod access;
 mod assets;
 mod binary;
+mod components;
 mod console;
 mod driver;
 mod helpers;

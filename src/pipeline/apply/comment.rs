@@ -38,10 +38,10 @@ pub(super) async fn comment(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applie
         .await?;
     let comment_id = &data.comment_id;
     Ok(Applied::Done(match change {
-        CommentChange::Created => format!("comment {comment_id} added to {}", ticket.id),
-        CommentChange::Updated => format!("comment {comment_id} updated on {}", ticket.id),
-        CommentChange::Deleted => format!("comment {comment_id} deleted on {}", ticket.id),
-        CommentChange::Echo => format!("comment {comment_id} is issuebridge's own, already on {}", ticket.id),
-        CommentChange::Unchanged => format!("comment {comment_id} on {} unchanged", ticket.id),
+        CommentChange::Created => format!("comment {comment_id} added to {}", ticket.key),
+        CommentChange::Updated => format!("comment {comment_id} updated on {}", ticket.key),
+        CommentChange::Deleted => format!("comment {comment_id} deleted on {}", ticket.key),
+        CommentChange::Echo => format!("comment {comment_id} is issuebridge's own, already on {}", ticket.key),
+        CommentChange::Unchanged => format!("comment {comment_id} on {} unchanged", ticket.key),
     }))
 }

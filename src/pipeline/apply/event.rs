@@ -24,7 +24,7 @@ pub(super) async fn record_event(
     };
     if counted {
         let at = event.datetime.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
-        tx.count_event(cx.installation, facts.issue_id, ticket.map(|t| t.id), at).await?;
+        tx.count_event(cx.installation, facts.issue_id, ticket.as_ref().map(|t| t.id), at).await?;
     }
     Ok((ticket, counted))
 }
@@ -46,7 +46,7 @@ pub(super) async fn error_created(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<
 pub(super) fn counted_note(issue_id: &str, ticket: Option<TicketState>, counted: bool) -> String {
     match (counted, ticket) {
         (false, _) => format!("event on issue {issue_id} was counted before"),
-        (true, Some(ticket)) => format!("event counted on issue {issue_id} and {}", ticket.id),
+        (true, Some(ticket)) => format!("event counted on issue {issue_id} and {}", ticket.key),
         (true, None) => format!("event counted on issue {issue_id}"),
     }
 }

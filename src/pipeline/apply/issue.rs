@@ -8,6 +8,7 @@ use crate::sentry::payload::{Envelope, IssueData};
 use crate::store::apply_tx::ApplyTx;
 use crate::store::sentry_issues::IssueFacts;
 use crate::store::tickets::TicketToOpen;
+use crate::store::TeamChoice;
 
 pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied, ApplyError> {
     if !matches!(cx.action, "created" | "assigned") && IssueStatus::from_action(cx.action).is_none() {
@@ -32,7 +33,7 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
             tx.set_issue_status(cx.installation, issue_id, status, group.substatus.as_deref(), order).await?;
         }
         if let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? {
-            return Ok(Applied::Done(format!("issue {issue_id} is linked to {} already", ticket.id)));
+            return Ok(Applied::Done(format!("issue {issue_id} is linked to {} already", ticket.key)));
         }
         if !cx.settings.open_ticket_on_new_issue {
             return Ok(Applied::Done(format!("recorded issue {issue_id}; new issues do not open tickets here")));
@@ -46,6 +47,7 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         let ticket = tx
             .open_ticket(&TicketToOpen {
                 installation: cx.installation,
+                team: TeamChoice::Default,
                 title: &title,
                 description: &description,
                 status: TicketStatus::Todo,
@@ -62,10 +64,10 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
             if let Some(status) = IssueStatus::from_action(&status) {
                 let mapped =
                     next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status));
-                tx.set_ticket_status(ticket, mapped, None, changed).await?;
+                tx.set_ticket_status(ticket.id, mapped, None, changed).await?;
             }
         }
-        return Ok(Applied::Done(format!("opened {ticket} for issue {issue_id}")));
+        return Ok(Applied::Done(format!("opened {} for issue {issue_id}", ticket.key)));
     }
 
     if cx.action == "assigned" {
@@ -88,7 +90,7 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
             return Ok(Applied::Done(format!("issue {issue_id} assigned to {label}; no ticket assignee to change")));
         };
         tx.set_ticket_assignee(ticket.id, &email).await?;
-        return Ok(Applied::Done(format!("{} assigned to {email}", ticket.id)));
+        return Ok(Applied::Done(format!("{} assigned to {email}", ticket.key)));
     }
 
     let status = IssueStatus::from_action(cx.action).expect("checked above");
@@ -100,7 +102,7 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
     };
     let next = next_ticket_status(ticket.status, cx.settings.status_mapping.for_issue_status(status));
     if !tx.set_ticket_status(ticket.id, next, None, order).await? {
-        return Ok(Applied::Done(format!("{} was moved by a newer change already", ticket.id)));
+        return Ok(Applied::Done(format!("{} was moved by a newer change already", ticket.key)));
     }
-    Ok(Applied::Done(format!("{} is {} (issue {issue_id} {})", ticket.id, next.label(), status.as_str())))
+    Ok(Applied::Done(format!("{} is {} (issue {issue_id} {})", ticket.key, next.label(), status.as_str())))
 }

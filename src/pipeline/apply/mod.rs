@@ -28,7 +28,7 @@ use crate::domain::webhooks::Resource;
 use crate::pipeline::retry::retry_or_give_up;
 use crate::store::apply_tx::ApplyTx;
 use crate::store::deliveries::FinishedDelivery;
-use crate::store::{ClaimedDelivery, DeliveryOutcome, InstallationRecord, Store, StoreError};
+use crate::store::{ClaimedDelivery, DeliveryOutcome, InstallationRecord, Store, StoreError, TeamError};
 
 /// How applying one delivery went.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +49,15 @@ pub enum ApplyError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<TeamError> for ApplyError {
+    fn from(e: TeamError) -> Self {
+        match e {
+            TeamError::Store(e) => Self::Store(e),
+            other => Self::Invalid(other.to_string()),
+        }
+    }
 }
 
 /// How long one transaction may run before it commits and lets the inbox
