@@ -46,6 +46,49 @@ pub async fn seed_tickets(store: &Store, installation: &InstallationUuid) -> Res
         ("Slow query on /api/orders", TicketStatus::Todo, Some("grace@example.com"), "4503", "API-13"),
         ("ZeroDivisionError in invoice totals", TicketStatus::Done, Some("ada@example.com"), "4504", "BILLING-7"),
     ];
+    // A team with members, so Sentry's forms have assignees to offer, and a
+    // code mapping, so stacktrace links open GitHub.
+    let key = crate::domain::team::TeamKey::parse("ENG").expect("a valid key");
+    if let Ok(team) = store.create_team(installation.as_str(), &key, "Engineering").await {
+        for member in ["ada@example.com", "grace@example.com", "jane@example.com"] {
+            store.add_team_member(installation.as_str(), team, member).await.map_err(|e| match e {
+                crate::store::TeamError::Store(e) => e,
+                other => StoreError::Corrupt(other.to_string()),
+            })?;
+        }
+    }
+    let mapping = crate::components::stacktrace::MappingForm {
+        project_slug: "web".into(),
+        stack_root: "src".into(),
+        source_root: "web/src".into(),
+        provider: "github".into(),
+        repo_url: "https://github.com/getsentry/sentry".into(),
+        branch: "master".into(),
+    };
+    if let Ok(mapping) = mapping.parse() {
+        store.save_code_mapping(installation.as_str(), &mapping).await?;
+    }
+    // The Sentry issues the samples stand for, and one without a ticket,
+    // for the Components page to link or create from.
+    let issues = samples.iter().map(|(title, _, _, id, short)| (*title, *id, *short)).chain([(
+        "KeyError: 'currency' in price formatting",
+        "4505",
+        "API-14",
+    )]);
+    let mut tx = store.begin_apply().await?;
+    for (title, issue_id, short_id) in issues {
+        let project = short_id.split('-').next().map(str::to_lowercase);
+        tx.upsert_issue(&crate::store::sentry_issues::IssueFacts {
+            installation: installation.as_str(),
+            issue_id,
+            short_id: Some(short_id),
+            title: Some(title),
+            project_slug: project.as_deref(),
+            web_url: None,
+        })
+        .await?;
+    }
+    tx.commit().await?;
     for (title, status, assignee, issue_id, short_id) in samples {
         let ticket = store
             .create_ticket(&NewTicket {

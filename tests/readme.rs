@@ -56,3 +56,14 @@ fn readme_says_what_every_handled_webhook_does() {
         }
     }
 }
+
+/// The schema people paste from the README is the one issuebridge serves.
+#[test]
+fn readme_shows_the_schema_issuebridge_serves() {
+    let readme = readme();
+    let section = &readme[readme.find("## Sentry's UI components").expect("a UI components section")..];
+    let start = section.find("```json\n").expect("a JSON block") + "```json\n".len();
+    let end = start + section[start..].find("\n```").expect("its end");
+    let shown: serde_json::Value = serde_json::from_str(&section[start..end]).expect("valid JSON");
+    assert_eq!(shown, issuebridge::components::definition::schema(), "README.md's schema is out of date");
+}

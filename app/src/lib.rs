@@ -19,7 +19,10 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::path;
 
 use document::{page_title, DocumentHead};
-use pages::{ActivityPage, BoardPage, DeliveriesPage, DeliveryPage, InstallationsPage, NotFound, SettingsPage};
+use pages::{
+    ActivityPage, BoardPage, CodeMappingsPage, ComponentsPage, DeliveriesPage, DeliveryPage, InstallationsPage,
+    NotFound, SettingsPage, TeamsPage, TicketPage,
+};
 
 /// The HTML document around the app, rendered on the server only.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -61,6 +64,9 @@ pub fn App() -> impl IntoView {
                     <A href="/" exact=true>"Board"</A>
                     <A href="/deliveries">"Deliveries"</A>
                     <A href="/installations">"Installations"</A>
+                    <A href="/teams">"Teams"</A>
+                    <A href="/components">"Components"</A>
+                    <A href="/code-mappings">"Code mappings"</A>
                     <A href="/settings">"Settings"</A>
                     <A href="/activity">"Activity"</A>
                 </nav>
@@ -73,6 +79,10 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/deliveries") view=DeliveriesPage/>
                     <Route path=path!("/deliveries/:id") view=DeliveryPage/>
                     <Route path=path!("/installations") view=InstallationsPage/>
+                    <Route path=path!("/tickets/:key") view=TicketPage/>
+                    <Route path=path!("/teams") view=TeamsPage/>
+                    <Route path=path!("/components") view=ComponentsPage/>
+                    <Route path=path!("/code-mappings") view=CodeMappingsPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
                     <Route path=path!("/activity") view=ActivityPage/>
                 </Routes>

@@ -12,6 +12,7 @@ fn ticket(id: i64, title: &str, status: TicketStatus, assignee: Option<&str>) ->
         title: title.into(),
         status,
         assignee: assignee.map(Into::into),
+        installation_uuid: "a8e5d37a-1b2c-4d5e-8f90-123456789abc".into(),
         org_slug: "acme".into(),
         sentry_short_id: Some(format!("WEB-{id}")),
         linked_issues: if id == 2 { 3 } else { 1 },

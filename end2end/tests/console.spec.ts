@@ -48,6 +48,9 @@ test("the board is server-rendered with the demo tickets and hydrates", async ({
     "Board",
     "Deliveries",
     "Installations",
+    "Teams",
+    "Components",
+    "Code mappings",
     "Settings",
     "Activity",
   ]);
@@ -232,4 +235,118 @@ test("another organization's member sees none of demo-org, and logs out", async 
   await expect(page).toHaveURL(/\/login$/);
   await page.goto("/installations");
   await expect(page).toHaveURL(/\/login\?next=%2Finstallations$/);
+});
+
+test("the Components page searches tickets, reloads assignees by team, and creates a ticket whose page opens", async ({ page }) => {
+  await loginAs(page, "Jane Doe");
+  await openHydrated(page, "/components");
+  await page.getByLabel("Sentry issue").selectOption({ label: "API-14 · KeyError: 'currency' in price formatting" });
+
+  // Create: the title comes from the issue, as Sentry fills issue.title.
+  const create = page.getByRole("region", { name: "Link Issue" });
+  await expect(create.getByLabel("Title *")).toHaveValue("KeyError: 'currency' in price formatting");
+  // The assignee depends on the team: none for the default team, the
+  // members once Engineering is chosen.
+  const team = create.locator("#create-team");
+  const assignee = create.locator("#create-assignee");
+  await expect(team).toHaveValue("IB");
+  await expect(assignee).toHaveAttribute("data-options", "0");
+  await team.selectOption("ENG");
+  await expect(assignee).toHaveAttribute("data-options", "3");
+  await expect(assignee.locator("option")).toHaveText(["—", "ada@example.com", "grace@example.com", "jane@example.com"]);
+  await assignee.selectOption("grace@example.com");
+  await create.getByRole("button", { name: "Create ticket" }).click();
+  const outcome = page.getByTestId("issue-link-outcome");
+  await expect(outcome).toContainText("Sentry would show ENG#ENG-1");
+
+  // Link: the ticket search narrows as one types.
+  await create.getByRole("tab", { name: "Link" }).click();
+  const tickets = create.locator("#link-ticket");
+  await expect(tickets.locator("option").nth(2)).toBeAttached();
+  await create.getByRole("searchbox", { name: "Search Ticket" }).fill("payment");
+  await expect(tickets).toHaveAttribute("data-options", "1");
+  await expect(tickets.locator("option").nth(1)).toHaveText("IB-2 · ConnectionResetError in payment webhook");
+  await create.getByRole("searchbox", { name: "Search Ticket" }).fill("eng-1");
+  await expect(tickets.locator("option").nth(1)).toHaveText(/^ENG-1 · KeyError/);
+
+  // The created ticket's page: what Sentry's sidebar links to.
+  await outcome.getByRole("link", { name: "ENG-1" }).click();
+  await expect(page).toHaveURL(/\/tickets\/ENG-1\?installation=/);
+  await expect(page.getByRole("heading", { level: 1 })).toContainText("KeyError: 'currency' in price formatting");
+  await expect(page.getByTestId("ticket-status")).toHaveText("To do");
+  await expect(page.getByText("grace@example.com")).toBeVisible();
+  await expect(page.getByTestId("linked-issues")).toContainText("API-14");
+  await expect(page.getByText("Engineering (ENG)")).toBeVisible();
+
+  // Every request went to the endpoints Sentry calls, and is in the log.
+  await openHydrated(page, "/components");
+  await expect(page.getByTestId("component-requests")).toContainText("issue-link:create");
+  await expect(page.getByTestId("component-requests")).toContainText("select:assignees");
+});
+
+test("alert-rule settings are refused with what to fix, then saved", async ({ page }) => {
+  await loginAs(page, "Jane Doe");
+  await openHydrated(page, "/components");
+  const alert = page.getByRole("region", { name: "Alert rule action" });
+  await alert.locator("#alert-team").selectOption("ENG");
+  await alert.getByLabel(/^Title template/).fill("{title} on {host}");
+  await alert.getByRole("button", { name: "Save rule" }).click();
+  await expect(page.getByTestId("alert-outcome")).toContainText("Sentry refuses to save the rule: issuebridge: the title template uses {host}");
+  await alert.getByLabel(/^Title template/).fill("[{level}] {title}");
+  await alert.getByRole("button", { name: "Save rule" }).click();
+  await expect(page.getByTestId("alert-outcome")).toContainText("Sentry saves the rule: issuebridge: Alerts will open tickets on Engineering (ENG)");
+});
+
+test("a stacktrace link opens the mapped file, or offers to add a mapping", async ({ page, baseURL }) => {
+  await loginAs(page, "Jane Doe");
+  await openHydrated(page, "/components");
+  const installation = await page.locator("#component-installation option").first().getAttribute("value");
+  const link = (project: string, file: string, line: string) =>
+    `/sentry/stacktrace-link?installationId=${installation}&projectSlug=${project}&lineNo=${line}&filename=${encodeURIComponent(file)}`;
+
+  // The demo's mapping sends web's src/ to GitHub.
+  const mapped = await page.request.get(link("web", "webpack:///./src/cart.js", "12"), { maxRedirects: 0 });
+  expect(mapped.status()).toBe(302);
+  expect(mapped.headers()["location"]).toBe("https://github.com/getsentry/sentry/blob/master/web/src/cart.js#L12");
+
+  // No mapping for this frame: the page says so and offers to add one.
+  const unmapped = await page.goto(link("ios", "Sources/App/Main.swift", "7"));
+  expect(unmapped?.status()).toBe(404);
+  await expect(page.getByRole("heading", { name: "No code mapping for this frame" })).toBeVisible();
+  // Chromium reports the page's own 404 on the console; only that is expected.
+  pageErrors = pageErrors.filter((e) => !(e.includes("status of 404") && e.includes("/sentry/stacktrace-link")));
+  await page.getByRole("link", { name: "Add a code mapping" }).click();
+  await expect(page).toHaveURL(/\/code-mappings\?/);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const form = page.getByRole("form", { name: "New code mapping" });
+  await expect(form.getByLabel("Project")).toHaveValue("ios");
+  await expect(form.getByLabel("Stack root")).toHaveValue("Sources/App");
+  await form.getByLabel("Source root").fill("app");
+  await form.getByLabel("Provider").selectOption("template");
+  await form.getByLabel("Repository (or URL template)").fill(`${baseURL}/sentry/schema.json?file={path}&line={line}`);
+  await form.getByRole("button", { name: "Save mapping" }).click();
+  await expect(page.getByTestId("mapping-change")).toContainText("Saved: mapped ios Sources/App/");
+
+  // Followed again, the link now opens the file (here, on this site).
+  await page.goto(link("ios", "Sources/App/Main.swift", "7"));
+  await expect(page).toHaveURL(`${baseURL}/sentry/schema.json?file=app/Main.swift&line=7`);
+  // Chromium asks a JSON document's site for /favicon.ico, which this one
+  // does not serve (its pages name /favicon.svg).
+  pageErrors = pageErrors.filter((e) => !e.endsWith("/favicon.ico"));
+});
+
+test("teams are managed in the console", async ({ page }) => {
+  await loginAs(page, "Jane Doe");
+  await openHydrated(page, "/teams");
+  const teams = page.getByRole("region", { name: "Teams of demo-org" });
+  await teams.getByLabel("New team's key").fill("ops");
+  await teams.getByLabel("New team's name").fill("Operations");
+  await teams.getByRole("button", { name: "Add team" }).click();
+  await expect(page.getByTestId("team-change")).toHaveText("Done: made team OPS.");
+  const ops = teams.locator("tr[data-team=OPS]");
+  await ops.getByLabel("New member of OPS").fill("Olga@Example.com");
+  await ops.getByRole("button", { name: "Add member" }).click();
+  await expect(ops).toContainText("olga@example.com");
+  await ops.getByRole("button", { name: "Remove olga@example.com" }).click();
+  await expect(ops).not.toContainText("olga@example.com");
 });

@@ -83,11 +83,13 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
     // Server functions and pages find the application state, the person
     // (put in the request by the session guard) and, on pages, the CSP
     // nonce of the inline hydration script in the Leptos context.
+    let dispatch = sentry_ui::console_dispatch(&state);
     let provide_request_context = {
         let app = state.app.clone();
         let live_reload = state.app.config.live_reload;
         move || {
             provide_context(app.clone());
+            provide_context(dispatch.clone());
             if let Some(parts) = use_context::<axum::http::request::Parts>() {
                 if let Some(viewer) = parts.extensions.get::<issuebridge::domain::access::Viewer>() {
                     provide_context(viewer.clone());

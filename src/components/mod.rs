@@ -6,6 +6,8 @@
 
 pub mod alert_action;
 pub mod definition;
+#[cfg(feature = "server")]
+pub mod dispatch;
 pub mod log;
 pub mod requests;
 pub mod schema;

@@ -188,6 +188,35 @@ impl AlertRuleActionBody {
     }
 }
 
+/// What trying an issue-link form in the console came to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct IssueLinkOutcome {
+    /// The component's HTTP status, as Sentry would have seen it.
+    pub status: u16,
+    /// On success: the ticket's identifier and page.
+    pub identifier: Option<String>,
+    pub web_url: Option<String>,
+    /// On failure: the `message` Sentry would show.
+    pub message: Option<String>,
+}
+
+/// What trying alert-rule settings in the console came to: Sentry saves
+/// the rule only when `saved`, and shows `message` either way.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct AlertSettingsOutcome {
+    pub status: u16,
+    pub saved: bool,
+    pub message: String,
+}
+
+/// An installation the console lists, with what the person may do there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ConsoleInstallation {
+    pub uuid: String,
+    pub org_slug: String,
+    pub can_manage: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -117,6 +117,16 @@ pub struct Team {
     pub members: Vec<String>,
 }
 
+/// A change to an installation's teams, as the console and the CLI ask
+/// for it (keys and emails as typed; checked when applied).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TeamChange {
+    Add { key: String, name: String },
+    Rename { key: String, name: String },
+    AddMember { key: String, email: String },
+    RemoveMember { key: String, email: String },
+}
+
 impl Team {
     /// Whether someone may be assigned this team's tickets: a member, or
     /// anyone while the team lists no members. The refusal says what to do.

@@ -69,6 +69,8 @@ pub struct TicketSummary {
     pub title: String,
     pub status: TicketStatus,
     pub assignee: Option<String>,
+    /// Identifiers are unique within one installation.
+    pub installation_uuid: String,
     pub org_slug: String,
     /// The short id (`PROJ-1A`) of the first linked Sentry issue, if any.
     pub sentry_short_id: Option<String>,
@@ -81,6 +83,11 @@ pub struct TicketSummary {
 }
 
 impl TicketSummary {
+    /// The ticket's page in the console.
+    pub fn page(&self) -> String {
+        ticket_page(&self.key, &self.installation_uuid)
+    }
+
     /// Whether the board's filter box keeps this row: every word of the query
     /// must appear, case-insensitively, in the id, title, status, assignee,
     /// organization or Sentry short id.
@@ -99,6 +106,81 @@ impl TicketSummary {
     }
 }
 
+/// The console's page of a ticket: `/tickets/ENG-12?installation=…`.
+pub fn ticket_page(key: &TicketKey, installation: &str) -> String {
+    format!("/tickets/{key}?installation={installation}")
+}
+
+/// A ticket in full, for its page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TicketDetail {
+    pub installation_uuid: String,
+    pub org_slug: String,
+    pub key: TicketKey,
+    pub team_name: String,
+    pub title: String,
+    pub description: String,
+    pub status: TicketStatus,
+    pub assignee: Option<String>,
+    /// How it was made: `issue`, `issue_link`, `event_alert`, `metric_alert`,
+    /// `console`.
+    pub source: String,
+    pub occurrences: i64,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub links: Vec<LinkedIssueView>,
+    pub comments: Vec<CommentView>,
+}
+
+impl TicketDetail {
+    /// Where the ticket came from, in words.
+    pub fn source_label(&self) -> &'static str {
+        match self.source.as_str() {
+            "issue" => "opened for a new Sentry issue",
+            "issue_link" => "created from Sentry's issue sidebar",
+            "event_alert" => "opened by a Sentry alert rule",
+            "metric_alert" => "opened by a Sentry metric alert",
+            _ => "made in issuebridge",
+        }
+    }
+}
+
+/// A Sentry issue linked to a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkedIssueView {
+    pub issue_id: String,
+    pub short_id: Option<String>,
+    pub title: Option<String>,
+    pub web_url: Option<String>,
+    pub project_slug: Option<String>,
+    pub status: Option<String>,
+    pub event_count: i64,
+}
+
+/// A comment on a ticket.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentView {
+    pub author: Option<String>,
+    pub body: String,
+    /// `sentry` or `console`.
+    pub origin: String,
+    pub created_at_ms: i64,
+    pub deleted: bool,
+}
+
+/// A Sentry issue an installation heard of, to fill a form's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "server", derive(sqlx::FromRow))]
+pub struct SentryIssueChoice {
+    pub issue_id: String,
+    pub short_id: Option<String>,
+    pub title: Option<String>,
+    pub project_slug: Option<String>,
+    pub web_url: Option<String>,
+    /// The ticket it is linked to, if any.
+    pub ticket: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +192,7 @@ mod tests {
             title: "TypeError in checkout".into(),
             status: TicketStatus::InProgress,
             assignee: Some("ada@example.com".into()),
+            installation_uuid: String::new(),
             org_slug: "acme".into(),
             sentry_short_id: Some("WEB-1A".into()),
             linked_issues: 1,

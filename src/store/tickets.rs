@@ -8,7 +8,9 @@ use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
 use crate::domain::team::{TeamKey, TicketKey};
-use crate::domain::ticket::{TicketStatus, TicketSummary};
+use crate::domain::ticket::{
+    CommentView, LinkedIssueView, SentryIssueChoice, TicketDetail, TicketStatus, TicketSummary,
+};
 use crate::domain::ticket_rules::ChangeOrder;
 use crate::domain::time::now_ms;
 
@@ -127,7 +129,8 @@ impl Store {
     pub async fn list_tickets(&self, scope: &OrgScope, limit: i64) -> Result<Vec<TicketSummary>, StoreError> {
         let rows = on_pool!(self, |pool| {
             let mut sql = sqlx::QueryBuilder::new(
-                "select t.id, tm.key as team_key, t.number, t.title, t.status, t.assignee_email, i.org_slug, t.updated_at,
+                "select t.id, tm.key as team_key, t.number, t.title, t.status, t.assignee_email, t.installation_uuid, i.org_slug,
+                        t.updated_at,
                         t.occurrences, t.severity,
                         (select l.short_id from ticket_link l where l.ticket_id = t.id
                          order by l.created_at, l.sentry_issue_id limit 1) as sentry_short_id,
@@ -217,6 +220,7 @@ struct TicketRow {
     title: String,
     status: String,
     assignee_email: Option<String>,
+    installation_uuid: String,
     org_slug: String,
     updated_at: i64,
     sentry_short_id: Option<String>,
@@ -235,6 +239,7 @@ impl TryFrom<TicketRow> for TicketSummary {
             title: row.title,
             status,
             assignee: row.assignee_email,
+            installation_uuid: row.installation_uuid,
             org_slug: row.org_slug,
             sentry_short_id: row.sentry_short_id,
             linked_issues: row.linked_issues,
@@ -410,4 +415,149 @@ pub struct TicketToOpen<'a> {
     pub severity: Option<&'a str>,
     /// The Sentry issue the ticket is opened for, and linked to.
     pub issue: Option<&'a str>,
+}
+
+#[derive(sqlx::FromRow)]
+struct DetailRow {
+    id: i64,
+    installation_uuid: String,
+    org_slug: String,
+    team_key: String,
+    number: i64,
+    team_name: String,
+    title: String,
+    description: String,
+    status: String,
+    assignee_email: Option<String>,
+    source: String,
+    occurrences: i64,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct LinkRow {
+    sentry_issue_id: String,
+    short_id: Option<String>,
+    title: Option<String>,
+    web_url: Option<String>,
+    project_slug: Option<String>,
+    status: Option<String>,
+    event_count: Option<i64>,
+}
+
+#[derive(sqlx::FromRow)]
+struct CommentRow {
+    author: Option<String>,
+    body: String,
+    origin: String,
+    created_at: i64,
+    deleted_at: Option<i64>,
+}
+
+impl Store {
+    /// The tickets with this identifier in the organizations of `scope`
+    /// (identifiers are unique per installation), of one installation if
+    /// given, each in full: its linked Sentry issues and its comments.
+    pub async fn ticket_details(
+        &self,
+        scope: &OrgScope,
+        key: &TicketKey,
+        installation: Option<&str>,
+    ) -> Result<Vec<TicketDetail>, StoreError> {
+        let rows = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select t.id, t.installation_uuid, i.org_slug, tm.key as team_key, t.number, tm.name as team_name,
+                        t.title, t.description, t.status, t.assignee_email, t.source, t.occurrences,
+                        t.created_at, t.updated_at
+                 from ticket t
+                 join installation i on i.uuid = t.installation_uuid
+                 join team tm on tm.id = t.team_id
+                 where t.identifier = ",
+            );
+            sql.push_bind(key.to_string());
+            if let Some(installation) = installation {
+                sql.push(" and t.installation_uuid = ").push_bind(installation.to_owned());
+            }
+            push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
+            sql.push(" order by t.created_at desc limit 20");
+            sql.build_query_as::<DetailRow>().fetch_all(pool).await
+        })?;
+        let mut details = Vec::with_capacity(rows.len());
+        for row in rows {
+            let links_sql = "select l.sentry_issue_id, coalesce(l.short_id, s.short_id) as short_id,
+                                    coalesce(l.title, s.title) as title, coalesce(l.web_url, s.web_url) as web_url,
+                                    coalesce(l.project_slug, s.project_slug) as project_slug, s.status, s.event_count
+                             from ticket_link l
+                             left join sentry_issue s on s.installation_uuid = l.installation_uuid
+                                                     and s.issue_id = l.sentry_issue_id
+                             where l.ticket_id = $1 order by l.created_at, l.sentry_issue_id";
+            let links =
+                on_pool!(self, |pool| sqlx::query_as::<_, LinkRow>(links_sql).bind(row.id).fetch_all(pool).await)?;
+            let comments_sql = "select author, body, origin, created_at, deleted_at from comment
+                                where ticket_id = $1 order by created_at, id";
+            let comments = on_pool!(self, |pool| sqlx::query_as::<_, CommentRow>(comments_sql)
+                .bind(row.id)
+                .fetch_all(pool)
+                .await)?;
+            let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
+            details.push(TicketDetail {
+                key: ticket_key(row.id, &row.team_key, row.number)?,
+                installation_uuid: row.installation_uuid,
+                org_slug: row.org_slug,
+                team_name: row.team_name,
+                title: row.title,
+                description: row.description,
+                status,
+                assignee: row.assignee_email,
+                source: row.source,
+                occurrences: row.occurrences,
+                created_at_ms: row.created_at,
+                updated_at_ms: row.updated_at,
+                links: links
+                    .into_iter()
+                    .map(|l| LinkedIssueView {
+                        issue_id: l.sentry_issue_id,
+                        short_id: l.short_id,
+                        title: l.title,
+                        web_url: l.web_url,
+                        project_slug: l.project_slug,
+                        status: l.status,
+                        event_count: l.event_count.unwrap_or(0),
+                    })
+                    .collect(),
+                comments: comments
+                    .into_iter()
+                    .map(|c| CommentView {
+                        author: c.author,
+                        body: if c.deleted_at.is_some() { String::new() } else { c.body },
+                        origin: c.origin,
+                        created_at_ms: c.created_at,
+                        deleted: c.deleted_at.is_some(),
+                    })
+                    .collect(),
+            });
+        }
+        Ok(details)
+    }
+
+    /// The Sentry issues an installation told us about, most recently
+    /// changed first, with the ticket each is linked to.
+    pub async fn recent_sentry_issues(
+        &self,
+        installation: &str,
+        limit: i64,
+    ) -> Result<Vec<SentryIssueChoice>, StoreError> {
+        let sql = "select s.issue_id, s.short_id, s.title, s.project_slug, s.web_url, t.identifier as ticket
+                   from sentry_issue s
+                   left join ticket_link l on l.installation_uuid = s.installation_uuid and l.sentry_issue_id = s.issue_id
+                   left join ticket t on t.id = l.ticket_id
+                   where s.installation_uuid = $1
+                   order by s.updated_at desc, s.issue_id desc limit $2";
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SentryIssueChoice>(sql)
+            .bind(installation)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
+    }
 }

@@ -12,11 +12,13 @@
 
 mod activity;
 mod board;
+mod components;
 mod deliveries;
 mod installations;
 
 pub use activity::*;
 pub use board::*;
+pub use components::*;
 pub use deliveries::*;
 pub use installations::*;
 

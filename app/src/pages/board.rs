@@ -98,6 +98,7 @@ pub fn TicketBoard(tickets: Vec<TicketSummary>, #[prop(into)] query: Signal<Stri
 
 #[component]
 fn TicketCard(ticket: TicketSummary) -> impl IntoView {
+    let page = ticket.page();
     let more_issues = (ticket.linked_issues > 1).then(|| format!("+{}", ticket.linked_issues - 1));
     let events = (ticket.occurrences > 0).then(|| {
         let label =
@@ -116,7 +117,7 @@ fn TicketCard(ticket: TicketSummary) -> impl IntoView {
                 {severity}
                 {events}
             </div>
-            <p class="title">{ticket.title}</p>
+            <p class="title"><a href=page>{ticket.title.clone()}</a></p>
             <div class="card-bottom">
                 <span class="assignee">{ticket.assignee.unwrap_or_else(|| "unassigned".to_owned())}</span>
                 <span class="org">{ticket.org_slug}</span>

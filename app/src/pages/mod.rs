@@ -1,14 +1,20 @@
 mod activity;
 mod board;
+mod components;
 mod deliveries;
 mod installations;
 mod settings;
+mod teams;
+mod ticket;
 
 pub use activity::ActivityPage;
 pub use board::{BoardPage, TicketBoard};
+pub use components::ComponentsPage;
 pub use deliveries::{DeliveriesPage, DeliveryPage};
 pub use installations::InstallationsPage;
 pub use settings::SettingsPage;
+pub use teams::{CodeMappingsPage, TeamsPage};
+pub use ticket::TicketPage;
 
 use leptos::prelude::*;
 use leptos_meta::Title;

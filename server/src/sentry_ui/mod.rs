@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use issuebridge::components::definition::{schema, uri};
+use issuebridge::components::dispatch::{ComponentAnswer, ComponentCall, ComponentDispatch};
 use issuebridge::components::log::ComponentRequest;
 use issuebridge::domain::ids::InstallationUuid;
 use issuebridge::domain::installation::InstallationStatus;
@@ -45,6 +46,34 @@ pub fn router() -> Router<ServerState> {
 /// or a page, so it needs the console's session to know who is asking.
 pub fn stacktrace_router() -> Router<ServerState> {
     Router::new().route(uri::STACKTRACE_LINK, get(stacktrace::open))
+}
+
+/// How the console's Components page reaches these routes: each call is
+/// signed with the app's client secret, as Sentry signs it, and answered by
+/// the same handlers, in process.
+pub fn console_dispatch(state: &ServerState) -> ComponentDispatch {
+    use tower::ServiceExt;
+    let routes = router().with_state(state.clone());
+    let secret = state.app.webhook_secrets().into_iter().next();
+    ComponentDispatch::new(move |call: ComponentCall| {
+        let routes = routes.clone();
+        let secret = secret.clone();
+        async move {
+            let secret = secret.ok_or("no Sentry App client secret is configured")?;
+            let signature = issuebridge::sentry::signature::sign(secret.expose().as_bytes(), &call.body);
+            let request = axum::http::Request::builder()
+                .method(call.method)
+                .uri(call.path_and_query)
+                .header("content-type", "application/json")
+                .header("sentry-app-signature", signature)
+                .body(axum::body::Body::from(call.body))
+                .map_err(|e| e.to_string())?;
+            let response = routes.oneshot(request).await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.map_err(|e| e.to_string())?;
+            Ok(ComponentAnswer { status, body: body.to_vec() })
+        }
+    })
 }
 
 async fn serve_schema() -> Json<Value> {

@@ -30,7 +30,19 @@ async fn help_documents_every_command_and_variable() {
     let output = issuebridge(dir.path()).arg("--help").output().await.unwrap();
     assert!(output.status.success());
     let help = String::from_utf8(output.stdout).unwrap();
-    for expected in ["serve", "migrate", "replay", "settings", "hooks", "sim", "--log-format", "demo mode"] {
+    for expected in [
+        "serve",
+        "migrate",
+        "replay",
+        "settings",
+        "hooks",
+        "schema",
+        "teams",
+        "mappings",
+        "sim",
+        "--log-format",
+        "demo mode",
+    ] {
         assert!(help.contains(expected), "--help lacks {expected}:\n{help}");
     }
     let listed = help_variables(&help);
@@ -467,4 +479,79 @@ on_both_stores!(login_link_prints_a_single_use_link_for_administrators_only, |db
     };
     let events = app.state.store.audit_events(&reader, &Default::default(), None, 10).await.unwrap();
     assert!(events.iter().any(|e| e.actor == "command line" && e.detail == "for root@example.com"), "{events:?}");
+});
+
+#[tokio::test]
+async fn schema_prints_the_schema_sentry_is_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = issuebridge(dir.path()).arg("schema").output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(printed, issuebridge::components::definition::schema());
+}
+
+on_both_stores!(teams_and_code_mappings_are_managed_from_the_command_line, |db: TestDatabase| async move {
+    use issuebridge::store::testing::add_installed;
+    use issuebridge::store::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let uuid = "6a4d3b1c-0000-4000-8000-000000000001";
+    add_installed(&store, uuid, "acme").await.unwrap();
+    let run = |args: &[&str]| {
+        let mut command = issuebridge(dir.path());
+        command.args(args).args(["--installation", uuid]);
+        command.env("DATABASE_URL", db.url.expose()).env("ISSUEBRIDGE_SECRET_KEY", TEST_SECRET_KEY);
+        async move { command.output().await.unwrap() }
+    };
+    let ok = |output: std::process::Output| {
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    ok(run(&["teams", "add", "--key", "eng", "--name", "Engineering"]).await);
+    ok(run(&["teams", "add-member", "--team", "ENG", "--email", "Ada@Acme.example"]).await);
+    let listed = ok(run(&["teams", "list"]).await);
+    assert!(listed.contains("IB\tIssues (default)"), "{listed}");
+    assert!(listed.contains("ENG\tEngineering\tada@acme.example"), "{listed}");
+    let refused = run(&["teams", "add", "--key", "2x", "--name", "Bad"]).await;
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("team key"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let added = ok(run(&[
+        "mappings",
+        "add",
+        "--project",
+        "web",
+        "--stack-root",
+        "src",
+        "--provider",
+        "github",
+        "--repo",
+        "https://github.com/acme/web",
+    ])
+    .await);
+    assert!(added.contains("web\tsrc/ -> /\tgithub https://github.com/acme/web @ main"), "{added}");
+    let refused =
+        run(&["mappings", "add", "--project", "web", "--provider", "github", "--repo", "javascript:alert(1)"]).await;
+    assert!(!refused.status.success());
+    let id = store.code_mappings(uuid, None).await.unwrap()[0].id.to_string();
+    ok(run(&["mappings", "remove", "--id", &id]).await);
+    assert!(store.code_mappings(uuid, None).await.unwrap().is_empty());
+    let events = store
+        .audit_events(
+            &issuebridge::store::AuditReader {
+                scope: issuebridge::domain::access::OrgScope::Everything,
+                email: String::new(),
+            },
+            &Default::default(),
+            None,
+            10,
+        )
+        .await
+        .unwrap();
+    assert!(events.iter().any(|e| e.detail == "made team ENG"), "{events:?}");
 });

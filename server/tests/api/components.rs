@@ -439,3 +439,81 @@ on_both_stores!(stacktrace_links_redirect_by_the_longest_mapping_and_never_off_i
         app.get("/sentry/stacktrace-link?installationId=7a485448-a9e2-4c85-8a3c-4f44175783c9&filename=x").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 });
+
+/// The console's side of the components: the ticket page, teams, code
+/// mappings and the Components page's calls follow the login's access
+/// rules (a foreign id answers as if it did not exist; changes need
+/// organization rights).
+on_both_stores!(the_console_pages_of_the_components_keep_to_the_persons_organizations, |db| async move {
+    use issuebridge_app::api::{
+        ChangeTeam, ComponentOptions, LoadCodeMappings, LoadComponentRequests, LoadTeams, LoadTicket, SaveCodeMapping,
+        SubmitIssueLink,
+    };
+    use leptos::server_fn::ServerFn;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    sim.set_member("acme", "sam@example.com", "member");
+    team(&app, &acme, "ENG", "Engineering", &["ada@acme.example"]).await;
+    let issue = sim.create_issue("acme", "web", "Checkout fails");
+    // Sentry tells issuebridge of the issue (issue.created), as it would.
+    let created = sim.issue_webhook(&webhook_url(), &acme, &issue, "created", user_actor(1, "Jane"));
+    assert_eq!(app.send(to_request(&created)).await.status, StatusCode::OK);
+    while issuebridge::pipeline::worker::run_once(&app.state).await.unwrap() > 0 {}
+
+    let mut jane = app.login_as("jane@example.com").await;
+    let mut sam = app.login_as("sam@example.com").await;
+    let mut olga = app.login_as("olga@other.example").await;
+
+    // The ticket page, by identifier.
+    let form = format!("identifier=IB-1&installation={acme}");
+    let answer = jane.post_form(LoadTicket::PATH, &form).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.body.contains("Checkout fails"), "{}", answer.body);
+    assert_eq!(olga.post_form(LoadTicket::PATH, &form).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(jane.post_form(LoadTicket::PATH, "identifier=IB-99").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(jane.post_form(LoadTicket::PATH, "identifier=not-a-key").await.status, StatusCode::NOT_FOUND);
+
+    // Teams: read by members, changed by managers only.
+    assert!(sam.call_server_fn(LoadTeams::PATH).await.body.contains("Engineering"));
+    assert_eq!(olga.call_server_fn(LoadTeams::PATH).await.body, "[]");
+    let add = json!({"installation": acme, "change": {"Add": {"key": "ops", "name": "Operations"}}});
+    assert_eq!(sam.call_json_fn(ChangeTeam::PATH, add.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(olga.call_json_fn(ChangeTeam::PATH, add.clone()).await.status, StatusCode::NOT_FOUND);
+    let answer = jane.call_json_fn(ChangeTeam::PATH, add.clone()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(jane.call_json_fn(ChangeTeam::PATH, add).await.status, StatusCode::CONFLICT, "the key is taken");
+    let bad = json!({"installation": acme, "change": {"AddMember": {"key": "OPS", "email": "nobody"}}});
+    assert_eq!(jane.call_json_fn(ChangeTeam::PATH, bad).await.status, StatusCode::BAD_REQUEST);
+
+    // Code mappings: the same rules.
+    let mapping = json!({"installation": acme, "form": {"project_slug": "web", "stack_root": "src", "source_root": "",
+        "provider": "github", "repo_url": "https://github.com/acme/web", "branch": "main"}});
+    assert_eq!(sam.call_json_fn(SaveCodeMapping::PATH, mapping.clone()).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(olga.call_json_fn(SaveCodeMapping::PATH, mapping.clone()).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(jane.call_json_fn(SaveCodeMapping::PATH, mapping).await.status, StatusCode::OK);
+    assert!(sam.call_server_fn(LoadCodeMappings::PATH).await.body.contains("https://github.com/acme/web"));
+    assert!(!olga.call_server_fn(LoadCodeMappings::PATH).await.body.contains("acme"));
+
+    // The Components page's calls go through the signed endpoints.
+    let options = json!({"installation": acme, "uri": "/sentry/select/assignees", "project": null, "query": null,
+        "dependent_data": "{\"team\":\"ENG\"}"});
+    let answer = sam.call_json_fn(ComponentOptions::PATH, options.clone()).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert!(answer.body.contains("ada@acme.example"), "{}", answer.body);
+    assert_eq!(olga.call_json_fn(ComponentOptions::PATH, options).await.status, StatusCode::NOT_FOUND);
+    let elsewhere =
+        json!({"installation": acme, "uri": "/sentry/webhook", "project": null, "query": null, "dependent_data": null});
+    assert_eq!(jane.call_json_fn(ComponentOptions::PATH, elsewhere).await.status, StatusCode::BAD_REQUEST);
+    let submit = json!({"installation": acme, "link": false, "issue_id": issue,
+        "fields": {"title": "Checkout fails again", "team": "ENG"}});
+    assert_eq!(olga.call_json_fn(SubmitIssueLink::PATH, submit.clone()).await.status, StatusCode::NOT_FOUND);
+    let answer = sam.call_json_fn(SubmitIssueLink::PATH, submit).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    let outcome: Value = serde_json::from_str(&answer.body).unwrap();
+    // The issue has a ticket already (issue.created opened IB-1): Sentry's answer.
+    assert_eq!(outcome["status"], 409, "{outcome}");
+    assert_eq!(outcome["message"], "this Sentry issue is linked to IB-1 already");
+    let log = sam.call_server_fn(LoadComponentRequests::PATH).await.body;
+    assert!(log.contains("issue-link:create") && log.contains("select:assignees"), "{log}");
+    assert_eq!(olga.call_server_fn(LoadComponentRequests::PATH).await.body, "[]");
+});
