@@ -378,7 +378,7 @@ on_both_stores!(
         assert_eq!(search("CHECKOUT P").await, ["IB-3"]);
         assert_eq!(search("eckou").await, ["IB-3", "IB-1"], "a substring, most recent first");
         assert_eq!(search("ib-1").await[0], "IB-1", "the exact identifier first");
-        assert_eq!(search("IB-1").await, ["IB-1", "IB-12", "IB-11", "IB-10"]);
+        assert_eq!(search("IB-1").await, ["IB-1", "IB-10", "IB-11", "IB-12"], "identifiers by their start, in order");
         assert_eq!(search("100%").await, ["IB-4"], "% is literal");
         assert_eq!(search("r_1").await, ["IB-4"], "_ is literal");
         assert_eq!(search("t").await, ["IB-2", "IB-3", "IB-1"], "short text: a title that starts with it, then recent");

@@ -7,6 +7,10 @@
 create extension if not exists pg_trgm;
 create index ticket_search on ticket using gin ((identifier || ' ' || title) gin_trgm_ops);
 
+-- Identifiers: the exact one a person types, and those it starts.
+-- text_pattern_ops: prefix `like` uses it whatever the database collation.
+create index ticket_identifier on ticket (installation_uuid, identifier text_pattern_ops);
+
 -- Frames of `project_slug` under `stack_root` live under `source_root` of
 -- the repository (components::stacktrace checks every value).
 create table code_mapping (

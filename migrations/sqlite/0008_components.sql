@@ -22,6 +22,9 @@ create trigger ticket_search_delete after delete on ticket begin
         values ('delete', old.id, old.identifier, old.title);
 end;
 
+-- Identifiers: the exact one a person types, and those it starts.
+create index ticket_identifier on ticket (installation_uuid, identifier);
+
 -- Frames of `project_slug` under `stack_root` live under `source_root` of
 -- the repository (components::stacktrace checks every value).
 create table code_mapping (

@@ -6,7 +6,7 @@ use super::teams::{TeamChoice, TeamError};
 use super::tickets::{insert_link, IfLinked, LinkFacts, TicketState, TicketToOpen};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::components::stacktrace::CodeMapping;
-use crate::domain::team::TicketKey;
+use crate::domain::team::{TeamKey, TicketKey};
 use crate::domain::ticket::TicketStatus;
 use crate::domain::time::now_ms;
 
@@ -17,9 +17,12 @@ pub struct TicketChoice {
     pub title: String,
 }
 
-/// Queries shorter than a trigram cannot use the search index; they look
-/// through this many of the most recent tickets instead.
-const SHORT_QUERY_WINDOW: i64 = 2000;
+/// How many of the most recent tickets a search looks through before it
+/// asks the search index. Text as common as a word of many titles fills a
+/// page of options from them (a handful of rows read instead of every match
+/// sorted); only text rarer than that reaches the index, whose matches are
+/// then few. Text shorter than a trigram never can: it stays in the window.
+const RECENT_WINDOW: i64 = 2000;
 
 /// `%` and `_` typed by a person are literal in a `like` pattern.
 fn like_pattern(typed: &str) -> String {
@@ -31,6 +34,15 @@ fn like_pattern(typed: &str) -> String {
 /// and never read as query syntax.
 fn fts_phrase(typed: &str) -> String {
     format!("\"{}\"", typed.replace('"', "\"\""))
+}
+
+/// What was typed, if it is the start of an identifier (`ENG-`, `eng-12`):
+/// upper-cased, as identifiers are stored.
+fn identifier_prefix(typed: &str) -> Option<String> {
+    let (key, number) = typed.split_once('-')?;
+    let key_ok = TeamKey::parse(key).is_ok();
+    let number_ok = number.len() <= 15 && number.bytes().all(|b| b.is_ascii_digit());
+    (key_ok && number_ok).then(|| typed.to_ascii_uppercase())
 }
 
 /// Why a ticket could not be made or linked for a Sentry issue.
@@ -95,30 +107,34 @@ impl Store {
                 .fetch_all(pool)
                 .await)?);
         };
-        let mut found = Vec::new();
-        if let Ok(key) = typed.parse::<TicketKey>() {
-            let sql = "select identifier, title from ticket where installation_uuid = $1 and identifier = $2";
-            found.extend(on_pool!(self, |pool| sqlx::query_as::<_, TicketChoice>(sql)
-                .bind(installation)
-                .bind(key.to_string())
-                .fetch_optional(pool)
-                .await)?);
+        if let Some(prefix) = identifier_prefix(typed) {
+            return self.tickets_by_identifier_prefix(installation, &prefix, limit).await;
         }
-        let matches = if typed.chars().count() < 3 {
-            let sql = "select identifier, title from (
-                           select identifier, title, updated_at, id from ticket where installation_uuid = $1
-                           order by updated_at desc, id desc limit $4) recent
-                       where lower(identifier || ' ' || title) like $2 escape '\\'
-                       order by lower(title) like $3 escape '\\' desc, updated_at desc, id desc limit $5";
-            let starts = format!("{}%", &like_pattern(typed)[1..]);
-            on_pool!(self, |pool| sqlx::query_as::<_, TicketChoice>(sql)
-                .bind(installation)
-                .bind(like_pattern(typed))
-                .bind(starts.as_str())
-                .bind(SHORT_QUERY_WINDOW)
-                .bind(limit)
-                .fetch_all(pool)
-                .await)?
+        let mut found = Vec::new();
+        // SQLite's `like` ignores ASCII case already; PostgreSQL's needs `ilike`.
+        let like = match self {
+            Store::Sqlite(_) => "like",
+            Store::Postgres(_) => "ilike",
+        };
+        let sql = format!(
+            "select identifier, title from (
+                 select identifier, title, updated_at, id from ticket where installation_uuid = $1
+                 order by updated_at desc, id desc limit $4) recent
+             where (identifier || ' ' || title) {like} $2 escape '\\'
+             order by title {like} $3 escape '\\' desc, updated_at desc, id desc limit $5"
+        );
+        let starts = format!("{}%", &like_pattern(typed)[1..]);
+        let recent = on_pool!(self, |pool| sqlx::query_as::<_, TicketChoice>(&sql)
+            .bind(installation)
+            .bind(like_pattern(typed))
+            .bind(starts.as_str())
+            .bind(RECENT_WINDOW)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        let page_full = i64::try_from(recent.len()).unwrap_or(i64::MAX) >= limit;
+        let matches = if page_full || typed.chars().count() < 3 {
+            recent
         } else {
             match self {
                 Store::Sqlite(pool) => {
@@ -156,6 +172,36 @@ impl Store {
         }
         found.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(found)
+    }
+
+    /// Tickets whose identifier starts with `prefix`, the exact one first
+    /// (shortest first, then by number), by the identifier index: a search
+    /// index would read every identifier's `IB-` trigrams.
+    async fn tickets_by_identifier_prefix(
+        &self,
+        installation: &str,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<TicketChoice>, StoreError> {
+        // A range, not `like`: PostgreSQL's generic plan for a prepared
+        // `like $2` cannot use the index. Identifiers are letters, digits and
+        // `-`, all below `~`, so [prefix, prefix~) holds exactly those that
+        // start with it; `~>=~`/`~<~` compare bytes, as text_pattern_ops sorts.
+        let range = match self {
+            Store::Sqlite(_) => "identifier >= $2 and identifier < $3",
+            Store::Postgres(_) => "identifier ~>=~ $2 and identifier ~<~ $3",
+        };
+        let sql = format!(
+            "select identifier, title from ticket where installation_uuid = $1 and {range}
+             order by length(identifier), identifier limit $4"
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, TicketChoice>(&sql)
+            .bind(installation)
+            .bind(prefix)
+            .bind(format!("{prefix}~"))
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
     }
 
     /// Creates a ticket for a Sentry issue and links the two, in one
@@ -335,6 +381,15 @@ impl TryFrom<CodeMappingRow> for CodeMapping {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn identifier_prefixes_are_recognised() {
+        assert_eq!(identifier_prefix("eng-12").as_deref(), Some("ENG-12"));
+        assert_eq!(identifier_prefix("IB-").as_deref(), Some("IB-"));
+        for other in ["checkout", "eng-12a", "e-1", "-12", "eng 12", "a-b-1"] {
+            assert_eq!(identifier_prefix(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn typed_text_is_literal_in_patterns() {

@@ -191,3 +191,87 @@ macro_rules! on_both_stores {
         }
     };
 }
+
+/// Words the benchmark's ticket titles are made of: common enough that a
+/// search finds many, varied enough that it must narrow.
+pub const TITLE_WORDS: [&str; 24] = [
+    "TypeError",
+    "checkout",
+    "payment",
+    "timeout",
+    "undefined",
+    "invoice",
+    "cart",
+    "null",
+    "KeyError",
+    "database",
+    "connection",
+    "reset",
+    "slow",
+    "query",
+    "webhook",
+    "render",
+    "login",
+    "session",
+    "upload",
+    "image",
+    "price",
+    "currency",
+    "export",
+    "report",
+];
+
+/// `count` tickets in the installation's default team, numbered from its
+/// next number, with titles of three [`TITLE_WORDS`] and a number, inserted
+/// a thousand at a time (the search index follows, by its triggers on
+/// SQLite, by its index on PostgreSQL). For the benchmark.
+pub async fn seed_tickets(store: &super::Store, installation: &str, count: i64) -> Result<(), super::StoreError> {
+    use super::TeamChoice;
+    store.ensure_default_team(installation).await?;
+    let now = now_ms();
+    let mut made = 0;
+    while made < count {
+        let batch = (count - made).min(1000);
+        let mut tx = store.begin_apply().await?;
+        let (team, first) = super::teams::take_ticket_number(tx.conn(), installation, &TeamChoice::Default)
+            .await
+            .map_err(|e| super::StoreError::Corrupt(e.to_string()))?;
+        let first_number = first.number;
+        let key = first.team.to_string();
+        // Built in each arm: a query builder is typed by its database.
+        super::conn::on_conn!(tx.conn(), |c| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "insert into ticket (installation_uuid, title, description, status, source, occurrences, created_at,
+                                     updated_at, team_id, number, identifier) ",
+            );
+            sql.push_values(0..batch, |mut row, i| {
+                let n = made + i;
+                let number = first_number + i;
+                let w = |k: i64| TITLE_WORDS[((n * 7 + k * 13) % TITLE_WORDS.len() as i64) as usize];
+                row.push_bind(installation.to_owned())
+                    .push_bind(format!("{} {} in {} #{n}", w(0), w(1), w(2)))
+                    .push_bind("")
+                    .push_bind("todo")
+                    .push_bind("console")
+                    .push_bind(0_i64)
+                    .push_bind(now + n)
+                    .push_bind(now + n)
+                    .push_bind(team)
+                    .push_bind(number)
+                    .push_bind(format!("{key}-{number}"));
+            });
+            sql.build().execute(c).await.map(|_| ())
+        })?;
+        // The team's counter moves past the whole batch.
+        let bump = "update team set next_number = next_number + $2 where id = $1";
+        super::conn::on_conn!(tx.conn(), |c| sqlx::query(bump)
+            .bind(team)
+            .bind(batch - 1)
+            .execute(c)
+            .await
+            .map(|_| ()))?;
+        tx.commit().await?;
+        made += batch;
+    }
+    Ok(())
+}

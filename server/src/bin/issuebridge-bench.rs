@@ -14,6 +14,13 @@
 //! applies a backlog (the server restarted over 40,000 pending deliveries of
 //! mixed resources), and how fast the delivery log pages once it holds a
 //! million rows.
+//!
+//! Last, the UI components Sentry calls, with 100,000 tickets in the
+//! installation: ticket search by `query`, issue-link create and the
+//! stacktrace link, one request at a time (latency at the HTTP boundary
+//! over loopback, as Sentry's single request while a person types sees it).
+//!
+//! `BENCH_PHASES=components` (or `webhooks`) runs one part only.
 
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,8 +46,11 @@ const APPLY_BACKLOG: u64 = 40_000;
 /// Rows the delivery log holds when its paging is timed.
 const LOG_ROWS: i64 = 1_000_000;
 
+#[derive(Default)]
 struct Figures {
     backend: &'static str,
+    /// The UI components, p50 and p99 in ms, when measured.
+    components: Option<ComponentFigures>,
     max_acked_per_sec: f64,
     max_p50_ms: f64,
     max_p99_ms: f64,
@@ -58,6 +68,19 @@ struct Figures {
     /// What was asked of the delivery log, and the median milliseconds.
     paging: Vec<(&'static str, f64)>,
 }
+
+/// p50 / p99 (ms) of each component with [`TICKETS`] tickets.
+struct ComponentFigures {
+    tickets: i64,
+    search: (f64, f64),
+    create: (f64, f64),
+    stacktrace: (f64, f64),
+}
+
+/// Tickets in the installation while the components are measured.
+const TICKETS: i64 = 100_000;
+/// Requests per component.
+const COMPONENT_REQUESTS: usize = 2_000;
 
 /// The release server running as its own process.
 struct Server {
@@ -109,14 +132,18 @@ impl Server {
 async fn main() -> anyhow::Result<()> {
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let server = std::env::var("ISSUEBRIDGE_BENCH_SERVER").unwrap_or_else(|_| "target/release/issuebridge".into());
-    let out = std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into());
 
+    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "webhooks,components".into());
+    let phases = Phases { webhooks: phases.contains("webhooks"), components: phases.contains("components") };
+    // A run of one part leaves BENCHMARKS.md alone unless told otherwise.
+    let default_out = if phases.webhooks && phases.components { "BENCHMARKS.md" } else { "target/bench-partial.md" };
+    let out = std::env::var("BENCH_OUT").unwrap_or_else(|_| default_out.into());
     let mut results = Vec::new();
     let dir = tempfile::tempdir()?;
     let sqlite_url = format!("sqlite://{}/bench.db", dir.path().display());
-    results.push(run("SQLite", &server, &sqlite_url, dir.path(), seconds).await?);
+    results.push(run("SQLite", &server, &sqlite_url, dir.path(), seconds, phases).await?);
     match postgres_database().await {
-        Some((url, _guard)) => results.push(run("PostgreSQL", &server, &url, dir.path(), seconds).await?),
+        Some((url, _guard)) => results.push(run("PostgreSQL", &server, &url, dir.path(), seconds, phases).await?),
         None => eprintln!("PostgreSQL is not reachable: measuring SQLite only"),
     }
     let mut report = report(&results, seconds);
@@ -131,18 +158,45 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy)]
+struct Phases {
+    webhooks: bool,
+    components: bool,
+}
+
 async fn run(
     backend: &'static str,
     server: &str,
     database_url: &str,
     data_dir: &std::path::Path,
     seconds: u64,
+    phases: Phases,
 ) -> anyhow::Result<Figures> {
     let url = DatabaseUrl::parse(database_url).map_err(anyhow::Error::msg)?;
     let store = Store::connect(&url).await?;
     store.migrate().await?;
     issuebridge::store::testing::add_installed(&store, INSTALLATION, "bench").await?;
+    let mut figures = if phases.webhooks {
+        webhooks(backend, server, database_url, data_dir, seconds, &store).await?
+    } else {
+        Figures { backend, ..Default::default() }
+    };
+    if phases.components {
+        figures.components = Some(components(backend, server, database_url, data_dir, &store).await?);
+    }
+    store.close().await;
+    Ok(figures)
+}
 
+/// Webhook intake, the worker's backlog, and the delivery log's pages.
+async fn webhooks(
+    backend: &'static str,
+    server: &str,
+    database_url: &str,
+    data_dir: &std::path::Path,
+    seconds: u64,
+    store: &Store,
+) -> anyhow::Result<Figures> {
     eprintln!("{backend}: starting the server");
     let server_process = Server::start(server, database_url, data_dir).await?;
     let url = format!("{}/sentry/webhook", server_process.base);
@@ -155,6 +209,7 @@ async fn run(
     let (latencies_fixed, fixed_elapsed) = fixed_rate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
     let peak_rss_mb = server_process.stop().await;
     let stored = store.count_deliveries().await?;
+    let store = store.clone();
 
     eprintln!("{backend}: the worker drains a backlog of {APPLY_BACKLOG} deliveries");
     let first = sequence.fetch_add(APPLY_BACKLOG, Ordering::Relaxed);
@@ -179,9 +234,9 @@ async fn run(
     eprintln!("{backend}: the delivery log grows to {LOG_ROWS} rows");
     let log_rows = fill_log(&store, LOG_ROWS).await?;
     let paging = time_paging(&store).await?;
-    store.close().await;
     Ok(Figures {
         backend,
+        components: None,
         max_acked_per_sec: latencies_max.len() as f64 / elapsed.as_secs_f64(),
         max_p50_ms: percentile(&latencies_max, 0.50),
         max_p99_ms: percentile(&latencies_max, 0.99),
@@ -432,6 +487,122 @@ async fn fixed_rate(
     (latencies, started.elapsed())
 }
 
+/// The UI components with [`TICKETS`] tickets in the installation.
+async fn components(
+    backend: &'static str,
+    server: &str,
+    database_url: &str,
+    data_dir: &std::path::Path,
+    store: &Store,
+) -> anyhow::Result<ComponentFigures> {
+    use issuebridge::components::stacktrace::MappingForm;
+    use issuebridge::store::testing::{seed_tickets, TITLE_WORDS};
+    eprintln!("{backend}: {TICKETS} tickets for the components");
+    seed_tickets(store, INSTALLATION, TICKETS).await?;
+    let mapping = MappingForm {
+        project_slug: "backend".into(),
+        stack_root: "src".into(),
+        source_root: "services/api/src".into(),
+        provider: "github".into(),
+        repo_url: "https://github.com/acme/monorepo".into(),
+        branch: "main".into(),
+    };
+    store.save_code_mapping(INSTALLATION, &mapping.parse().map_err(anyhow::Error::msg)?).await?;
+    let server_process = Server::start(server, database_url, data_dir).await?;
+    let base = server_process.base.clone();
+    // One connection, one request at a time: the latency a person typing
+    // into Sentry's select waits for.
+    let client =
+        reqwest::Client::builder().pool_max_idle_per_host(1).redirect(reqwest::redirect::Policy::none()).build()?;
+    let empty_signature = sign(SECRET.as_bytes(), b"");
+    // Warm the connection and the caches, as a running server would be.
+    for _ in 0..50 {
+        client.get(format!("{base}/healthz")).send().await?;
+    }
+
+    eprintln!("{backend}: ticket search");
+    // Each pooled database connection prepares a statement the first time
+    // it runs it (a round trip more, and on PostgreSQL tens of ms): a
+    // server that has been running has done so. Warm them up first.
+    for i in 0..200 {
+        let url = format!(
+            "{base}/sentry/select/tickets?installationId={INSTALLATION}&query={}",
+            ["check", "ib-12", "pa"][i % 3]
+        );
+        client.get(&url).header("sentry-app-signature", &empty_signature).send().await?.bytes().await?;
+    }
+    let mut search = Vec::with_capacity(COMPONENT_REQUESTS);
+    let mut by_kind: [Vec<f64>; 5] = Default::default();
+    for i in 0..COMPONENT_REQUESTS {
+        let word = TITLE_WORDS[i % TITLE_WORDS.len()].to_lowercase();
+        // What people type: a word's start, a whole word, two words, an
+        // identifier, one or two letters.
+        let query = match i % 5 {
+            0 => word[..word.len().min(4)].to_owned(),
+            1 => word.clone(),
+            2 => format!("{word} in"),
+            3 => format!("ib-{}", 1 + (i as i64 * 7919) % TICKETS),
+            _ => word[..2].to_owned(),
+        };
+        let url = format!(
+            "{base}/sentry/select/tickets?installationId={INSTALLATION}&projectSlug=backend&query={}",
+            query.replace(' ', "+")
+        );
+        let started = Instant::now();
+        let answer = client.get(&url).header("sentry-app-signature", &empty_signature).send().await?;
+        anyhow::ensure!(answer.status().is_success(), "search answered {}", answer.status());
+        answer.bytes().await?;
+        search.push(started.elapsed().as_secs_f64() * 1000.0);
+        by_kind[i % 5].push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    for (kind, latencies) in ["word start", "word", "two words", "identifier", "two letters"].iter().zip(&by_kind) {
+        eprintln!(
+            "{backend}: search by {kind}: p50 {:.2} ms, p99 {:.2} ms",
+            percentile(latencies, 0.5),
+            percentile(latencies, 0.99)
+        );
+    }
+
+    eprintln!("{backend}: issue-link create");
+    let mut create = Vec::with_capacity(COMPONENT_REQUESTS);
+    for i in 0..COMPONENT_REQUESTS {
+        let issue = 9_000_000_000_u64 + i as u64;
+        let body = format!(
+            r#"{{"fields":{{"title":"TypeError in checkout #{i}","description":"from the bench","team":"IB"}},"issueId":{issue},"installationId":"{INSTALLATION}","webUrl":"https://sentry.example/organizations/bench/issues/{issue}/","project":{{"slug":"backend","id":1}},"actor":{{"type":"user","id":1,"name":"Bench"}}}}"#
+        );
+        let signature = sign(SECRET.as_bytes(), body.as_bytes());
+        let started = Instant::now();
+        let answer = client
+            .post(format!("{base}/sentry/issue-link/create"))
+            .header("content-type", "application/json")
+            .header("sentry-app-signature", signature)
+            .body(body)
+            .send()
+            .await?;
+        anyhow::ensure!(answer.status().as_u16() == 201, "create answered {}", answer.status());
+        answer.bytes().await?;
+        create.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+
+    eprintln!("{backend}: stacktrace link");
+    let mut stacktrace = Vec::with_capacity(COMPONENT_REQUESTS);
+    for i in 0..COMPONENT_REQUESTS {
+        let url = format!(
+            "{base}/sentry/stacktrace-link?installationId={INSTALLATION}&projectSlug=backend&lineNo={}&filename=webpack%3A%2F%2F%2F.%2Fsrc%2Fmodule{}%2Fviews.py",
+            i % 500 + 1,
+            i % 97
+        );
+        let started = Instant::now();
+        let answer = client.get(&url).send().await?;
+        anyhow::ensure!(answer.status().as_u16() == 302, "stacktrace link answered {}", answer.status());
+        answer.bytes().await?;
+        stacktrace.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    server_process.stop().await;
+    let p = |v: &[f64]| (percentile(v, 0.50), percentile(v, 0.99));
+    Ok(ComponentFigures { tickets: TICKETS, search: p(&search), create: p(&create), stacktrace: p(&stacktrace) })
+}
+
 fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -484,58 +655,83 @@ fn report(results: &[Figures], seconds: u64) -> String {
     out.push_str(&format!(
         "- Method: the release server as its own process; Sentry-signed deliveries from the same machine over loopback (HTTP/1.1 keep-alive); {seconds} s with {CONCURRENCY} concurrent senders, then {seconds} s open-loop at {FIXED_RATE}/s. Client and server share the cores.\n\n"
     ));
-    out.push_str("| Store | Acked/s (max) | p50 / p99 at max (ms) | At 2,000/s: achieved, p50 / p99 (ms) | Acked | Stored | Lost | Peak RSS (MB) |\n");
-    out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
-    for r in results {
-        out.push_str(&format!(
-            "| {} | {:.0} | {:.2} / {:.2} | {:.0}/s, {:.2} / {:.2} | {} | {} | {} | {:.1} |\n",
-            r.backend,
-            r.max_acked_per_sec,
-            r.max_p50_ms,
-            r.max_p99_ms,
-            r.fixed_achieved,
-            r.fixed_p50_ms,
-            r.fixed_p99_ms,
-            r.acked,
-            r.stored,
-            (r.acked as i64 - r.stored).max(0),
-            r.peak_rss_mb
-        ));
-    }
-    out.push_str(
-        "\nThe worker runs throughout, applying every acknowledged `issue.created` (each opens a ticket).\n\n",
-    );
-    out.push_str("### The worker\n\n");
-    out.push_str(&format!("The server restarted over a backlog (the {APPLY_BACKLOG} deliveries added, mixed `issue.created`, `error.created`, `comment.created`, `issue.resolved`, plus anything left from above); time until none is pending.\n\n"));
-    out.push_str(
-        "| Store | Backlog | Applied/s | Not applied | Peak RSS (MB) |\n| --- | ---: | ---: | ---: | ---: |\n",
-    );
-    for r in results {
-        out.push_str(&format!(
-            "| {} | {} | {:.0} | {} | {:.1} |\n",
-            r.backend, r.backlog, r.applied_per_sec, r.apply_failed, r.apply_peak_rss_mb
-        ));
-    }
-    out.push_str("\n### The delivery log at a million rows\n\n");
-    out.push_str(
-        "A page is 51 rows (50 shown, one to know there is more), newest first, paged by id; median of 5 (ms).\n\n",
-    );
-    out.push_str("| Query |");
-    for r in results {
-        out.push_str(&format!(" {} ({} rows) |", r.backend, r.log_rows));
-    }
-    out.push_str("\n| --- |");
-    out.push_str(&" ---: |".repeat(results.len()));
-    out.push('\n');
-    if let Some(first) = results.first() {
-        for (i, (label, _)) in first.paging.iter().enumerate() {
-            out.push_str(&format!("| {label} |"));
-            for r in results {
-                out.push_str(&format!(" {:.2} |", r.paging.get(i).map_or(f64::NAN, |(_, ms)| *ms)));
+    let webhooks_ran = results.iter().any(|r| r.acked > 0);
+    if webhooks_ran {
+        out.push_str("| Store | Acked/s (max) | p50 / p99 at max (ms) | At 2,000/s: achieved, p50 / p99 (ms) | Acked | Stored | Lost | Peak RSS (MB) |\n");
+        out.push_str("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+        for r in results {
+            out.push_str(&format!(
+                "| {} | {:.0} | {:.2} / {:.2} | {:.0}/s, {:.2} / {:.2} | {} | {} | {} | {:.1} |\n",
+                r.backend,
+                r.max_acked_per_sec,
+                r.max_p50_ms,
+                r.max_p99_ms,
+                r.fixed_achieved,
+                r.fixed_p50_ms,
+                r.fixed_p99_ms,
+                r.acked,
+                r.stored,
+                (r.acked as i64 - r.stored).max(0),
+                r.peak_rss_mb
+            ));
+        }
+        out.push_str(
+            "\nThe worker runs throughout, applying every acknowledged `issue.created` (each opens a ticket).\n\n",
+        );
+        out.push_str("### The worker\n\n");
+        out.push_str(&format!("The server restarted over a backlog (the {APPLY_BACKLOG} deliveries added, mixed `issue.created`, `error.created`, `comment.created`, `issue.resolved`, plus anything left from above); time until none is pending.\n\n"));
+        out.push_str(
+            "| Store | Backlog | Applied/s | Not applied | Peak RSS (MB) |\n| --- | ---: | ---: | ---: | ---: |\n",
+        );
+        for r in results {
+            out.push_str(&format!(
+                "| {} | {} | {:.0} | {} | {:.1} |\n",
+                r.backend, r.backlog, r.applied_per_sec, r.apply_failed, r.apply_peak_rss_mb
+            ));
+        }
+        out.push_str("\n### The delivery log at a million rows\n\n");
+        out.push_str(
+            "A page is 51 rows (50 shown, one to know there is more), newest first, paged by id; median of 5 (ms).\n\n",
+        );
+        out.push_str("| Query |");
+        for r in results {
+            out.push_str(&format!(" {} ({} rows) |", r.backend, r.log_rows));
+        }
+        out.push_str("\n| --- |");
+        out.push_str(&" ---: |".repeat(results.len()));
+        out.push('\n');
+        if let Some(first) = results.first() {
+            for (i, (label, _)) in first.paging.iter().enumerate() {
+                out.push_str(&format!("| {label} |"));
+                for r in results {
+                    out.push_str(&format!(" {:.2} |", r.paging.get(i).map_or(f64::NAN, |(_, ms)| *ms)));
+                }
+                out.push('\n');
             }
-            out.push('\n');
+        }
+        out.push_str("\nTargets from the webhook issue: at least 10,000 acknowledged/s on SQLite, p99 at most 10 ms at 2,000/s, at least 5,000 applied/s, peak RSS at most 64 MB, none lost.\n");
+    }
+    if results.iter().any(|r| r.components.is_some()) {
+        out.push_str("\n### Sentry's UI components\n\n");
+        out.push_str(&format!(
+            "{COMPONENT_REQUESTS} signed requests per component, one at a time over one keep-alive connection, with {TICKETS} tickets in the installation; p50 / p99 in ms. Searches cycle through a word's start, a whole word, two words, an exact identifier and two letters; each create makes a ticket and its link.\n\n"
+        ));
+        out.push_str("| Store | Ticket search (target p99 ≤ 5) | Issue-link create (≤ 20) | Stacktrace link (≤ 2) |\n| --- | ---: | ---: | ---: |\n");
+        for r in results {
+            if let Some(c) = &r.components {
+                out.push_str(&format!(
+                    "| {} ({} tickets) | {:.2} / {:.2} | {:.2} / {:.2} | {:.2} / {:.2} |\n",
+                    r.backend,
+                    c.tickets,
+                    c.search.0,
+                    c.search.1,
+                    c.create.0,
+                    c.create.1,
+                    c.stacktrace.0,
+                    c.stacktrace.1
+                ));
+            }
         }
     }
-    out.push_str("\nTargets from the webhook issue: at least 10,000 acknowledged/s on SQLite, p99 at most 10 ms at 2,000/s, at least 5,000 applied/s, peak RSS at most 64 MB, none lost.\n");
     out
 }
