@@ -88,10 +88,12 @@ pub struct TicketForIssue<'a> {
 }
 
 impl Store {
-    /// Tickets of an installation for the link select: the exact identifier
-    /// first, then tickets whose identifier or title holds what was typed,
-    /// titles that start with it before the rest, recent before old. Nothing
-    /// typed: the most recent tickets.
+    /// Tickets of an installation for the link select. Nothing typed: the
+    /// most recent. The start of an identifier (`eng-1`): those it starts,
+    /// the exact one first. Other text: tickets whose identifier or title
+    /// holds it, titles that start with it first, recent before old; read
+    /// from the [`RECENT_WINDOW`] most recent tickets, and from the search
+    /// index only when those do not fill a page.
     pub async fn search_tickets(
         &self,
         installation: &str,
@@ -110,7 +112,6 @@ impl Store {
         if let Some(prefix) = identifier_prefix(typed) {
             return self.tickets_by_identifier_prefix(installation, &prefix, limit).await;
         }
-        let mut found = Vec::new();
         // SQLite's `like` ignores ASCII case already; PostgreSQL's needs `ilike`.
         let like = match self {
             Store::Sqlite(_) => "like",
@@ -133,45 +134,37 @@ impl Store {
             .fetch_all(pool)
             .await)?;
         let page_full = i64::try_from(recent.len()).unwrap_or(i64::MAX) >= limit;
-        let matches = if page_full || typed.chars().count() < 3 {
-            recent
-        } else {
-            match self {
-                Store::Sqlite(pool) => {
-                    let sql = "select t.identifier, t.title from ticket_search s join ticket t on t.id = s.rowid
+        if page_full || typed.chars().count() < 3 {
+            return Ok(recent);
+        }
+        Ok(match self {
+            Store::Sqlite(pool) => {
+                let sql = "select t.identifier, t.title from ticket_search s join ticket t on t.id = s.rowid
                                where ticket_search match $2 and t.installation_uuid = $1
                                order by instr(lower(t.title), lower($3)) = 1 desc, t.updated_at desc, t.id desc
                                limit $4";
-                    sqlx::query_as::<_, TicketChoice>(sql)
-                        .bind(installation)
-                        .bind(fts_phrase(typed))
-                        .bind(typed)
-                        .bind(limit)
-                        .fetch_all(pool)
-                        .await?
-                }
-                Store::Postgres(pool) => {
-                    let sql = "select identifier, title from ticket
+                sqlx::query_as::<_, TicketChoice>(sql)
+                    .bind(installation)
+                    .bind(fts_phrase(typed))
+                    .bind(typed)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
+            }
+            Store::Postgres(pool) => {
+                let sql = "select identifier, title from ticket
                                where installation_uuid = $1 and (identifier || ' ' || title) ilike $2 escape '\\'
                                order by strpos(lower(title), lower($3)) = 1 desc, updated_at desc, id desc
                                limit $4";
-                    sqlx::query_as::<_, TicketChoice>(sql)
-                        .bind(installation)
-                        .bind(like_pattern(typed))
-                        .bind(typed)
-                        .bind(limit)
-                        .fetch_all(pool)
-                        .await?
-                }
+                sqlx::query_as::<_, TicketChoice>(sql)
+                    .bind(installation)
+                    .bind(like_pattern(typed))
+                    .bind(typed)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?
             }
-        };
-        for choice in matches {
-            if !found.iter().any(|f: &TicketChoice| f.identifier == choice.identifier) {
-                found.push(choice);
-            }
-        }
-        found.truncate(usize::try_from(limit).unwrap_or(0));
-        Ok(found)
+        })
     }
 
     /// Tickets whose identifier starts with `prefix`, the exact one first
