@@ -449,6 +449,22 @@ impl Simulator {
         alert_id: &str,
         title: &str,
     ) -> SignedRequest {
+        self.metric_alert_with_settings(url, installation, action, alert_id, title, &[("team", json!("platform"))])
+    }
+
+    /// `metric_alert.*` whose trigger actions carry the settings the alert
+    /// rule's issuebridge action saved (as `[{name, label, value}]`).
+    pub fn metric_alert_with_settings(
+        &self,
+        url: &Url,
+        installation: &str,
+        action: &str,
+        alert_id: &str,
+        title: &str,
+        settings: &[(&str, Value)],
+    ) -> SignedRequest {
+        let settings: Vec<Value> =
+            settings.iter().map(|(name, value)| json!({ "name": name, "label": name, "value": value })).collect();
         let org = self.installation(installation).map(|i| i.org_id).unwrap_or(1);
         let status = match action {
             "resolved" => 2,
@@ -468,7 +484,7 @@ impl Simulator {
                     "target_type": "sentry_app",
                     "sentry_app_id": 1,
                     "sentry_app_installation_uuid": installation,
-                    "settings": [{ "name": "team", "label": "Team", "value": "platform" }],
+                    "settings": settings,
                 }],
             })
         };

@@ -355,6 +355,25 @@ on_both_stores!(alert_rule_settings_are_checked_then_applied_when_the_alert_fire
     );
 });
 
+on_both_stores!(metric_alerts_open_their_ticket_as_the_rule_action_says, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    team(&app, &acme, "OPS", "Operations", &["olga@acme.example"]).await;
+    let settings = [
+        ("team", json!("ops")),
+        ("assignee", json!("olga@acme.example")),
+        ("title", json!("[{level}] {title} in {project} ({rule})")),
+    ];
+    let alert = sim.metric_alert_with_settings(&webhook_url(), &acme, "critical", "77", "Too many errors", &settings);
+    assert_eq!(app.send(to_request(&alert)).await.status, StatusCode::OK);
+    while issuebridge::pipeline::worker::run_once(&app.state).await.unwrap() > 0 {}
+    let board = app.state.store.list_tickets(&issuebridge::domain::access::OrgScope::Everything, 10).await.unwrap();
+    assert_eq!(board.len(), 1);
+    assert_eq!(board[0].key.to_string(), "OPS-1");
+    assert!(board[0].title.starts_with("[critical] Too many errors in web ("), "{}", board[0].title);
+    assert_eq!(board[0].assignee.as_deref(), Some("olga@acme.example"));
+});
+
 on_both_stores!(stacktrace_links_redirect_by_the_longest_mapping_and_never_off_its_host, |db| async move {
     use issuebridge::components::stacktrace::MappingForm;
     let (app, sim) = spawn_app_with_sim(db).await;
@@ -440,10 +459,10 @@ on_both_stores!(stacktrace_links_redirect_by_the_longest_mapping_and_never_off_i
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
 });
 
-/// The console's side of the components: the ticket page, teams, code
-/// mappings and the Components page's calls follow the login's access
-/// rules (a foreign id answers as if it did not exist; changes need
-/// organization rights).
+// The console's side of the components: the ticket page, teams, code
+// mappings and the Components page's calls follow the login's access
+// rules (a foreign id answers as if it did not exist; changes need
+// organization rights).
 on_both_stores!(the_console_pages_of_the_components_keep_to_the_persons_organizations, |db| async move {
     use issuebridge_app::api::{
         ChangeTeam, ComponentOptions, LoadCodeMappings, LoadComponentRequests, LoadTeams, LoadTicket, SaveCodeMapping,
