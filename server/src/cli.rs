@@ -431,55 +431,27 @@ async fn open_installation(config: &Config, raw: &str) -> anyhow::Result<(Store,
 }
 
 async fn teams(config: Config, command: TeamsCommand) -> anyhow::Result<()> {
-    use issuebridge::domain::team::{member_email, team_name, TeamKey};
-    let installation = match &command {
-        TeamsCommand::List { installation }
-        | TeamsCommand::Add { installation, .. }
-        | TeamsCommand::Rename { installation, .. }
-        | TeamsCommand::AddMember { installation, .. }
-        | TeamsCommand::RemoveMember { installation, .. } => installation.clone(),
+    use issuebridge::domain::team::TeamChange;
+    let (installation, change) = match command {
+        TeamsCommand::List { installation } => (installation, None),
+        TeamsCommand::Add { installation, key, name } => (installation, Some(TeamChange::Add { key, name })),
+        TeamsCommand::Rename { installation, team, name } => {
+            (installation, Some(TeamChange::Rename { key: team, name }))
+        }
+        TeamsCommand::AddMember { installation, team, email } => {
+            (installation, Some(TeamChange::AddMember { key: team, email }))
+        }
+        TeamsCommand::RemoveMember { installation, team, email } => {
+            (installation, Some(TeamChange::RemoveMember { key: team, email }))
+        }
     };
     let (store, uuid, org) = open_installation(&config, &installation).await?;
-    let team_id = |key: String| {
-        let store = store.clone();
-        let uuid = uuid.clone();
-        async move {
-            let key = TeamKey::parse(&key)?;
-            let team = store.team_by_key(&uuid, &key).await?.ok_or_else(|| anyhow::anyhow!("no team {key} here"))?;
-            anyhow::Ok(team.id)
-        }
-    };
-    let change = match command {
-        TeamsCommand::List { .. } => None,
-        TeamsCommand::Add { key, name, .. } => {
-            let key = TeamKey::parse(&key)?;
-            store.create_team(&uuid, &key, &team_name(&name)?).await?;
-            Some(format!("made team {key}"))
-        }
-        TeamsCommand::Rename { team, name, .. } => {
-            let id = team_id(team.clone()).await?;
-            store.rename_team(&uuid, id, &team_name(&name)?).await?;
-            Some(format!("renamed team {team} to {name}"))
-        }
-        TeamsCommand::AddMember { team, email, .. } => {
-            let id = team_id(team.clone()).await?;
-            let email = member_email(&email)?;
-            store.add_team_member(&uuid, id, &email).await?;
-            Some(format!("added {email} to team {team}"))
-        }
-        TeamsCommand::RemoveMember { team, email, .. } => {
-            let id = team_id(team.clone()).await?;
-            let email = member_email(&email)?;
-            store.remove_team_member(&uuid, id, &email).await?;
-            Some(format!("removed {email} from team {team}"))
-        }
-    };
-    if let Some(detail) = change {
+    if let Some(change) = change {
+        let detail = store.change_team(&uuid, &change).await?;
         let event = NewAuditEvent::new(COMMAND_LINE, AuditAction::TeamChanged, detail).about(org, uuid.as_str());
         store.record_audit(&event).await?;
     }
-    store.ensure_default_team(&uuid).await?;
-    for team in store.teams(&uuid).await? {
+    for team in store.teams_with_default(&uuid).await? {
         let default = if team.is_default { " (default)" } else { "" };
         println!("{}\t{}{default}\t{}", team.key, team.name, team.members.join(", "));
     }

@@ -3,7 +3,9 @@
 
 use super::conn::on_conn;
 use super::teams::{TeamChoice, TeamError};
-use super::tickets::{insert_link, IfLinked, LinkFacts, TicketState, TicketToOpen};
+use super::tickets::{
+    insert_link, IfLinked, LinkFacts, TicketState, TicketToOpen, TICKET_STATE_COLUMNS, TICKET_STATE_JOIN,
+};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::components::stacktrace::CodeMapping;
 use crate::domain::team::{TeamKey, TicketKey};
@@ -241,9 +243,11 @@ impl Store {
         identifier: &TicketKey,
     ) -> Result<TicketState, LinkError> {
         let mut tx = self.begin_apply().await?;
-        let sql = "select t.id, t.status, tm.key as team_key, t.number from ticket t join team tm on tm.id = t.team_id
-                   where t.installation_uuid = $1 and t.identifier = $2";
-        let row = on_conn!(tx.conn(), |c| sqlx::query_as::<_, super::tickets::TicketStateRow>(sql)
+        let sql = format!(
+            "select {TICKET_STATE_COLUMNS} from ticket t {TICKET_STATE_JOIN}
+             where t.installation_uuid = $1 and t.identifier = $2"
+        );
+        let row = on_conn!(tx.conn(), |c| sqlx::query_as::<_, super::tickets::TicketStateRow>(&sql)
             .bind(issue.installation)
             .bind(identifier.to_string())
             .fetch_optional(c)

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use super::conn::{on_conn, Conn};
 use super::{on_pool, Store, StoreError};
-use crate::domain::team::{Team, TeamKey, TicketKey, DEFAULT_TEAM_KEY, DEFAULT_TEAM_NAME};
+use crate::domain::team::{
+    member_email, team_name, InvalidTeam, Team, TeamChange, TeamKey, TicketKey, DEFAULT_TEAM_KEY, DEFAULT_TEAM_NAME,
+};
 use crate::domain::time::now_ms;
 
 /// Where a new ticket goes.
@@ -26,6 +28,9 @@ pub enum TeamError {
     NotFound,
     #[error("the key {0} is taken by another team of this installation")]
     KeyTaken(TeamKey),
+    /// A key, name or email as typed that does not check.
+    #[error(transparent)]
+    Invalid(#[from] InvalidTeam),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -149,6 +154,55 @@ impl Store {
         let members =
             on_pool!(self, |pool| sqlx::query_scalar::<_, String>(members_sql).bind(row.id).fetch_all(pool).await)?;
         Ok(Some(Team { id: row.id, key: key.clone(), name: row.name, is_default: row.is_default, members }))
+    }
+
+    /// An installation's teams, its default team made first if it has none:
+    /// a read, and a write only the first time (selects ask on every form).
+    pub async fn teams_with_default(&self, installation: &str) -> Result<Vec<Team>, StoreError> {
+        let teams = self.teams(installation).await?;
+        if teams.iter().any(|t| t.is_default) {
+            return Ok(teams);
+        }
+        self.ensure_default_team(installation).await?;
+        self.teams(installation).await
+    }
+
+    /// Applies a change asked for by the console or the command line, its
+    /// keys, names and emails checked; says what was done, for the audit log.
+    pub async fn change_team(&self, installation: &str, change: &TeamChange) -> Result<String, TeamError> {
+        let team_id = |key: &str| {
+            let key = TeamKey::parse(key);
+            async move {
+                let key = key?;
+                let team = self.team_by_key(installation, &key).await?.ok_or(TeamError::NotFound)?;
+                Ok::<_, TeamError>((team.id, key))
+            }
+        };
+        Ok(match change {
+            TeamChange::Add { key, name } => {
+                let key = TeamKey::parse(key)?;
+                self.create_team(installation, &key, &team_name(name)?).await?;
+                format!("made team {key}")
+            }
+            TeamChange::Rename { key, name } => {
+                let (id, key) = team_id(key).await?;
+                let name = team_name(name)?;
+                self.rename_team(installation, id, &name).await?;
+                format!("renamed team {key} to {name}")
+            }
+            TeamChange::AddMember { key, email } => {
+                let (id, key) = team_id(key).await?;
+                let email = member_email(email)?;
+                self.add_team_member(installation, id, &email).await?;
+                format!("added {email} to team {key}")
+            }
+            TeamChange::RemoveMember { key, email } => {
+                let (id, key) = team_id(key).await?;
+                let email = member_email(email)?;
+                self.remove_team_member(installation, id, &email).await?;
+                format!("removed {email} from team {key}")
+            }
+        })
     }
 
     /// Makes sure the installation has its default team (the worker would

@@ -368,8 +368,8 @@ pub struct TicketState {
 
 /// The columns of a [`TicketStateRow`], from `ticket t` joined by
 /// [`TICKET_STATE_JOIN`].
-const TICKET_STATE_COLUMNS: &str = "t.id, t.status, tm.key as team_key, t.number";
-const TICKET_STATE_JOIN: &str = "join team tm on tm.id = t.team_id";
+pub(crate) const TICKET_STATE_COLUMNS: &str = "t.id, t.status, tm.key as team_key, t.number";
+pub(crate) const TICKET_STATE_JOIN: &str = "join team tm on tm.id = t.team_id";
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct TicketStateRow {
@@ -416,6 +416,14 @@ pub struct TicketToOpen<'a> {
     /// The Sentry issue the ticket is opened for, and linked to.
     pub issue: Option<&'a str>,
 }
+
+/// Sentry issues with the ticket each is linked to; a `where` follows.
+const SENTRY_ISSUE_CHOICES: &str = "select s.issue_id, s.short_id, s.title, s.project_slug, s.web_url,
+                                           t.identifier as ticket
+                                    from sentry_issue s
+                                    left join ticket_link l on l.installation_uuid = s.installation_uuid
+                                                           and l.sentry_issue_id = s.issue_id
+                                    left join ticket t on t.id = l.ticket_id";
 
 #[derive(sqlx::FromRow)]
 struct DetailRow {
@@ -548,16 +556,28 @@ impl Store {
         installation: &str,
         limit: i64,
     ) -> Result<Vec<SentryIssueChoice>, StoreError> {
-        let sql = "select s.issue_id, s.short_id, s.title, s.project_slug, s.web_url, t.identifier as ticket
-                   from sentry_issue s
-                   left join ticket_link l on l.installation_uuid = s.installation_uuid and l.sentry_issue_id = s.issue_id
-                   left join ticket t on t.id = l.ticket_id
-                   where s.installation_uuid = $1
-                   order by s.updated_at desc, s.issue_id desc limit $2";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SentryIssueChoice>(sql)
+        let sql = format!(
+            "{SENTRY_ISSUE_CHOICES} where s.installation_uuid = $1 order by s.updated_at desc, s.issue_id desc limit $2"
+        );
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SentryIssueChoice>(&sql)
             .bind(installation)
             .bind(limit)
             .fetch_all(pool)
+            .await)?)
+    }
+
+    /// One Sentry issue an installation told us about, as
+    /// [`Store::recent_sentry_issues`] lists it.
+    pub async fn sentry_issue_choice(
+        &self,
+        installation: &str,
+        issue: &str,
+    ) -> Result<Option<SentryIssueChoice>, StoreError> {
+        let sql = format!("{SENTRY_ISSUE_CHOICES} where s.installation_uuid = $1 and s.issue_id = $2");
+        Ok(on_pool!(self, |pool| sqlx::query_as::<_, SentryIssueChoice>(&sql)
+            .bind(installation)
+            .bind(issue)
+            .fetch_optional(pool)
             .await)?)
     }
 }

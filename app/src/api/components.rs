@@ -160,14 +160,12 @@ pub async fn submit_issue_link(
     let state = ssr::state()?;
     let viewer = ssr::viewer()?;
     let (uuid, _) = ssr::visible_installation(&state, &viewer, &installation).await?;
-    let issues = state
+    let found = state
         .store
-        .recent_sentry_issues(uuid.as_str(), 500)
+        .sentry_issue_choice(uuid.as_str(), &issue_id)
         .await
         .map_err(|e| ssr::store_failed("load the issue", e))?;
-    let Some(issue) = issues.into_iter().find(|i| i.issue_id == issue_id) else {
-        return Err(ssr::not_found("Sentry issue"));
-    };
+    let Some(issue) = found else { return Err(ssr::not_found("Sentry issue")) };
     let issue_number: i64 = issue.issue_id.parse().map_err(|_| ssr::not_found("Sentry issue"))?;
     let body = serde_json::json!({
         "fields": fields,
@@ -252,9 +250,8 @@ pub async fn load_teams() -> Result<Vec<InstallationTeams>, ServerFnError> {
     let viewer = ssr::viewer()?;
     let mut all = Vec::new();
     for installation in inner::installed(&state, &viewer).await? {
-        let store = &state.store;
-        store.ensure_default_team(&installation.uuid).await.map_err(|e| ssr::store_failed("load teams", e))?;
-        let teams = store.teams(&installation.uuid).await.map_err(|e| ssr::store_failed("load teams", e))?;
+        let teams =
+            state.store.teams_with_default(&installation.uuid).await.map_err(|e| ssr::store_failed("load teams", e))?;
         all.push(InstallationTeams { installation, teams });
     }
     Ok(all)
@@ -265,54 +262,18 @@ pub async fn load_teams() -> Result<Vec<InstallationTeams>, ServerFnError> {
 #[server(input = leptos::server_fn::codec::Json)]
 pub async fn change_team(installation: String, change: TeamChange) -> Result<String, ServerFnError> {
     use issuebridge::domain::audit::AuditAction;
-    use issuebridge::domain::team::{member_email, team_name, TeamKey};
     use issuebridge::store::TeamError;
     let state = ssr::state()?;
     let viewer = ssr::viewer()?;
     let (uuid, record) = ssr::manageable_installation(&state, &viewer, &installation).await?;
-    let invalid = |e: issuebridge::domain::team::InvalidTeam| ssr::refuse(http::StatusCode::BAD_REQUEST, e.0);
-    let team_error = |e: TeamError| match e {
+    let done = state.store.change_team(uuid.as_str(), &change).await.map_err(|e| match e {
+        TeamError::Invalid(e) => ssr::refuse(http::StatusCode::BAD_REQUEST, e.0),
         TeamError::NotFound => ssr::not_found("team"),
         TeamError::KeyTaken(_) => ssr::refuse(http::StatusCode::CONFLICT, format!("{e}.")),
         TeamError::Store(e) => ssr::store_failed("change the team", e),
-    };
-    let store = &state.store;
-    let installation = uuid.as_str();
-    let team_id = |key: String| async move {
-        let key = TeamKey::parse(&key).map_err(invalid)?;
-        match store.team_by_key(installation, &key).await {
-            Ok(Some(team)) => Ok(team.id),
-            Ok(None) => Err(ssr::not_found("team")),
-            Err(e) => Err(ssr::store_failed("find the team", e)),
-        }
-    };
-    let done = match change {
-        TeamChange::Add { key, name } => {
-            let key = TeamKey::parse(&key).map_err(invalid)?;
-            store.create_team(installation, &key, &team_name(&name).map_err(invalid)?).await.map_err(team_error)?;
-            format!("made team {key}")
-        }
-        TeamChange::Rename { key, name } => {
-            let id = team_id(key.clone()).await?;
-            let name = team_name(&name).map_err(invalid)?;
-            store.rename_team(installation, id, &name).await.map_err(team_error)?;
-            format!("renamed team {} to {name}", key.to_uppercase())
-        }
-        TeamChange::AddMember { key, email } => {
-            let id = team_id(key.clone()).await?;
-            let email = member_email(&email).map_err(invalid)?;
-            store.add_team_member(installation, id, &email).await.map_err(team_error)?;
-            format!("added {email} to team {}", key.to_uppercase())
-        }
-        TeamChange::RemoveMember { key, email } => {
-            let id = team_id(key.clone()).await?;
-            let email = member_email(&email).map_err(invalid)?;
-            store.remove_team_member(installation, id, &email).await.map_err(team_error)?;
-            format!("removed {email} from team {}", key.to_uppercase())
-        }
-    };
+    })?;
     let event = issuebridge::store::NewAuditEvent::new(&viewer.email, AuditAction::TeamChanged, done.clone())
-        .about(record.org_slug.clone(), installation);
+        .about(record.org_slug.clone(), uuid.as_str());
     ssr::audit(&state, event).await;
     Ok(done)
 }

@@ -73,8 +73,7 @@ pub(super) async fn options(
 
 /// Every team, the default one chosen.
 async fn teams(state: &ServerState, installation: &str) -> Result<Vec<SelectOption>, SentryEndpointError> {
-    state.app.store.ensure_default_team(installation).await?;
-    let teams = state.app.store.teams(installation).await?;
+    let teams = state.app.store.teams_with_default(installation).await?;
     Ok(teams
         .into_iter()
         .take(MAX_OPTIONS)
