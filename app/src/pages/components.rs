@@ -67,10 +67,13 @@ fn Workbench(installations: Vec<ConsoleInstallation>) -> impl IntoView {
     let issue = RwSignal::new(None::<SentryIssueChoice>);
     let link_action = ServerAction::<SubmitIssueLink>::new();
     let alert_action = ServerAction::<SubmitAlertSettings>::new();
-    let requests = Resource::new(
-        move || (link_action.version().get(), alert_action.version().get()),
-        |_| load_component_requests(),
-    );
+    // In the browser only: the log changes with every request, the page's
+    // own selects among them, so what the server rendered would be stale
+    // by the time the page hydrates.
+    let requests = LocalResource::new(move || {
+        (link_action.version().get(), alert_action.version().get());
+        load_component_requests()
+    });
     view! {
         <div class="field">
             <label for="component-installation">"Organization"</label>
@@ -112,11 +115,11 @@ fn Workbench(installations: Vec<ConsoleInstallation>) -> impl IntoView {
         </div>
         <h2>"Request log"</h2>
         <p class="muted">"The last requests to the components, from Sentry or from this page, as Sentry's request log shows an app's."</p>
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                match requests.await {
-                    Ok(list) if list.is_empty() => view! { <p class="muted">"No requests yet."</p> }.into_any(),
-                    Ok(list) => view! {
+        {move || {
+                match requests.get() {
+                    None => view! { <p class="muted">"Loading…"</p> }.into_any(),
+                    Some(Ok(list)) if list.is_empty() => view! { <p class="muted">"No requests yet."</p> }.into_any(),
+                    Some(Ok(list)) => view! {
                         <table class="table" data-testid="component-requests">
                             <thead><tr><th>"When"</th><th>"Component"</th><th>"Status"</th><th>"Request"</th><th>"Answer"</th></tr></thead>
                             <tbody>
@@ -132,10 +135,9 @@ fn Workbench(installations: Vec<ConsoleInstallation>) -> impl IntoView {
                             </tbody>
                         </table>
                     }.into_any(),
-                    Err(error) => view! { <LoadError error/> }.into_any(),
+                    Some(Err(error)) => view! { <LoadError error/> }.into_any(),
                 }
-            })}
-        </Transition>
+        }}
     }
 }
 
