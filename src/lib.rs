@@ -29,6 +29,10 @@ pub mod demo;
 #[cfg(feature = "server")]
 pub mod installations;
 #[cfg(feature = "server")]
+pub mod live;
+#[cfg(feature = "server")]
+pub mod markdown;
+#[cfg(feature = "server")]
 pub mod outbound;
 #[cfg(feature = "server")]
 pub mod pipeline;

@@ -44,6 +44,14 @@ pub struct AppState {
     pub memberships_changed_at_ms: Arc<std::sync::atomic::AtomicI64>,
     /// The last requests Sentry made to the UI components, for the console.
     pub component_log: Arc<crate::components::log::RequestLog>,
+    /// "These tickets changed", for the console's open pages.
+    pub live: crate::live::LiveFeed,
+    /// Wakes the outbox sender when a change is queued.
+    pub outbox_ready: Arc<tokio::sync::Notify>,
+    /// How the outbox sender waits between attempts.
+    pub outbox_policy: crate::outbound::sender::OutboxPolicy,
+    /// Each organization's Sentry members, to send assignees by email.
+    pub members: Arc<crate::outbound::members::MemberCache>,
 }
 
 impl AppState {
@@ -57,6 +65,7 @@ impl AppState {
             }))
         });
         let inbox = Inbox::start(store.clone());
+        let live = crate::live::LiveFeed::new(store.clone());
         let login = config.oauth.as_ref().map(|oauth| LoginProvider {
             base_url: config.sentry_url.clone(),
             client_id: oauth.client_id.clone(),
@@ -73,6 +82,10 @@ impl AppState {
             login,
             memberships_changed_at_ms: Arc::default(),
             component_log: Arc::default(),
+            live,
+            outbox_ready: Arc::default(),
+            outbox_policy: Default::default(),
+            members: Arc::default(),
         }
     }
 

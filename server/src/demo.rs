@@ -103,5 +103,37 @@ pub async fn start(state: AppState) -> anyhow::Result<AppState> {
         };
         state.store.install_with_tokens(&record, &seal(&state.cipher, &uuid, &grant)).await?;
     }
+    // The simulator keeps nothing: it learns the issues the board knows, so
+    // changes made on the board reach "Sentry" in demo mode too.
+    for known in state.store.list_installations(&issuebridge::domain::access::OrgScope::Everything).await? {
+        for issue in state.store.recent_sentry_issues(&known.uuid, 1000).await? {
+            sim.adopt_issue(
+                &issue.issue_id,
+                &known.org_slug,
+                issue.project_slug.as_deref().unwrap_or("web"),
+                issue.short_id.as_deref().unwrap_or(&issue.issue_id),
+                issue.title.as_deref().unwrap_or("Sentry issue"),
+            );
+        }
+    }
+    if let Some(public) = state.config.public_url.clone() {
+        forward_echoes(sim.clone(), public.join("sentry/webhook").context("the webhook URL")?);
+    }
     Ok(state)
+}
+
+/// Sends the webhooks the simulated Sentry makes about the app's own
+/// changes, as Sentry would: the app recognises them as its own echoes.
+fn forward_echoes(sim: Arc<Simulator>, webhook_url: url::Url) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tick.tick().await;
+            for echo in sim.take_echoes(&webhook_url) {
+                if let Err(error) = echo.send().await {
+                    tracing::debug!(%error, "demo mode: an echo webhook was not delivered");
+                }
+            }
+        }
+    });
 }

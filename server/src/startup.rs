@@ -112,6 +112,7 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
     let sessions = ConsoleSessions::new(&state.app.store).layer(&state.app.config, site.https());
     let console = Router::new()
         .leptos_routes_with_context(&state, console_routes(), provide_request_context.clone(), render_shell)
+        .route(crate::live::LIVE_PATH, axum::routing::get(crate::live::events))
         .route_layer(middleware::from_fn(guard::malformed_calls_are_bad_requests))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_viewer));
     let browser = Router::new()
@@ -210,11 +211,14 @@ impl Application {
     ) -> anyhow::Result<()> {
         // The worker applies stored deliveries; it stops with the server.
         let (stop_worker, worker_stopped) = tokio::sync::watch::channel(false);
-        let worker = tokio::spawn(issuebridge::pipeline::worker::run(self.state.clone(), worker_stopped));
+        let worker = tokio::spawn(issuebridge::pipeline::worker::run(self.state.clone(), worker_stopped.clone()));
+        // The outbox sender tells Sentry what changed here; it stops with the server too.
+        let sender = tokio::spawn(issuebridge::outbound::sender::run(self.state.clone(), worker_stopped));
         let sessions = ConsoleSessions::new(&self.state.store).clean_up_continuously();
         let outcome = serve_until(self.listener, self.router, shutdown, grace).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
+        let _ = sender.await;
         sessions.abort();
         self.state.store.close().await;
         outcome

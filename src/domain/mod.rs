@@ -7,6 +7,7 @@ pub mod deliveries;
 pub mod ids;
 pub mod installation;
 pub mod names;
+pub mod outbox;
 pub mod settings;
 pub mod team;
 pub mod ticket;

@@ -51,6 +51,16 @@ impl InstallationSettings {
         Some(self.map_email(email))
     }
 
+    /// The Sentry email for a board assignee: the user mapping read
+    /// backwards (the first Sentry email mapped to it), else the email as
+    /// it is.
+    pub fn sentry_email_for(&self, board_email: &str) -> String {
+        self.user_mapping
+            .iter()
+            .find(|(_, to)| to.eq_ignore_ascii_case(board_email))
+            .map_or_else(|| board_email.to_owned(), |(from, _)| from.clone())
+    }
+
     /// An email through the user mapping (case-insensitively).
     pub fn map_email(&self, email: &str) -> String {
         self.user_mapping
@@ -83,6 +93,25 @@ impl StatusMapping {
             IssueStatus::Resolved => self.resolved,
             IssueStatus::Ignored => self.ignored,
             IssueStatus::Unresolved => self.unresolved,
+        }
+    }
+}
+
+impl StatusMapping {
+    /// The Sentry status a ticket status is sent as: the inbound mapping
+    /// read backwards. An open ticket is an unresolved issue; a closed one
+    /// is the first of resolved, ignored that maps to its status, and
+    /// otherwise done → resolved, won't do → ignored.
+    pub fn issue_status_for(&self, status: TicketStatus) -> IssueStatus {
+        if status.is_open() {
+            return IssueStatus::Unresolved;
+        }
+        if self.resolved == status {
+            IssueStatus::Resolved
+        } else if self.ignored == status || status == TicketStatus::WontDo {
+            IssueStatus::Ignored
+        } else {
+            IssueStatus::Resolved
         }
     }
 }
@@ -190,6 +219,31 @@ mod tests {
 
     fn user(email: Option<&str>) -> Assignee {
         Assignee { kind: "user".into(), name: Some("Ada".into()), id: None, email: email.map(str::to_owned) }
+    }
+
+    #[test]
+    fn ticket_statuses_go_back_to_sentry_through_the_mapping_reversed() {
+        let mapping = StatusMapping::default();
+        assert_eq!(mapping.issue_status_for(TicketStatus::Done), IssueStatus::Resolved);
+        assert_eq!(mapping.issue_status_for(TicketStatus::WontDo), IssueStatus::Ignored);
+        assert_eq!(mapping.issue_status_for(TicketStatus::Todo), IssueStatus::Unresolved);
+        assert_eq!(mapping.issue_status_for(TicketStatus::InProgress), IssueStatus::Unresolved);
+        // Ignored issues close tickets as done, resolved ones as won't do.
+        let swapped = StatusMapping {
+            resolved: TicketStatus::WontDo,
+            ignored: TicketStatus::Done,
+            unresolved: TicketStatus::Todo,
+        };
+        assert_eq!(swapped.issue_status_for(TicketStatus::Done), IssueStatus::Ignored);
+        assert_eq!(swapped.issue_status_for(TicketStatus::WontDo), IssueStatus::Resolved);
+    }
+
+    #[test]
+    fn board_emails_go_back_to_sentry_through_the_user_mapping() {
+        let mut settings = InstallationSettings::default();
+        settings.user_mapping.insert("ada@corp.example".into(), "ada@example.com".into());
+        assert_eq!(settings.sentry_email_for("ADA@example.com"), "ada@corp.example");
+        assert_eq!(settings.sentry_email_for("grace@example.com"), "grace@example.com");
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! What issuebridge sends back to Sentry. Today: comments written here,
-//! posted to the ticket's Sentry issue. The two-way sync (status, assignee,
-//! the external-issue link, through an outbox) belongs here too.
+//! What issuebridge tells Sentry: the two-way sync (docs/sync.md).
+//!
+//! Console changes write outbox rows in their own transaction
+//! ([`crate::store::ticket_edit`]); the worker writes one for each ticket it
+//! opens by itself (the external-issue link). [`sender`] drains them in
+//! order per Sentry issue through the API client; [`members`] finds the
+//! Sentry user behind an assignee's email.
 
-pub mod comments;
+pub mod members;
+pub mod sender;

@@ -49,6 +49,19 @@ async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
     if !others.is_empty() {
         apply::apply_batch(&state.store, &others).await?;
     }
+    // Open boards load again; the worker cannot cheaply tell which
+    // deliveries changed a ticket, so every installation it touched says so.
+    let mut touched: Vec<&str> =
+        installations.iter().chain(&others).filter_map(|d| d.installation_uuid.as_deref()).collect();
+    touched.sort_unstable();
+    touched.dedup();
+    for installation in touched {
+        let change =
+            crate::domain::outbox::LiveChange { installation_uuid: installation.to_owned(), tickets: Vec::new() };
+        state.live.publish(change).await;
+    }
+    // The worker queues external-issue links for the tickets it opens.
+    state.outbox_ready.notify_one();
     Ok(count)
 }
 

@@ -119,6 +119,24 @@ fn string_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D:
     }
 }
 
+/// A member of an organization, as `GET …/members/` lists them. `user` is
+/// missing for invitations not yet accepted.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Member {
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub user: Option<MemberUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MemberUser {
+    #[serde(deserialize_with = "string_or_number")]
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
 /// A project service hook; its `secret` signs its deliveries.
 #[derive(Debug, Clone, Deserialize)]
 pub struct ServiceHook {
@@ -232,6 +250,12 @@ impl SentryClient {
                     self.note_rate_limit(response.headers());
                     let status = response.status();
                     if status == StatusCode::TOO_MANY_REQUESTS {
+                        // Nothing leaves before Sentry's wait is over, and
+                        // callers (the outbox) can ask how long that is.
+                        if let Some(wait) = rate_limit_wait(response.headers()) {
+                            let until = std::time::Instant::now() + wait;
+                            *self.blocked_until.lock().unwrap_or_else(|p| p.into_inner()) = Some(until);
+                        }
                         Some(rate_limit_wait(response.headers()).unwrap_or_else(|| self.backoff(attempt)))
                     } else if matches!(status.as_u16(), 500 | 502 | 503 | 504) {
                         Some(self.backoff(attempt))
@@ -278,6 +302,12 @@ impl SentryClient {
             (Some(0), Some(wait)) => Some(std::time::Instant::now() + wait),
             _ => None,
         };
+    }
+
+    /// How long Sentry's rate limit still holds calls back, if it does.
+    pub fn rate_limited_for(&self) -> Option<Duration> {
+        let until = (*self.blocked_until.lock().unwrap_or_else(|p| p.into_inner()))?;
+        until.checked_duration_since(std::time::Instant::now())
     }
 
     pub fn app(&self) -> &SentryApp {
@@ -462,6 +492,27 @@ impl SentryClient {
         Ok(())
     }
 
+    /// The organization's members, every page (`GET
+    /// /api/0/organizations/{org}/members/`, scope `member:read`). Sentry
+    /// pages with a `Link` header whose `rel="next"` says `results="true"`
+    /// while there is more.
+    pub async fn list_members(&self, token: &Secret, org: &OrgSlug) -> Result<Vec<Member>, SentryError> {
+        const MAX_PAGES: usize = 50;
+        let mut url = self.url(&format!("/api/0/organizations/{org}/members/"));
+        let mut members = Vec::new();
+        for _ in 0..MAX_PAGES {
+            let response = self.execute(|| self.http.get(url.clone()).bearer_auth(token.expose())).await?;
+            let next = next_page(response.headers());
+            members.extend(decode::<Vec<Member>>(response, "members").await?);
+            match next.and_then(|next| Url::parse(&next).ok()) {
+                // Only pages of the same Sentry: the token goes with them.
+                Some(next) if next.origin() == url.origin() => url = next,
+                _ => break,
+            }
+        }
+        Ok(members)
+    }
+
     // ----- service hooks: raw events of chosen projects (docs/sentry-protocol.md §7) -----
 
     pub async fn create_service_hook(
@@ -548,6 +599,16 @@ impl SentryClient {
     }
 }
 
+/// The next page's URL from Sentry's `Link` header, if it has results.
+fn next_page(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    let link = headers.get(reqwest::header::LINK)?.to_str().ok()?;
+    link.split(',').find_map(|part| {
+        let (target, params) = part.split_once(';')?;
+        let is_next = params.contains(r#"rel="next""#) && params.contains(r#"results="true""#);
+        is_next.then(|| target.trim().trim_start_matches('<').trim_end_matches('>').to_owned())
+    })
+}
+
 fn header_number(headers: &reqwest::header::HeaderMap, name: &str) -> Option<i64> {
     headers.get(name)?.to_str().ok()?.trim().parse::<f64>().ok().map(|n| n as i64)
 }
@@ -625,6 +686,20 @@ pub fn format_datetime_ms(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_next_page_is_the_link_with_results() {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let link = r#"<https://sentry.io/api/0/organizations/acme/members/?&cursor=100:-1:1>; rel="previous"; results="false"; cursor="100:-1:1", <https://sentry.io/api/0/organizations/acme/members/?&cursor=100:1:0>; rel="next"; results="true"; cursor="100:1:0""#;
+        headers.insert(reqwest::header::LINK, link.parse().unwrap());
+        assert_eq!(
+            next_page(&headers).as_deref(),
+            Some("https://sentry.io/api/0/organizations/acme/members/?&cursor=100:1:0")
+        );
+        let last = link.replace(r#"results="true""#, r#"results="false""#);
+        headers.insert(reqwest::header::LINK, last.parse().unwrap());
+        assert_eq!(next_page(&headers), None);
+    }
 
     #[test]
     fn parses_both_datetime_forms() {

@@ -20,11 +20,13 @@ pub mod conn;
 pub mod deliveries;
 pub mod effects;
 pub mod installations;
+pub mod outbox;
 pub mod sentry_issues;
 pub mod service_hooks;
 pub mod teams;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod ticket_edit;
 pub mod tickets;
 
 use std::collections::HashMap;

@@ -7,6 +7,7 @@ use super::teams::{take_ticket_number, TeamChoice, TeamError};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
+use crate::domain::outbox::ChangeSource;
 use crate::domain::team::{TeamKey, TicketKey};
 use crate::domain::ticket::{
     CommentView, LinkedIssueView, SentryIssueChoice, TicketDetail, TicketStatus, TicketSummary,
@@ -309,7 +310,21 @@ impl ApplyTx {
         if let Some(issue) = ticket.issue {
             let link = LinkFacts { installation: ticket.installation, issue_id: issue, ..Default::default() };
             insert_link(self.conn(), id, &link, IfLinked::KeepTheFirst).await?;
+            // A ticket issuebridge opened by itself shows in Sentry's sidebar
+            // through an external-issue link. One made from the sidebar's
+            // issue-link form needs none: Sentry records that link itself.
+            if ticket.source != "issue_link" {
+                let (kind, payload) = (crate::domain::outbox::OutboxKind::LinkExternal, serde_json::json!({}));
+                self.enqueue_for_issue(ticket.installation, issue, id, kind, &payload, now_ms()).await?;
+            }
         }
+        let (source, summary) = match ticket.source {
+            "issue" => (ChangeSource::Sentry, format!("opened as {key} for a new Sentry issue")),
+            "issue_link" => (ChangeSource::Sentry, format!("created as {key} from Sentry's issue sidebar")),
+            "event_alert" | "metric_alert" => (ChangeSource::Rule, format!("opened as {key} by a Sentry alert")),
+            _ => (ChangeSource::Person, format!("created as {key}")),
+        };
+        self.record_ticket_event(id, source, None, &summary).await?;
         Ok(TicketState { id, key, status: ticket.status })
     }
 
@@ -343,17 +358,21 @@ impl ApplyTx {
         Ok(changed == 1)
     }
 
-    pub async fn set_ticket_assignee(&mut self, ticket: TicketId, assignee: &str) -> Result<(), StoreError> {
-        let sql = "update ticket set assignee_email = $2, updated_at = $3
-                   where id = $1 and (assignee_email is null or assignee_email <> $2)";
-        on_conn!(self.conn(), |conn| sqlx::query(sql)
+    /// Assigns the ticket, unless a newer assignment (here or in Sentry)
+    /// was applied already; true if the assignee changed.
+    pub async fn set_ticket_assignee(&mut self, ticket: TicketId, assignee: &str, at: i64) -> Result<bool, StoreError> {
+        let sql = "update ticket set assignee_email = $2, updated_at = $3, assignee_at = $4
+                   where id = $1 and (assignee_email is null or assignee_email <> $2)
+                     and (assignee_at is null or assignee_at <= $4)";
+        let changed = on_conn!(self.conn(), |conn| sqlx::query(sql)
             .bind(ticket.0)
             .bind(assignee)
             .bind(now_ms())
+            .bind(at)
             .execute(conn)
             .await
-            .map(|_| ()))?;
-        Ok(())
+            .map(|d| d.rows_affected()))?;
+        Ok(changed == 1)
     }
 }
 

@@ -52,10 +52,23 @@ async fn log_and_inject_failures(State(shared): State<Arc<Shared>>, request: Req
     if let Some(millis) = delay {
         tokio::time::sleep(std::time::Duration::from_millis(millis)).await;
     }
-    let injected = shared.model().take_failure(&method, &path);
+    let injected = {
+        let mut model = shared.model();
+        if model.down {
+            Some(503)
+        } else {
+            model.take_failure(&method, &path)
+        }
+    };
     let response = match injected {
         Some(status) => {
-            detail(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "simulated failure")
+            let mut answer =
+                detail(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), "simulated failure");
+            // Sentry's 429 says when to come back.
+            if status == 429 {
+                answer.headers_mut().insert("retry-after", header::HeaderValue::from_static("1"));
+            }
+            answer
         }
         None => next.run(request).await,
     };
@@ -188,7 +201,7 @@ pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// The installation whose live bearer token the request carries.
-fn token_installation(shared: &Shared, headers: &HeaderMap) -> Result<String, Refusal> {
+pub(super) fn token_installation(shared: &Shared, headers: &HeaderMap) -> Result<String, Refusal> {
     let Some(token) = bearer_token(headers) else {
         return Err((StatusCode::UNAUTHORIZED, "Authentication credentials were not provided."));
     };

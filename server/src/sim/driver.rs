@@ -357,10 +357,20 @@ impl Simulator {
             let group = self.group_json(issue_id, issuebridge::sentry::api::format_datetime_ms);
             match action {
                 "resolved" => json!({ "resolution_type": "now", "issue": group }),
-                "assigned" => json!({
-                    "assignee": { "type": "user", "name": "Ada Lovelace", "id": 2, "email": "ada@example.com" },
-                    "issue": group,
-                }),
+                "assigned" => {
+                    // The issue's assignee if it has one (`user:<id>`),
+                    // else the sample person tests assign.
+                    let user = issue
+                        .assigned_to
+                        .as_deref()
+                        .and_then(|a| a.strip_prefix("user:"))
+                        .and_then(|id| self.users().into_iter().find(|u| u.id.to_string() == id));
+                    let assignee = match user {
+                        Some(user) => json!({ "type": "user", "name": user.name, "id": user.id, "email": user.email }),
+                        None => json!({ "type": "user", "name": "Ada Lovelace", "id": 2, "email": "ada@example.com" }),
+                    };
+                    json!({ "assignee": assignee, "issue": group })
+                }
                 _ => json!({ "issue": group }),
             }
         };

@@ -166,6 +166,65 @@ impl Simulator {
         id
     }
 
+    /// An issue with a known id (demo mode gives its stored issues back to
+    /// a fresh simulator); an issue with that id already stays as it is.
+    pub fn adopt_issue(&self, id: &str, org_slug: &str, project: &str, short_id: &str, title: &str) {
+        self.shared.model().issues.entry(id.to_owned()).or_insert_with(|| SimIssue {
+            id: id.to_owned(),
+            org_slug: org_slug.to_owned(),
+            project_slug: project.to_owned(),
+            short_id: short_id.to_owned(),
+            title: title.to_owned(),
+            status: "unresolved".to_owned(),
+            assigned_to: None,
+        });
+    }
+
+    /// Sentry goes down (every call answers 503) or comes back.
+    pub fn set_down(&self, down: bool) {
+        self.shared.model().down = down;
+    }
+
+    /// The issue is deleted in Sentry: calls about it answer 404.
+    pub fn delete_issue(&self, id: &str) {
+        self.shared.model().issues.remove(id);
+    }
+
+    /// A person changes the issue's status in Sentry's UI (the test then
+    /// sends the webhook Sentry would, with that person as the actor).
+    pub fn set_issue_status(&self, id: &str, status: &str) {
+        if let Some(issue) = self.shared.model().issues.get_mut(id) {
+            issue.status = status.to_owned();
+        }
+    }
+
+    /// `{"type":"application","id":<app uuid>}`: the app itself, as the
+    /// actor of what it changed through the API.
+    pub fn app_actor(&self) -> serde_json::Value {
+        serde_json::json!({ "type": "application", "id": self.app().uuid, "name": self.app().slug })
+    }
+
+    /// The webhooks Sentry sends about the changes the app made through the
+    /// API since the last call (its echoes), signed, addressed to `url`.
+    pub fn take_echoes(&self, url: &Url) -> Vec<driver::SignedRequest> {
+        let echoes = std::mem::take(&mut self.shared.model().echoes);
+        echoes
+            .into_iter()
+            .filter(|echo| match echo {
+                model::Echo::Issue { issue, .. } | model::Echo::Comment { issue, .. } => self.issue(issue).is_some(),
+            })
+            .map(|echo| match echo {
+                model::Echo::Issue { installation, issue, action } => {
+                    self.issue_webhook(url, &installation, &issue, &action, self.app_actor())
+                }
+                model::Echo::Comment { installation, issue, comment_id, text, action } => {
+                    let comment = driver::CommentRef { issue_id: &issue, comment_id, text: &text };
+                    self.comment_webhook(url, &installation, &comment, &action, self.app_actor())
+                }
+            })
+            .collect()
+    }
+
     pub fn issue(&self, id: &str) -> Option<SimIssue> {
         self.shared.model().issues.get(id).cloned()
     }

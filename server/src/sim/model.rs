@@ -204,6 +204,20 @@ pub struct Model {
     pub oauth_codes: HashMap<String, OAuthCode>,
     pub user_tokens: HashMap<String, UserToken>,
     pub service_hooks: Vec<SimServiceHook>,
+    /// Changes the app made through the API, whose webhooks Sentry sends
+    /// back with the app as the actor; taken by [`crate::sim::Simulator::take_echoes`].
+    pub echoes: Vec<Echo>,
+    /// While set, every call answers 503: Sentry is down.
+    pub down: bool,
+}
+
+/// A change the app made, as Sentry will announce it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Echo {
+    /// `issue.resolved`, `issue.ignored`, `issue.unresolved`, `issue.assigned`.
+    Issue { installation: String, issue: String, action: String },
+    /// `comment.created`, `comment.updated`, `comment.deleted`.
+    Comment { installation: String, issue: String, comment_id: i64, text: String, action: String },
 }
 
 impl Default for Model {
@@ -250,6 +264,8 @@ impl Default for Model {
             oauth_codes: HashMap::new(),
             user_tokens: HashMap::new(),
             service_hooks: Vec::new(),
+            echoes: Vec::new(),
+            down: false,
         }
     }
 }

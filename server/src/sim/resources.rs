@@ -15,7 +15,7 @@ use issuebridge::sentry::api::format_datetime_ms;
 use serde_json::{json, Value};
 
 use super::api::{authenticate_org, detail, sentry_json, Refusal};
-use super::model::{SimComment, SimExternalIssue, SimIssue, SimServiceHook};
+use super::model::{Echo, SimComment, SimExternalIssue, SimIssue, SimServiceHook};
 use super::Shared;
 
 pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
@@ -26,6 +26,7 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
             "/api/0/organizations/{org}/issues/{issue}/comments/{comment}/",
             put(edit_comment).delete(delete_comment),
         )
+        .route("/api/0/organizations/{org}/members/", get(list_members))
         .route("/api/0/sentry-app-installations/{uuid}/external-issues/", axum::routing::post(link_external))
         .route("/api/0/sentry-app-installations/{uuid}/external-issues/{id}/", axum::routing::delete(unlink_external))
         .route("/api/0/projects/{org}/{project}/hooks/", get(list_hooks).post(create_hook))
@@ -43,6 +44,10 @@ async fn rate_limit(State(shared): State<Arc<Shared>>, request: Request, next: N
         detail(StatusCode::TOO_MANY_REQUESTS, "You are attempting to use this endpoint too frequently.")
     };
     let headers = response.headers_mut();
+    if !answer.allowed {
+        let wait = (answer.reset_secs * 1000 - now_ms()).max(0) / 1000 + 1;
+        headers.insert("retry-after", HeaderValue::from_str(&wait.to_string()).expect("digits"));
+    }
     for (name, value) in [
         ("x-sentry-rate-limit-limit", answer.limit.to_string()),
         ("x-sentry-rate-limit-remaining", answer.remaining.to_string()),
@@ -77,6 +82,50 @@ fn comment_body(comment: &SimComment) -> Value {
         "data": { "text": comment.text },
         "dateCreated": format_datetime_ms(comment.created_at_ms),
     })
+}
+
+fn comment_echo(installation: &str, comment: &SimComment, action: &str) -> Echo {
+    Echo::Comment {
+        installation: installation.to_owned(),
+        issue: comment.issue.clone(),
+        comment_id: comment.id,
+        text: comment.text.clone(),
+        action: action.to_owned(),
+    }
+}
+
+/// The user an `assignedTo` names, if they are a member of `org`:
+/// `user:<id>`, an id alone, or an email or username.
+fn assignee_user(model: &super::model::Model, org: &str, actor: &str) -> Option<i64> {
+    let wanted = actor.strip_prefix("user:").unwrap_or(actor);
+    let user = model.users.iter().find(|u| u.id.to_string() == wanted || u.email.eq_ignore_ascii_case(wanted))?;
+    model.members.iter().any(|m| m.org_slug == org && m.user_id == user.id).then_some(user.id)
+}
+
+/// `GET /api/0/organizations/{org}/members/`: the organization's members,
+/// as Sentry's member serializer shows them (one page).
+async fn list_members(State(shared): State<Arc<Shared>>, Path(org): Path<String>, headers: HeaderMap) -> Response {
+    if let Err((status, text)) = authenticate_org(&shared, &headers, &org) {
+        return detail(status, text);
+    }
+    let model = shared.model();
+    let members: Vec<Value> = model
+        .members
+        .iter()
+        .filter(|m| m.org_slug == org)
+        .filter_map(|m| {
+            let user = model.users.iter().find(|u| u.id == m.user_id)?;
+            Some(json!({
+                "id": format!("{}{}", m.user_id, 100),
+                "email": user.email,
+                "name": user.name,
+                "role": m.role,
+                "pending": false,
+                "user": { "id": user.id.to_string(), "email": user.email, "name": user.name, "username": user.email },
+            }))
+        })
+        .collect();
+    sentry_json(StatusCode::OK, Value::Array(members))
 }
 
 /// The org's issue, if the token may see it; else Sentry's refusal.
@@ -130,15 +179,38 @@ async fn update_issue(
             )
         }
     };
+    let installation = super::api::token_installation(&shared, &headers).unwrap_or_default();
     let mut model = shared.model();
+    let assigned_to = match update.get("assignedTo").map(|a| a.as_str().unwrap_or_default()) {
+        None => None,
+        Some("") => Some(None),
+        Some(actor) => match assignee_user(&model, &org, actor) {
+            Some(user) => Some(Some(format!("user:{user}"))),
+            None => return sentry_json(StatusCode::BAD_REQUEST, json!({ "assignedTo": ["Unknown actor input"] })),
+        },
+    };
     let issue = model.issues.get_mut(&id).expect("checked above");
+    let mut echoes = Vec::new();
     if let Some(status) = status {
-        issue.status = status.to_owned();
+        if issue.status != status {
+            issue.status = status.to_owned();
+            echoes.push(status.to_owned());
+        }
     }
-    if let Some(assignee) = update.get("assignedTo") {
-        issue.assigned_to = assignee.as_str().filter(|a| !a.is_empty()).map(str::to_owned);
+    if let Some(assigned_to) = assigned_to {
+        if issue.assigned_to != assigned_to {
+            issue.assigned_to = assigned_to;
+            // Sentry announces assignments; unassigning sends no webhook.
+            if issue.assigned_to.is_some() {
+                echoes.push("assigned".to_owned());
+            }
+        }
     }
     let issue = issue.clone();
+    // Sentry announces what the app changed, with the app as the actor.
+    for action in echoes {
+        model.echoes.push(Echo::Issue { installation: installation.clone(), issue: id.clone(), action });
+    }
     drop(model);
     sentry_json(StatusCode::OK, issue_body(&base(&shared), &issue))
 }
@@ -177,12 +249,14 @@ async fn add_comment(
         return detail(status, text);
     }
     let Some(text) = comment_text(&body) else { return text_required() };
+    let installation = super::api::token_installation(&shared, &headers).unwrap_or_default();
     let mut model = shared.model();
     if model.comments.iter().any(|c| c.issue == id && c.text == text) {
         return detail(StatusCode::BAD_REQUEST, "You have already posted that comment.");
     }
     let comment = SimComment { id: model.next_id(), issue: id, text, created_at_ms: now_ms() };
     model.comments.push(comment.clone());
+    model.echoes.push(comment_echo(&installation, &comment, "created"));
     sentry_json(StatusCode::CREATED, comment_body(&comment))
 }
 
@@ -196,11 +270,14 @@ async fn edit_comment(
         return detail(status, text);
     }
     let Some(text) = comment_text(&body) else { return text_required() };
+    let installation = super::api::token_installation(&shared, &headers).unwrap_or_default();
     let mut model = shared.model();
     match model.comments.iter_mut().find(|c| c.issue == id && c.id.to_string() == comment_id) {
         Some(comment) => {
             comment.text = text;
-            sentry_json(StatusCode::OK, comment_body(comment))
+            let (answer, echo) = (comment_body(comment), comment_echo(&installation, comment, "updated"));
+            model.echoes.push(echo);
+            sentry_json(StatusCode::OK, answer)
         }
         None => detail(StatusCode::NOT_FOUND, "The requested resource does not exist"),
     }
@@ -214,12 +291,13 @@ async fn delete_comment(
     if let Err((status, text)) = issue_in_org(&shared, &headers, &org, &id) {
         return detail(status, text);
     }
+    let installation = super::api::token_installation(&shared, &headers).unwrap_or_default();
     let mut model = shared.model();
-    let before = model.comments.len();
-    model.comments.retain(|c| !(c.issue == id && c.id.to_string() == comment_id));
-    if model.comments.len() == before {
+    let Some(gone) = model.comments.iter().find(|c| c.issue == id && c.id.to_string() == comment_id).cloned() else {
         return detail(StatusCode::NOT_FOUND, "The requested resource does not exist");
-    }
+    };
+    model.comments.retain(|c| c.id != gone.id);
+    model.echoes.push(comment_echo(&installation, &gone, "deleted"));
     StatusCode::NO_CONTENT.into_response()
 }
 

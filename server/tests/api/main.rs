@@ -12,6 +12,7 @@ mod install;
 mod lifecycle;
 mod oauth;
 mod ops;
+mod outbound;
 mod sentry_api;
 mod sync;
 mod tokens;

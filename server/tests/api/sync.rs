@@ -329,19 +329,18 @@ on_both_stores!(comments_mirror_by_sentry_id, |db| async move {
 });
 
 on_both_stores!(comments_issuebridge_posted_are_not_mirrored_back, |db| async move {
-    use issuebridge::outbound::comments::{post_comment, Posted};
     let (app, sim) = spawn_app_with_sim(db).await;
     let acme = install(&app, &sim, "acme").await;
     let (issue, ticket) = issue_with_ticket(&app, &sim, &acme, "ValueError").await;
     let url = webhook_url();
     let app_actor = json!({ "type": "application", "id": sim.app().uuid, "name": "issuebridge" });
 
-    // Posted, Sentry answered with the id, then the webhook came back.
-    let Posted::ToSentry { sentry_id, .. } = post_comment(&app.state, ticket, "ada", "Deployed a fix").await.unwrap()
-    else {
-        panic!("the ticket is linked");
-    };
+    // Posted through the outbox, Sentry answered with the id, then the
+    // webhook came back.
+    app.state.store.add_ticket_comment(ticket, "ada", "Deployed a fix").await.unwrap();
+    while issuebridge::outbound::sender::run_once(&app.state).await.unwrap() > 0 {}
     assert_eq!(sim.comments_on(&issue).len(), 1, "posted to Sentry");
+    let sentry_id = app.state.store.ticket_comments(ticket).await.unwrap()[0].sentry_comment_id.clone().unwrap();
     let echo = |id: &str, text: &'static str| {
         sim.comment_webhook(
             &url,

@@ -2,6 +2,7 @@
 //! assigns the ticket linked to it.
 
 use super::{change_order, describe, Applied, ApplyError, Context};
+use crate::domain::outbox::ChangeSource;
 use crate::domain::ticket::TicketStatus;
 use crate::domain::ticket_rules::{next_ticket_status, IssueStatus};
 use crate::sentry::payload::{Envelope, IssueData};
@@ -17,6 +18,16 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
     let event: Envelope<IssueData> = cx.parse()?;
     let group = &event.data.issue;
     let issue_id = group.id.as_str();
+    // Sentry tells us of our own changes too (the actor is the app): the
+    // ticket made that change, so applying it again could only undo a newer
+    // one made here since, and answering it would loop (docs/sync.md).
+    if cx.action != "created" && event.actor.as_ref().is_some_and(|actor| actor.is_this_app()) {
+        return Ok(Applied::Done(format!(
+            "issue.{} of issue {issue_id} is issuebridge's own change, echoed by Sentry: nothing applied",
+            cx.action
+        )));
+    }
+    let actor = event.actor.as_ref().and_then(|a| a.name.as_deref());
     tx.upsert_issue(&IssueFacts {
         installation: cx.installation,
         issue_id,
@@ -89,7 +100,11 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         else {
             return Ok(Applied::Done(format!("issue {issue_id} assigned to {label}; no ticket assignee to change")));
         };
-        tx.set_ticket_assignee(ticket.id, &email).await?;
+        if !tx.set_ticket_assignee(ticket.id, &email, order.sent_at_ms).await? {
+            return Ok(Applied::Done(format!("{} keeps its assignee (the same, or a newer assignment)", ticket.key)));
+        }
+        let summary = format!("assigned to {email} in Sentry");
+        tx.record_ticket_event(ticket.id, ChangeSource::Sentry, actor, &summary).await?;
         return Ok(Applied::Done(format!("{} assigned to {email}", ticket.key)));
     }
 
@@ -103,6 +118,10 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
     let next = next_ticket_status(ticket.status, cx.settings.status_mapping.for_issue_status(status));
     if !tx.set_ticket_status(ticket.id, next, None, order).await? {
         return Ok(Applied::Done(format!("{} was moved by a newer change already", ticket.key)));
+    }
+    if next != ticket.status {
+        let summary = format!("moved to {} (issue {} in Sentry)", next.label(), status.as_str());
+        tx.record_ticket_event(ticket.id, ChangeSource::Sentry, actor, &summary).await?;
     }
     Ok(Applied::Done(format!("{} is {} (issue {issue_id} {})", ticket.key, next.label(), status.as_str())))
 }

@@ -1,0 +1,387 @@
+//! The outbox: every change Sentry should hear about, written in the
+//! transaction of the change, and sent by [`crate::outbound::sender`].
+//!
+//! A row concerns one Sentry issue. The sender only ever takes the oldest
+//! pending row of an issue, so each issue's changes reach Sentry in the
+//! order they were made; rows of different issues go side by side. A claim
+//! is a lease (`claimed_until`), taken with `for update skip locked` on
+//! PostgreSQL, so several instances share the rows and each row is sent by
+//! one of them.
+
+use super::access::push_org_scope;
+use super::conn::on_conn;
+use super::{on_pool, ApplyTx, Store, StoreError};
+use crate::domain::access::OrgScope;
+use crate::domain::ids::TicketId;
+use crate::domain::outbox::{ChangeSource, OutboxItem, OutboxKind, OutboxState, TicketEventView};
+use crate::domain::time::now_ms;
+
+/// A claimed row, as the sender needs it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub installation_uuid: String,
+    pub sentry_issue_id: String,
+    pub ticket_id: i64,
+    pub kind: String,
+    pub payload: String,
+    pub change_at: i64,
+    pub attempts: i64,
+}
+
+/// How sending a row went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxOutcome {
+    /// Sentry took it; `sentry_ref` is what later rows need of its answer.
+    Sent { sentry_ref: Option<String> },
+    /// Sentry could not be reached (or asked us to wait): try again then.
+    Retry { at_ms: i64, error: String },
+    /// Refused for good; marked on the ticket, waits for a person.
+    Failed { error: String },
+    /// A newer change came after it; sending it would undo that.
+    Superseded { why: String },
+    /// Nothing to send; said on the ticket.
+    Skipped { why: String },
+}
+
+impl OutboxOutcome {
+    pub fn state(&self) -> OutboxState {
+        match self {
+            Self::Sent { .. } => OutboxState::Sent,
+            Self::Retry { .. } => OutboxState::Pending,
+            Self::Failed { .. } => OutboxState::Failed,
+            Self::Superseded { .. } => OutboxState::Superseded,
+            Self::Skipped { .. } => OutboxState::Skipped,
+        }
+    }
+}
+
+const INSERT_COLUMNS: &str =
+    "insert into outbox (installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, next_attempt_at, created_at)";
+
+impl ApplyTx {
+    /// One row per Sentry issue linked to the ticket; returns how many.
+    pub async fn enqueue_for_ticket(
+        &mut self,
+        ticket: TicketId,
+        kind: OutboxKind,
+        payload: &serde_json::Value,
+        change_at: i64,
+    ) -> Result<u64, StoreError> {
+        let sql = format!(
+            "{INSERT_COLUMNS} select installation_uuid, sentry_issue_id, $1, $2, $3, $4, $5, $5
+             from ticket_link where ticket_id = $1 order by created_at, sentry_issue_id"
+        );
+        let written = on_conn!(self.conn(), |conn| sqlx::query(&sql)
+            .bind(ticket.0)
+            .bind(kind.as_str())
+            .bind(payload.to_string())
+            .bind(change_at)
+            .bind(now_ms())
+            .execute(conn)
+            .await
+            .map(|d| d.rows_affected()))?;
+        Ok(written)
+    }
+
+    /// One row about one Sentry issue.
+    pub async fn enqueue_for_issue(
+        &mut self,
+        installation: &str,
+        issue: &str,
+        ticket: TicketId,
+        kind: OutboxKind,
+        payload: &serde_json::Value,
+        change_at: i64,
+    ) -> Result<(), StoreError> {
+        let sql = format!("{INSERT_COLUMNS} values ($1, $2, $3, $4, $5, $6, $7, $7)");
+        on_conn!(self.conn(), |conn| sqlx::query(&sql)
+            .bind(installation)
+            .bind(issue)
+            .bind(ticket.0)
+            .bind(kind.as_str())
+            .bind(payload.to_string())
+            .bind(change_at)
+            .bind(now_ms())
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// A line of the ticket's history.
+    pub async fn record_ticket_event(
+        &mut self,
+        ticket: TicketId,
+        source: ChangeSource,
+        actor: Option<&str>,
+        summary: &str,
+    ) -> Result<(), StoreError> {
+        let sql = "insert into ticket_event (ticket_id, at, source, actor, summary) values ($1, $2, $3, $4, $5)";
+        on_conn!(self.conn(), |conn| sqlx::query(sql)
+            .bind(ticket.0)
+            .bind(now_ms())
+            .bind(source.as_str())
+            .bind(actor)
+            .bind(summary)
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Whether issuebridge linked this issue in Sentry's sidebar for this
+    /// ticket (a link row exists, sent or not): unlinking must remove it.
+    pub async fn has_external_link(
+        &mut self,
+        installation: &str,
+        issue: &str,
+        ticket: TicketId,
+    ) -> Result<bool, StoreError> {
+        let sql = "select count(*) from outbox
+                   where installation_uuid = $1 and sentry_issue_id = $2 and ticket_id = $3 and kind = 'link_external'";
+        let count = on_conn!(self.conn(), |conn| sqlx::query_scalar::<_, i64>(sql)
+            .bind(installation)
+            .bind(issue)
+            .bind(ticket.0)
+            .fetch_one(conn)
+            .await)?;
+        Ok(count > 0)
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct ItemRow {
+    id: i64,
+    installation_uuid: String,
+    org_slug: Option<String>,
+    sentry_issue_id: String,
+    short_id: Option<String>,
+    team_key: Option<String>,
+    number: Option<i64>,
+    ticket_id: i64,
+    kind: String,
+    state: String,
+    attempts: i64,
+    last_error: Option<String>,
+    created_at: i64,
+    next_attempt_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<ItemRow> for OutboxItem {
+    type Error = StoreError;
+    fn try_from(row: ItemRow) -> Result<Self, StoreError> {
+        let corrupt = |e: crate::domain::outbox::UnknownName| StoreError::Corrupt(format!("outbox {}: {e}", row.id));
+        let ticket = match (&row.team_key, row.number) {
+            (Some(team), Some(number)) => Some(super::tickets::ticket_key(row.ticket_id, team, number)?),
+            _ => None,
+        };
+        Ok(OutboxItem {
+            id: row.id,
+            installation_uuid: row.installation_uuid.clone(),
+            org_slug: row.org_slug.clone().unwrap_or_default(),
+            sentry_issue_id: row.sentry_issue_id.clone(),
+            short_id: row.short_id.clone(),
+            ticket,
+            kind: row.kind.parse().map_err(corrupt)?,
+            state: row.state.parse().map_err(corrupt)?,
+            attempts: row.attempts,
+            last_error: row.last_error.clone(),
+            created_at_ms: row.created_at,
+            next_attempt_at_ms: row.next_attempt_at,
+            finished_at_ms: row.finished_at,
+        })
+    }
+}
+
+/// Which rows the Outbox view lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OutboxQuery {
+    pub state: Option<OutboxState>,
+    pub ticket: Option<TicketId>,
+    /// Rows older than this id (paging).
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// Claims up to `limit` rows that are due, each the oldest pending row
+    /// of its Sentry issue, for `lease_ms`.
+    pub async fn claim_outbox(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxRow>, StoreError> {
+        let now = now_ms();
+        let lock = match self {
+            Self::Postgres(_) => " for update skip locked",
+            Self::Sqlite(_) => "",
+        };
+        let sql = format!(
+            "update outbox set claimed_until = $1, attempts = attempts + 1
+             where id in (
+                 select o.id from outbox o
+                 where o.state = 'pending' and o.next_attempt_at <= $2
+                   and (o.claimed_until is null or o.claimed_until < $2)
+                   and not exists (select 1 from outbox e
+                                   where e.state = 'pending' and e.installation_uuid = o.installation_uuid
+                                     and e.sentry_issue_id = o.sentry_issue_id and e.id < o.id)
+                 order by o.id limit $3{lock})
+             returning id, installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, attempts"
+        );
+        let _turn = self.write_turn().await;
+        let mut rows = on_pool!(self, |pool| sqlx::query_as::<_, OutboxRow>(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?;
+        rows.sort_by_key(|r| r.id);
+        Ok(rows)
+    }
+
+    /// Records how sending went; a failure or a skip is also written into
+    /// the ticket's history, so it shows where people look.
+    pub async fn finish_outbox(&self, row: &OutboxRow, outcome: &OutboxOutcome) -> Result<(), StoreError> {
+        let now = now_ms();
+        let (error, sentry_ref, next_attempt_at, finished_at) = match outcome {
+            OutboxOutcome::Sent { sentry_ref } => (None, sentry_ref.as_deref(), now, Some(now)),
+            OutboxOutcome::Retry { at_ms, error } => (Some(error.as_str()), None, *at_ms, None),
+            OutboxOutcome::Failed { error } => (Some(error.as_str()), None, now, Some(now)),
+            OutboxOutcome::Superseded { why } | OutboxOutcome::Skipped { why } => {
+                (Some(why.as_str()), None, now, Some(now))
+            }
+        };
+        let mut tx = self.begin_apply().await?;
+        let sql = "update outbox set state = $2, claimed_until = null, last_error = $3,
+                          sentry_ref = coalesce($4, sentry_ref), next_attempt_at = $5, finished_at = $6
+                   where id = $1";
+        on_conn!(tx.conn(), |conn| sqlx::query(sql)
+            .bind(row.id)
+            .bind(outcome.state().as_str())
+            .bind(error)
+            .bind(sentry_ref)
+            .bind(next_attempt_at)
+            .bind(finished_at)
+            .execute(conn)
+            .await
+            .map(|_| ()))?;
+        let note = match outcome {
+            OutboxOutcome::Failed { error } => {
+                Some(format!("Sentry did not take a change ({}): {error}", kind_label(row)))
+            }
+            OutboxOutcome::Skipped { why } => Some(why.clone()),
+            _ => None,
+        };
+        if let Some(note) = note {
+            tx.record_ticket_event(TicketId(row.ticket_id), ChangeSource::Sync, None, &note).await?;
+        }
+        tx.commit().await
+    }
+
+    /// Outbox rows of the organizations in `scope`, newest first.
+    pub async fn outbox_items(&self, scope: &OrgScope, query: &OutboxQuery) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select o.id, o.installation_uuid, i.org_slug, o.sentry_issue_id, s.short_id, tm.key as team_key,
+                        t.number, o.ticket_id, o.kind, o.state, o.attempts, o.last_error, o.created_at,
+                        o.next_attempt_at, o.finished_at
+                 from outbox o
+                 join installation i on i.uuid = o.installation_uuid
+                 left join sentry_issue s on s.installation_uuid = o.installation_uuid and s.issue_id = o.sentry_issue_id
+                 left join ticket t on t.id = o.ticket_id
+                 left join team tm on tm.id = t.team_id
+                 where true",
+            );
+            if let Some(state) = query.state {
+                sql.push(" and o.state = ").push_bind(state.as_str());
+            }
+            if let Some(ticket) = query.ticket {
+                sql.push(" and o.ticket_id = ").push_bind(ticket.0);
+            }
+            if let Some(before) = query.before {
+                sql.push(" and o.id < ").push_bind(before);
+            }
+            push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
+            sql.push(" order by o.id desc limit ").push_bind(query.limit);
+            sql.build_query_as::<ItemRow>().fetch_all(pool).await
+        })?;
+        rows.into_iter().map(TryInto::try_into).collect()
+    }
+
+    /// How many rows are in each state, in `scope`.
+    pub async fn outbox_counts(&self, scope: &OrgScope) -> Result<Vec<(OutboxState, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "select o.state, count(*) from outbox o join installation i on i.uuid = o.installation_uuid where true",
+            );
+            push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
+            sql.push(" group by o.state");
+            sql.build_query_as::<(String, i64)>().fetch_all(pool).await
+        })?;
+        Ok(rows.into_iter().filter_map(|(state, count)| Some((state.parse().ok()?, count))).collect())
+    }
+
+    /// Sends a failed or skipped row again, if it is in `scope`: it goes
+    /// now, and later rows of its issue wait for it again.
+    pub async fn retry_outbox(&self, scope: &OrgScope, id: i64) -> Result<bool, StoreError> {
+        let _turn = self.write_turn().await;
+        let changed = on_pool!(self, |pool| {
+            let mut sql = sqlx::QueryBuilder::new(
+                "update outbox set state = 'pending', attempts = 0, finished_at = null, next_attempt_at = ",
+            );
+            sql.push_bind(now_ms());
+            sql.push(" where state in ('failed', 'skipped') and id = ").push_bind(id);
+            sql.push(" and installation_uuid in (select i.uuid from installation i where true");
+            push_org_scope!(sql, "i.org_id", "i.org_slug", scope);
+            sql.push(")");
+            sql.build().execute(pool).await.map(|d| d.rows_affected())
+        })?;
+        Ok(changed == 1)
+    }
+
+    /// The id Sentry gave the external-issue link issuebridge made for this
+    /// ticket and issue, if it made one.
+    pub async fn external_link_ref(
+        &self,
+        installation: &str,
+        issue: &str,
+        ticket: i64,
+    ) -> Result<Option<String>, StoreError> {
+        let sql = "select sentry_ref from outbox
+                   where installation_uuid = $1 and sentry_issue_id = $2 and ticket_id = $3
+                     and kind = 'link_external' and state = 'sent' and sentry_ref is not null
+                   order by id desc limit 1";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, String>(sql)
+            .bind(installation)
+            .bind(issue)
+            .bind(ticket)
+            .fetch_optional(pool)
+            .await)?)
+    }
+
+    /// A ticket's history, oldest first.
+    pub async fn ticket_history(&self, ticket: TicketId) -> Result<Vec<TicketEventView>, StoreError> {
+        let sql = "select at, source, actor, summary from ticket_event where ticket_id = $1 order by id";
+        let rows: Vec<(i64, String, Option<String>, String)> =
+            on_pool!(self, |pool| sqlx::query_as(sql).bind(ticket.0).fetch_all(pool).await)?;
+        Ok(rows
+            .into_iter()
+            .map(|(at_ms, source, actor, summary)| TicketEventView {
+                at_ms,
+                source: ChangeSource::parse(&source),
+                actor,
+                summary,
+            })
+            .collect())
+    }
+
+    /// Rows not finished yet, in every installation (the bench's and the
+    /// tests' "has the outbox drained?").
+    pub async fn outbox_pending(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>("select count(*) from outbox where state = 'pending'")
+            .fetch_one(pool)
+            .await)?)
+    }
+}
+
+fn kind_label(row: &OutboxRow) -> &'static str {
+    row.kind.parse::<OutboxKind>().map_or("change", OutboxKind::label)
+}
