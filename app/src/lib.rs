@@ -11,6 +11,7 @@
 
 pub mod api;
 pub mod document;
+pub mod live;
 pub mod pages;
 
 use leptos::prelude::*;
@@ -21,7 +22,7 @@ use leptos_router::path;
 use document::{page_title, DocumentHead};
 use pages::{
     ActivityPage, BoardPage, CodeMappingsPage, ComponentsPage, DeliveriesPage, DeliveryPage, InstallationsPage,
-    NotFound, SettingsPage, TeamsPage, TicketPage,
+    NotFound, OutboxPage, SettingsPage, TeamsPage, TicketPage,
 };
 
 /// The HTML document around the app, rendered on the server only.
@@ -46,6 +47,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
+    live::provide_live_changes();
 
     // Runs only in the browser, once the WASM has taken over the page: tests
     // and people can tell a hydrated console from server-rendered HTML.
@@ -63,6 +65,7 @@ pub fn App() -> impl IntoView {
                 <nav aria-label="Console">
                     <A href="/" exact=true>"Board"</A>
                     <A href="/deliveries">"Deliveries"</A>
+                    <A href="/outbox">"Outbox"</A>
                     <A href="/installations">"Installations"</A>
                     <A href="/teams">"Teams"</A>
                     <A href="/components">"Components"</A>
@@ -79,6 +82,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/deliveries") view=DeliveriesPage/>
                     <Route path=path!("/deliveries/:id") view=DeliveryPage/>
                     <Route path=path!("/installations") view=InstallationsPage/>
+                    <Route path=path!("/outbox") view=OutboxPage/>
                     <Route path=path!("/tickets/:key") view=TicketPage/>
                     <Route path=path!("/teams") view=TeamsPage/>
                     <Route path=path!("/components") view=ComponentsPage/>

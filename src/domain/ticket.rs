@@ -1,7 +1,8 @@
 //! Tickets as the board shows them.
 
 use crate::domain::ids::TicketId;
-use crate::domain::team::TicketKey;
+use crate::domain::outbox::{OutboxItem, TicketEventView};
+use crate::domain::team::{Team, TicketKey};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::str::FromStr;
@@ -114,6 +115,7 @@ pub fn ticket_page(key: &TicketKey, installation: &str) -> String {
 /// A ticket in full, for its page.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TicketDetail {
+    pub id: i64,
     pub installation_uuid: String,
     pub org_slug: String,
     pub key: TicketKey,
@@ -130,6 +132,15 @@ pub struct TicketDetail {
     pub updated_at_ms: i64,
     pub links: Vec<LinkedIssueView>,
     pub comments: Vec<CommentView>,
+    /// The description's Markdown as safe HTML (rendered on the server).
+    pub description_html: String,
+    /// Every change, oldest first.
+    pub history: Vec<TicketEventView>,
+    /// What was told (or is waiting to be told) to Sentry, newest first.
+    pub outbox: Vec<OutboxItem>,
+    /// The installation's teams with their members: what the ticket may
+    /// move to, and who may be assigned.
+    pub teams: Vec<Team>,
 }
 
 impl TicketDetail {
@@ -155,17 +166,23 @@ pub struct LinkedIssueView {
     pub project_slug: Option<String>,
     pub status: Option<String>,
     pub event_count: i64,
+    /// When Sentry last counted an event on it here.
+    pub last_seen_ms: Option<i64>,
 }
 
 /// A comment on a ticket.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentView {
+    pub id: i64,
     pub author: Option<String>,
     pub body: String,
     /// `sentry` or `console`.
     pub origin: String,
     pub created_at_ms: i64,
     pub deleted: bool,
+    pub edited: bool,
+    /// Written here by the person looking: they may edit or delete it.
+    pub mine: bool,
 }
 
 /// A Sentry issue an installation heard of, to fill a form's defaults.

@@ -471,14 +471,17 @@ struct LinkRow {
     project_slug: Option<String>,
     status: Option<String>,
     event_count: Option<i64>,
+    last_event_at: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
 struct CommentRow {
+    id: i64,
     author: Option<String>,
     body: String,
     origin: String,
     created_at: i64,
+    updated_at: i64,
     deleted_at: Option<i64>,
 }
 
@@ -500,9 +503,13 @@ impl Store {
                  from ticket t
                  join installation i on i.uuid = t.installation_uuid
                  join team tm on tm.id = t.team_id
-                 where t.identifier = ",
+                 where (t.identifier = ",
             );
             sql.push_bind(key.to_string());
+            // A former identifier (before the ticket moved team) finds it too.
+            sql.push(" or t.id in (select a.ticket_id from ticket_alias a where a.identifier = ")
+                .push_bind(key.to_string())
+                .push(" and a.installation_uuid = t.installation_uuid))");
             if let Some(installation) = installation {
                 sql.push(" and t.installation_uuid = ").push_bind(installation.to_owned());
             }
@@ -514,21 +521,32 @@ impl Store {
         for row in rows {
             let links_sql = "select l.sentry_issue_id, coalesce(l.short_id, s.short_id) as short_id,
                                     coalesce(l.title, s.title) as title, coalesce(l.web_url, s.web_url) as web_url,
-                                    coalesce(l.project_slug, s.project_slug) as project_slug, s.status, s.event_count
+                                    coalesce(l.project_slug, s.project_slug) as project_slug, s.status, s.event_count,
+                                    s.last_event_at
                              from ticket_link l
                              left join sentry_issue s on s.installation_uuid = l.installation_uuid
                                                      and s.issue_id = l.sentry_issue_id
                              where l.ticket_id = $1 order by l.created_at, l.sentry_issue_id";
             let links =
                 on_pool!(self, |pool| sqlx::query_as::<_, LinkRow>(links_sql).bind(row.id).fetch_all(pool).await)?;
-            let comments_sql = "select author, body, origin, created_at, deleted_at from comment
+            let comments_sql = "select id, author, body, origin, created_at, updated_at, deleted_at from comment
                                 where ticket_id = $1 order by created_at, id";
             let comments = on_pool!(self, |pool| sqlx::query_as::<_, CommentRow>(comments_sql)
                 .bind(row.id)
                 .fetch_all(pool)
                 .await)?;
             let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
+            let history = self.ticket_history(TicketId(row.id)).await?;
+            let outbox_query =
+                super::outbox::OutboxQuery { ticket: Some(TicketId(row.id)), limit: 20, ..Default::default() };
+            let outbox = self.outbox_items(scope, &outbox_query).await?;
+            let teams = self.teams(&row.installation_uuid).await?;
             details.push(TicketDetail {
+                id: row.id,
+                description_html: crate::markdown::render(&row.description),
+                history,
+                outbox,
+                teams,
                 key: ticket_key(row.id, &row.team_key, row.number)?,
                 installation_uuid: row.installation_uuid,
                 org_slug: row.org_slug,
@@ -551,11 +569,15 @@ impl Store {
                         project_slug: l.project_slug,
                         status: l.status,
                         event_count: l.event_count.unwrap_or(0),
+                        last_seen_ms: l.last_event_at,
                     })
                     .collect(),
                 comments: comments
                     .into_iter()
                     .map(|c| CommentView {
+                        id: c.id,
+                        edited: c.updated_at > c.created_at,
+                        mine: false,
                         author: c.author,
                         body: if c.deleted_at.is_some() { String::new() } else { c.body },
                         origin: c.origin,

@@ -239,6 +239,12 @@ pub async fn load_ticket(identifier: String, installation: Option<String>) -> Re
     if tickets.is_empty() {
         return Err(ssr::not_found("ticket"));
     }
+    let mut tickets = tickets;
+    for ticket in &mut tickets {
+        for comment in &mut ticket.comments {
+            comment.mine = comment.origin == "console" && comment.author.as_deref() == Some(viewer.email.as_str());
+        }
+    }
     Ok(tickets)
 }
 

@@ -15,12 +15,14 @@ mod board;
 mod components;
 mod deliveries;
 mod installations;
+mod tickets;
 
 pub use activity::*;
 pub use board::*;
 pub use components::*;
 pub use deliveries::*;
 pub use installations::*;
+pub use tickets::*;
 
 use issuebridge::domain::access::Viewer;
 use issuebridge::domain::deliveries::ConsoleInfo;

@@ -32,6 +32,59 @@ pub(super) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/api/0/projects/{org}/{project}/hooks/", get(list_hooks).post(create_hook))
         .route("/api/0/projects/{org}/{project}/hooks/{id}/", axum::routing::delete(delete_hook))
         .route_layer(middleware::from_fn_with_state(shared, rate_limit))
+        // The issue's page in Sentry's UI (its permalink), for people and
+        // browser tests to see what the app changed: no token, read only.
+        .route("/organizations/{org}/issues/{issue}/", get(issue_page))
+}
+
+/// A plain page of the issue as Sentry shows it: status, assignee,
+/// comments, and the external issues in its sidebar.
+async fn issue_page(State(shared): State<Arc<Shared>>, Path((org, id)): Path<(String, String)>) -> Response {
+    use leptos::prelude::*;
+    let model = shared.model();
+    let Some(issue) = model.issues.get(&id).filter(|i| i.org_slug == org).cloned() else {
+        return (StatusCode::NOT_FOUND, "There is no such issue in this simulated Sentry.").into_response();
+    };
+    let assignee = issue
+        .assigned_to
+        .as_deref()
+        .and_then(|a| a.strip_prefix("user:"))
+        .and_then(|uid| model.users.iter().find(|u| u.id.to_string() == uid))
+        .map_or_else(|| "unassigned".to_owned(), |u| format!("{} ({})", u.name, u.email));
+    let comments: Vec<String> = model.comments.iter().filter(|c| c.issue == id).map(|c| c.text.clone()).collect();
+    let links: Vec<(String, String)> = model
+        .external_issues
+        .iter()
+        .filter(|e| e.issue_id == id)
+        .map(|e| (format!("{}#{}", e.project, e.identifier), e.web_url.clone()))
+        .collect();
+    drop(model);
+    let title = format!("{} {}", issue.short_id, issue.title);
+    let page = view! {
+        <!DOCTYPE html>
+        <html>
+            <head>
+                <title>{format!("{title} · Sentry (simulated)")}</title>
+                <link rel="icon" href="data:,"/>
+            </head>
+            <body>
+                <h1>{title}</h1>
+                <dl>
+                    <dt>"Status"</dt><dd data-testid="sim-status">{issue.status}</dd>
+                    <dt>"Assignee"</dt><dd data-testid="sim-assignee">{assignee}</dd>
+                </dl>
+                <h2>"Linked issues"</h2>
+                <ul data-testid="sim-links">
+                    {links.into_iter().map(|(name, url)| view! { <li><a href=url>{name}</a></li> }).collect_view()}
+                </ul>
+                <h2>"Activity"</h2>
+                <ul data-testid="sim-comments">
+                    {comments.into_iter().map(|text| view! { <li>{text}</li> }).collect_view()}
+                </ul>
+            </body>
+        </html>
+    };
+    axum::response::Html(page.to_html()).into_response()
 }
 
 /// Sentry's per-caller rate limit: `X-Sentry-Rate-Limit-*` headers on every

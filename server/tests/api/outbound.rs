@@ -482,3 +482,53 @@ async fn live_changes_cross_instances_on_postgres() {
     .expect("the other instance heard the change");
     assert_eq!(received, change);
 }
+
+on_both_stores!(console_changes_are_for_members_of_the_tickets_organization, |db| async move {
+    use issuebridge_app::api::{AddComment, LoadOutbox, RetryOutbox, UnlinkIssue, UpdateTicket};
+    use leptos::server_fn::ServerFn;
+    use serde_json::json;
+    let (app, sim, acme) = sync_app(db).await;
+    let (issue, ticket) = issue_with_ticket(&app, &sim, &acme, "Scoped").await;
+    let key = ticket.key.to_string();
+    let mut jane = app.login_as("jane@example.com").await;
+    let mut olga = app.login_as("olga@other.example").await;
+
+    let edit = json!({ "installation": acme, "key": key, "edit": { "status": "done" } });
+    // Another organization's ticket answers as a missing one, and is untouched.
+    let refused = olga.call_json_fn(UpdateTicket::PATH, edit.clone()).await;
+    assert_eq!(refused.status, StatusCode::NOT_FOUND, "{}", refused.body);
+    let missing = jane
+        .call_json_fn(
+            UpdateTicket::PATH,
+            json!({ "installation": acme, "key": "IB-999", "edit": { "status": "done" } }),
+        )
+        .await;
+    assert_eq!((refused.status, refused.body.as_str()), (missing.status, missing.body.as_str()));
+    let comment = json!({ "installation": acme, "key": key, "text": "not mine to say" });
+    assert_eq!(olga.call_json_fn(AddComment::PATH, comment).await.status, StatusCode::NOT_FOUND);
+    let unlink = json!({ "installation": acme, "key": key, "issue": issue });
+    assert_eq!(olga.call_json_fn(UnlinkIssue::PATH, unlink).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(ticket_status(&app, &ticket).await, "todo");
+
+    // A member's change goes through, to Sentry too.
+    let done = jane.call_json_fn(UpdateTicket::PATH, edit).await;
+    assert_eq!(done.status, StatusCode::OK, "{}", done.body);
+    let bad = jane
+        .call_json_fn(UpdateTicket::PATH, json!({ "installation": acme, "key": key, "edit": { "title": "  " } }))
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("needs a title"), "{}", bad.body);
+    drain(&app).await;
+    assert_eq!(sim.issue(&issue).unwrap().status, "resolved");
+
+    // The Outbox view shows only one's own organizations' rows; retrying
+    // another's is refused as missing.
+    let theirs = olga.call_json_fn(LoadOutbox::PATH, json!({ "state_filter": null, "before": null })).await;
+    assert_eq!(theirs.status, StatusCode::OK);
+    assert!(serde_json::from_str::<serde_json::Value>(&theirs.body).unwrap()["items"].as_array().unwrap().is_empty());
+    let ours = jane.call_json_fn(LoadOutbox::PATH, json!({ "state_filter": "sent", "before": null })).await;
+    let items = serde_json::from_str::<serde_json::Value>(&ours.body).unwrap()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2, "the sidebar link and the status: {}", ours.body);
+    let id = items[0]["id"].as_i64().unwrap();
+    assert_eq!(olga.post_form(RetryOutbox::PATH, &format!("id={id}")).await.status, StatusCode::NOT_FOUND);
+});
