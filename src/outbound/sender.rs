@@ -22,8 +22,8 @@ use crate::domain::outbox::{LiveChange, OutboxKind};
 use crate::domain::ticket::ticket_page;
 use crate::installations::tokens::{with_token, ApiCallError, TokenError};
 use crate::sentry::api::{ExternalIssueLink, SentryClient, SentryError};
-use crate::store::outbox::{OutboxOutcome, OutboxRow};
-use crate::store::StoreError;
+use crate::store::outbox::{FinishedRow, OutboxOutcome, OutboxRow};
+use crate::store::{InstallationRecord, StoreError};
 use crate::AppState;
 
 /// How the sender paces itself.
@@ -65,15 +65,32 @@ impl OutboxPolicy {
     }
 }
 
-/// Sends one claim's worth of rows; returns how many it claimed.
+/// Sends one claim's worth of rows; returns how many it claimed. The rows
+/// (each of a different issue) go side by side; their outcomes are recorded
+/// together, in one transaction.
 pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
     let policy = state.outbox_policy;
     let lease_ms = i64::try_from(policy.lease.as_millis()).unwrap_or(i64::MAX);
     let rows = state.store.claim_outbox(policy.batch, lease_ms).await?;
     let claimed = rows.len();
-    let finished: Vec<Result<(String, i64), StoreError>> = stream::iter(rows)
+    if claimed == 0 {
+        return Ok(0);
+    }
+    // A batch is mostly about a few installations: read each once.
+    let mut installations = Installations::new();
+    for row in &rows {
+        if !installations.contains_key(&row.installation_uuid) {
+            let record = match InstallationUuid::parse(&row.installation_uuid) {
+                Ok(uuid) => state.store.installation(&uuid).await?,
+                Err(_) => None,
+            };
+            installations.insert(row.installation_uuid.clone(), record);
+        }
+    }
+    let installations = &installations;
+    let finished: Vec<FinishedRow> = stream::iter(rows)
         .map(|row| async move {
-            let outcome = send(state, &row).await;
+            let (outcome, issue_status) = send(state, installations, &row).await;
             match &outcome {
                 OutboxOutcome::Failed { error } => {
                     tracing::warn!(row = row.id, kind = %row.kind, %error, "Sentry refused an outbox row")
@@ -83,23 +100,23 @@ pub async fn run_once(state: &AppState) -> Result<usize, StoreError> {
                 }
                 _ => {}
             }
-            state.store.finish_outbox(&row, &outcome).await?;
-            Ok((row.installation_uuid.clone(), row.ticket_id))
+            FinishedRow { row, outcome, issue_status }
         })
         .buffer_unordered(16)
         .collect()
         .await;
-    let mut changed: Vec<(String, i64)> = Vec::new();
-    for result in finished {
-        changed.push(result?);
-    }
-    changed.sort();
+    state.store.finish_outbox(&finished).await?;
+    let mut changed: Vec<&str> = finished.iter().map(|f| f.row.installation_uuid.as_str()).collect();
+    changed.sort_unstable();
     changed.dedup();
-    for (installation, _) in changed {
-        state.live.publish(LiveChange { installation_uuid: installation, tickets: Vec::new() }).await;
+    for installation in changed {
+        state.live.publish(LiveChange { installation_uuid: installation.to_owned(), tickets: Vec::new() }).await;
     }
     Ok(claimed)
 }
+
+/// The installations of a batch's rows, by uuid (`None`: not known here).
+type Installations = std::collections::HashMap<String, Option<InstallationRecord>>;
 
 /// Runs until `shutdown` changes, waking when a change is queued here or
 /// every [`OutboxPolicy::idle_poll`].
@@ -126,11 +143,12 @@ pub async fn run(state: AppState, mut shutdown: tokio::sync::watch::Receiver<boo
     }
 }
 
-/// What sending one row came to.
-async fn send(state: &AppState, row: &OutboxRow) -> OutboxOutcome {
-    match try_send(state, row).await {
-        Ok(outcome) => outcome,
-        Err(failure) => failure.into_outcome(state, row),
+/// What sending one row came to, and the issue's status if Sentry told it.
+async fn send(state: &AppState, installations: &Installations, row: &OutboxRow) -> (OutboxOutcome, Option<String>) {
+    let mut issue_status = None;
+    match try_send(state, installations, row, &mut issue_status).await {
+        Ok(outcome) => (outcome, issue_status),
+        Err(failure) => (failure.into_outcome(state, row), None),
     }
 }
 
@@ -195,11 +213,16 @@ struct Target<'a> {
     settings: crate::domain::ticket_rules::InstallationSettings,
 }
 
-async fn try_send(state: &AppState, row: &OutboxRow) -> Result<OutboxOutcome, SendError> {
+async fn try_send(
+    state: &AppState,
+    installations: &Installations,
+    row: &OutboxRow,
+    issue_status: &mut Option<String>,
+) -> Result<OutboxOutcome, SendError> {
     let kind: OutboxKind = row.kind.parse().map_err(|e| SendError::Broken(format!("{e}")))?;
     let installation = InstallationUuid::parse(&row.installation_uuid)
         .map_err(|_| SendError::Broken("the row names an invalid installation".into()))?;
-    let Some(record) = state.store.installation(&installation).await? else {
+    let Some(record) = installations.get(&row.installation_uuid).cloned().flatten() else {
         return Err(SendError::Broken("the installation is not known here".into()));
     };
     match record.status {
@@ -231,8 +254,7 @@ async fn try_send(state: &AppState, row: &OutboxRow) -> Result<OutboxOutcome, Se
             let status = target.settings.status_mapping.issue_status_for(ticket.status);
             let update = json!({ "status": status.as_str() });
             let answer = update_issue(state, &target, &update).await?;
-            let now = if answer.status.is_empty() { status.as_str().to_owned() } else { answer.status };
-            state.store.note_issue_status(target.installation.as_str(), target.issue.as_str(), &now).await?;
+            *issue_status = Some(if answer.status.is_empty() { status.as_str().to_owned() } else { answer.status });
             Ok(OutboxOutcome::Sent { sentry_ref: None })
         }
         OutboxKind::Assignee => {

@@ -29,6 +29,15 @@ pub struct OutboxRow {
     pub attempts: i64,
 }
 
+/// A sent (or not) row, as [`Store::finish_outbox`] records it.
+#[derive(Debug, Clone)]
+pub struct FinishedRow {
+    pub row: OutboxRow,
+    pub outcome: OutboxOutcome,
+    /// The issue's status as Sentry answered a status change.
+    pub issue_status: Option<String>,
+}
+
 /// How sending a row went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OutboxOutcome {
@@ -207,7 +216,10 @@ pub struct OutboxQuery {
 
 impl Store {
     /// Claims up to `limit` rows that are due, each the oldest pending row
-    /// of its Sentry issue, for `lease_ms`.
+    /// of its Sentry issue, for `lease_ms`. Rows are taken in the order they
+    /// came due (the `outbox_due` index, so a backlog of many issues costs a
+    /// claim what a short queue does); order matters only within an issue,
+    /// which the `not exists` keeps.
     pub async fn claim_outbox(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
         let lock = match self {
@@ -223,7 +235,7 @@ impl Store {
                    and not exists (select 1 from outbox e
                                    where e.state = 'pending' and e.installation_uuid = o.installation_uuid
                                      and e.sentry_issue_id = o.sentry_issue_id and e.id < o.id)
-                 order by o.id limit $3{lock})
+                 order by o.next_attempt_at, o.id limit $3{lock})
              returning id, installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, attempts"
         );
         let _turn = self.write_turn().await;
@@ -237,41 +249,61 @@ impl Store {
         Ok(rows)
     }
 
-    /// Records how sending went; a failure or a skip is also written into
-    /// the ticket's history, so it shows where people look.
-    pub async fn finish_outbox(&self, row: &OutboxRow, outcome: &OutboxOutcome) -> Result<(), StoreError> {
+    /// Records how sending went for a batch of rows, in one transaction (one
+    /// commit, which on SQLite is what a row's cost is mostly made of). A
+    /// failure or a skip is also written into the ticket's history, so it
+    /// shows where people look; a status Sentry reported back is recorded on
+    /// its issue, unless a newer webhook said otherwise already.
+    pub async fn finish_outbox(&self, finished: &[FinishedRow]) -> Result<(), StoreError> {
+        if finished.is_empty() {
+            return Ok(());
+        }
         let now = now_ms();
-        let (error, sentry_ref, next_attempt_at, finished_at) = match outcome {
-            OutboxOutcome::Sent { sentry_ref } => (None, sentry_ref.as_deref(), now, Some(now)),
-            OutboxOutcome::Retry { at_ms, error } => (Some(error.as_str()), None, *at_ms, None),
-            OutboxOutcome::Failed { error } => (Some(error.as_str()), None, now, Some(now)),
-            OutboxOutcome::Superseded { why } | OutboxOutcome::Skipped { why } => {
-                (Some(why.as_str()), None, now, Some(now))
-            }
-        };
         let mut tx = self.begin_apply().await?;
-        let sql = "update outbox set state = $2, claimed_until = null, last_error = $3,
-                          sentry_ref = coalesce($4, sentry_ref), next_attempt_at = $5, finished_at = $6
-                   where id = $1";
-        on_conn!(tx.conn(), |conn| sqlx::query(sql)
-            .bind(row.id)
-            .bind(outcome.state().as_str())
-            .bind(error)
-            .bind(sentry_ref)
-            .bind(next_attempt_at)
-            .bind(finished_at)
-            .execute(conn)
-            .await
-            .map(|_| ()))?;
-        let note = match outcome {
-            OutboxOutcome::Failed { error } => {
-                Some(format!("Sentry did not take a change ({}): {error}", kind_label(row)))
+        for FinishedRow { row, outcome, issue_status } in finished {
+            let (error, sentry_ref, next_attempt_at, finished_at) = match outcome {
+                OutboxOutcome::Sent { sentry_ref } => (None, sentry_ref.as_deref(), now, Some(now)),
+                OutboxOutcome::Retry { at_ms, error } => (Some(error.as_str()), None, *at_ms, None),
+                OutboxOutcome::Failed { error } => (Some(error.as_str()), None, now, Some(now)),
+                OutboxOutcome::Superseded { why } | OutboxOutcome::Skipped { why } => {
+                    (Some(why.as_str()), None, now, Some(now))
+                }
+            };
+            let sql = "update outbox set state = $2, claimed_until = null, last_error = $3,
+                              sentry_ref = coalesce($4, sentry_ref), next_attempt_at = $5, finished_at = $6
+                       where id = $1";
+            on_conn!(tx.conn(), |conn| sqlx::query(sql)
+                .bind(row.id)
+                .bind(outcome.state().as_str())
+                .bind(error)
+                .bind(sentry_ref)
+                .bind(next_attempt_at)
+                .bind(finished_at)
+                .execute(conn)
+                .await
+                .map(|_| ()))?;
+            let note = match outcome {
+                OutboxOutcome::Failed { error } => {
+                    Some(format!("Sentry did not take a change ({}): {error}", kind_label(row)))
+                }
+                OutboxOutcome::Skipped { why } => Some(why.clone()),
+                _ => None,
+            };
+            if let Some(note) = note {
+                tx.record_ticket_event(TicketId(row.ticket_id), ChangeSource::Sync, None, &note).await?;
             }
-            OutboxOutcome::Skipped { why } => Some(why.clone()),
-            _ => None,
-        };
-        if let Some(note) = note {
-            tx.record_ticket_event(TicketId(row.ticket_id), ChangeSource::Sync, None, &note).await?;
+            if let Some(status) = issue_status {
+                let sql = "update sentry_issue set status = $3, updated_at = $4
+                           where installation_uuid = $1 and issue_id = $2 and (status_at is null or status_at <= $4)";
+                on_conn!(tx.conn(), |conn| sqlx::query(sql)
+                    .bind(&row.installation_uuid)
+                    .bind(&row.sentry_issue_id)
+                    .bind(status)
+                    .bind(now)
+                    .execute(conn)
+                    .await
+                    .map(|_| ()))?;
+            }
         }
         tx.commit().await
     }

@@ -395,23 +395,6 @@ impl Store {
         let sql = "select body, sentry_comment_id, deleted_at from comment where id = $1";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, SyncComment>(sql).bind(comment).fetch_optional(pool).await)?)
     }
-
-    /// What Sentry said the issue's status is after our change, unless a
-    /// newer webhook said otherwise already.
-    pub async fn note_issue_status(&self, installation: &str, issue: &str, status: &str) -> Result<(), StoreError> {
-        let _turn = self.write_turn().await;
-        let sql = "update sentry_issue set status = $3, updated_at = $4
-                   where installation_uuid = $1 and issue_id = $2 and (status_at is null or status_at <= $4)";
-        on_pool!(self, |pool| sqlx::query(sql)
-            .bind(installation)
-            .bind(issue)
-            .bind(status)
-            .bind(now_ms())
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-        Ok(())
-    }
 }
 
 /// The ticket's linked issues, first linked first.
