@@ -5,6 +5,7 @@ use super::event::{event_issue, record_event};
 use super::{change_order, describe, Applied, ApplyError, Context};
 use crate::components::alert_action::{render_title, TitleFacts};
 use crate::components::definition::field;
+use crate::domain::outbox::ChangeSource;
 use crate::domain::team::TeamKey;
 use crate::domain::ticket::TicketStatus;
 use crate::domain::ticket_rules::{next_ticket_status, MetricAlertState};
@@ -38,7 +39,10 @@ pub(super) async fn event_alert(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Ap
         // One open ticket per issue: an alert on an issue whose ticket was
         // done reopens it; one marked "won't do" stays as the team left it.
         Some(ticket) if ticket.status == TicketStatus::Done => {
-            tx.set_ticket_status(ticket.id, TicketStatus::Todo, None, change_order(cx.delivery)).await?;
+            if tx.set_ticket_status(ticket.id, TicketStatus::Todo, None, change_order(cx.delivery)).await? {
+                let summary = format!("reopened by the alert rule {rule}");
+                tx.record_ticket_event(ticket.id, ChangeSource::Rule, data.triggered_rule.as_deref(), &summary).await?;
+            }
             Ok(Applied::Done(format!("alert reopened {}", ticket.key)))
         }
         Some(ticket) => Ok(Applied::Done(format!("alert counted on {}", ticket.key))),
@@ -125,6 +129,10 @@ pub(super) async fn metric_alert(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<A
     };
     if !tx.set_ticket_status(ticket.id, status, Some(state.as_str()), order).await? {
         return Ok(Applied::Done(format!("a newer state of metric alert {alert_id} was applied already")));
+    }
+    if status != ticket.status {
+        let summary = format!("moved to {} (metric alert {})", status.label(), state.as_str());
+        tx.record_ticket_event(ticket.id, ChangeSource::Rule, None, &summary).await?;
     }
     Ok(Applied::Done(format!("{} follows metric alert {alert_id}: {}", ticket.key, state.as_str())))
 }
