@@ -23,6 +23,12 @@ use crate::state::ServerState;
 
 pub const LIVE_PATH: &str = "/api/live";
 
+/// How long one stream lasts before the browser must connect again: the
+/// interval at which memberships are asked again.
+const STREAM_FOR: Duration = Duration::from_secs(5 * 60);
+
+const RECONNECT_AFTER: Duration = Duration::from_secs(1);
+
 /// The event's name, which the console listens for.
 pub const CHANGE_EVENT: &str = "change";
 
@@ -36,11 +42,19 @@ pub async fn events(
         viewer,
         visible: HashMap::new(),
     };
-    let stream = futures_util::stream::unfold(feed, |mut feed| async move {
+    let changes = futures_util::stream::unfold(feed, |mut feed| async move {
         let change = feed.next().await?;
         let event = Event::default().event(CHANGE_EVENT).json_data(&change).unwrap_or_default();
         Some((Ok(event), feed))
     });
+    // First, how soon to connect again after the stream ends (the console
+    // loads everything again when it does, for what it missed meanwhile).
+    let hello = Event::default().event("hello").retry(RECONNECT_AFTER).data("");
+    let stream = futures_util::StreamExt::chain(futures_util::stream::once(async { Ok(hello) }), changes);
+    // A stream ends after a while; the browser's EventSource connects again
+    // at once and passes the session guard anew, so a person whose
+    // memberships changed (or whose session ended) stops hearing.
+    let stream = futures_util::StreamExt::take_until(stream, tokio::time::sleep(STREAM_FOR));
     // A comment line now and then keeps proxies from closing a quiet stream.
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(20)))
 }
