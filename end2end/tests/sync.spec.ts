@@ -114,6 +114,15 @@ test("a card dragged to Done resolves its issue in Sentry, and Sentry's sidebar 
   await expect(page.getByTestId("comments").getByText("Fixed by the cart guard in 4.2")).toHaveCount(1);
   await expect(page.getByTestId("history")).toContainText("moved to Done");
   await expect(page.getByTestId("ticket-notice")).toHaveText("Comment added.");
+
+  // The Outbox lists what was told to Sentry about it.
+  await openHydrated(page, "/outbox");
+  const rows = page.getByTestId("outbox").locator("tr", { has: page.getByRole("link", { name: key, exact: true }) });
+  await expect(rows.filter({ hasText: "status" }).first()).toContainText("Sent");
+  await expect(rows.filter({ hasText: "new comment" }).first()).toContainText("Sent");
+  await expect(rows.filter({ hasText: "link in Sentry's sidebar" }).first()).toContainText("Sent");
+  await page.getByRole("tab", { name: "Failed" }).click();
+  await expect(page.getByTestId("outbox-counts")).toContainText("sent");
 });
 
 test("a card moves by keyboard, and the ticket page edits status and description", async ({ page }) => {
