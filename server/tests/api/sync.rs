@@ -224,6 +224,21 @@ on_both_stores!(alerts_open_one_ticket_per_issue_and_count_occurrences, |db| asy
     work(&app).await;
     let reopened = ticket_of(&app, &acme, &issue).await;
     assert_eq!((reopened.id, reopened.status.as_str(), reopened.occurrences), (ticket.id, "todo", 4));
+    // The ticket's history says who did what: Sentry's person, then the rule.
+    let history: Vec<(String, String)> = app
+        .state
+        .store
+        .ticket_history(TicketId(ticket.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| (e.source.as_str().to_owned(), e.summary))
+        .collect();
+    let last_two = &history[history.len() - 2..];
+    assert_eq!(last_two[0].0, "sentry");
+    assert!(last_two[0].1.starts_with("moved to Done"), "{history:?}");
+    assert_eq!(last_two[1].0, "rule");
+    assert!(last_two[1].1.starts_with("reopened by the alert rule"), "{history:?}");
     replay_everything_changes_nothing(&app).await;
 });
 
