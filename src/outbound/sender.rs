@@ -230,6 +230,11 @@ async fn try_send(
         InstallationStatus::Deleted => return Err(SendError::Broken("the installation was uninstalled".into())),
         other => return Err(SendError::Broken(format!("the installation is {other}, not installed"))),
     }
+    // Without a token there is nothing to send with; a person must install
+    // the app again (asking the token service would only say so, slowly).
+    if record.access_token.is_none() {
+        return Err(SendError::Broken("the installation has no token; install the app again".into()));
+    }
     let client = state.sentry.as_deref().ok_or(SendError::Api(ApiCallError::Token(TokenError::NotConfigured)))?;
     let target = Target {
         client,
@@ -387,9 +392,22 @@ async fn send_comment(
             let posted = with_token(state, &target.installation, |token| async move {
                 client.add_comment(&token, org, issue, body).await
             })
-            .await?;
-            state.store.set_comment_sentry_id(id, &posted.id).await?;
-            Ok(OutboxOutcome::Sent { sentry_ref: Some(posted.id) })
+            .await;
+            match posted {
+                Ok(posted) => {
+                    state.store.set_comment_sentry_id(id, &posted.id).await?;
+                    Ok(OutboxOutcome::Sent { sentry_ref: Some(posted.id) })
+                }
+                // Sent before, and the answer was lost (a crash between the
+                // two, then the lease ran out): the comment is there, and its
+                // webhook gives it its id (recognised by its text).
+                Err(ApiCallError::Sentry(SentryError::Refused { status: 400, detail }))
+                    if detail.contains("already posted") =>
+                {
+                    Ok(OutboxOutcome::Sent { sentry_ref: None })
+                }
+                Err(e) => Err(e.into()),
+            }
         }
         OutboxKind::CommentUpdated => {
             if comment.deleted_at.is_some() {

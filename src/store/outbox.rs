@@ -389,19 +389,32 @@ impl Store {
             .await)?)
     }
 
-    /// A ticket's history, oldest first.
+    /// A ticket's history, oldest first: how it was opened (from the
+    /// ticket itself), then every change recorded since.
     pub async fn ticket_history(&self, ticket: TicketId) -> Result<Vec<TicketEventView>, StoreError> {
+        let opened_sql = "select created_at, source from ticket where id = $1";
+        let opened: Option<(i64, String)> =
+            on_pool!(self, |pool| sqlx::query_as(opened_sql).bind(ticket.0).fetch_optional(pool).await)?;
         let sql = "select at, source, actor, summary from ticket_event where ticket_id = $1 order by id";
         let rows: Vec<(i64, String, Option<String>, String)> =
             on_pool!(self, |pool| sqlx::query_as(sql).bind(ticket.0).fetch_all(pool).await)?;
-        Ok(rows
+        let opened = opened.map(|(at_ms, source)| {
+            let (source, summary) = match source.as_str() {
+                "issue" => (ChangeSource::Sentry, "opened for a new Sentry issue"),
+                "issue_link" => (ChangeSource::Sentry, "created from Sentry's issue sidebar"),
+                "event_alert" | "metric_alert" => (ChangeSource::Rule, "opened by a Sentry alert"),
+                _ => (ChangeSource::Person, "created"),
+            };
+            TicketEventView { at_ms, source, actor: None, summary: summary.to_owned() }
+        });
+        Ok(opened
             .into_iter()
-            .map(|(at_ms, source, actor, summary)| TicketEventView {
+            .chain(rows.into_iter().map(|(at_ms, source, actor, summary)| TicketEventView {
                 at_ms,
                 source: ChangeSource::parse(&source),
                 actor,
                 summary,
-            })
+            }))
             .collect())
     }
 

@@ -7,7 +7,6 @@ use super::teams::{take_ticket_number, TeamChoice, TeamError};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
-use crate::domain::outbox::ChangeSource;
 use crate::domain::team::{TeamKey, TicketKey};
 use crate::domain::ticket::{
     CommentView, LinkedIssueView, SentryIssueChoice, TicketDetail, TicketStatus, TicketSummary,
@@ -318,13 +317,8 @@ impl ApplyTx {
                 self.enqueue_for_issue(ticket.installation, issue, id, kind, &payload, now_ms()).await?;
             }
         }
-        let (source, summary) = match ticket.source {
-            "issue" => (ChangeSource::Sentry, format!("opened as {key} for a new Sentry issue")),
-            "issue_link" => (ChangeSource::Sentry, format!("created as {key} from Sentry's issue sidebar")),
-            "event_alert" | "metric_alert" => (ChangeSource::Rule, format!("opened as {key} by a Sentry alert")),
-            _ => (ChangeSource::Person, format!("created as {key}")),
-        };
-        self.record_ticket_event(id, source, None, &summary).await?;
+        // Its history starts from the ticket's own row (`Store::ticket_history`),
+        // not a line written here: the worker opens tickets by the thousand.
         Ok(TicketState { id, key, status: ticket.status })
     }
 

@@ -532,3 +532,33 @@ on_both_stores!(console_changes_are_for_members_of_the_tickets_organization, |db
     let id = items[0]["id"].as_i64().unwrap();
     assert_eq!(olga.post_form(RetryOutbox::PATH, &format!("id={id}")).await.status, StatusCode::NOT_FOUND);
 });
+
+on_both_stores!(a_comment_sentry_already_has_is_not_posted_twice, |db| async move {
+    use issuebridge::installations::tokens::with_token;
+    let (app, sim, acme) = sync_app(db).await;
+    let (issue, ticket) = issue_with_ticket(&app, &sim, &acme, "LostAnswer").await;
+    drain(&app).await;
+    // Sentry took the comment but its answer was lost (the sender crashed
+    // before recording it, and the row's lease ran out): Sentry has it.
+    let comment = app.state.store.add_ticket_comment(ticket.id, "jane@example.com", "Rolled back").await.unwrap();
+    let installation = issuebridge::domain::ids::InstallationUuid::parse(&acme).unwrap();
+    let org = issuebridge::domain::ids::OrgSlug::parse("acme").unwrap();
+    let issue_id = issuebridge::domain::ids::SentryIssueId::parse(&issue).unwrap();
+    let client = app.state.sentry.as_deref().unwrap();
+    with_token(&app.state, &installation, |token| {
+        let (org, issue_id) = (&org, &issue_id);
+        async move { client.add_comment(&token, org, issue_id, "Rolled back").await }
+    })
+    .await
+    .unwrap();
+
+    // Sending it again meets Sentry's "already posted": it is there, done.
+    drain(&app).await;
+    assert_eq!(sim.comments_on(&issue).len(), 1);
+    assert!(rows(&app, Some(OutboxState::Failed)).await.is_empty());
+    // Its webhook gives it its Sentry id.
+    deliver_echoes(&app, &sim).await;
+    let stored = app.state.store.ticket_comments(ticket.id).await.unwrap();
+    let ours = stored.iter().find(|c| c.id == comment).unwrap();
+    assert_eq!(ours.sentry_comment_id.as_deref(), Some(sim.comments_on(&issue)[0].id.to_string().as_str()));
+});
