@@ -51,6 +51,8 @@ struct Figures {
     backend: &'static str,
     /// The UI components, p50 and p99 in ms, when measured.
     components: Option<ComponentFigures>,
+    /// The sync back to Sentry, when measured.
+    outbox: Option<OutboxFigures>,
     max_acked_per_sec: f64,
     max_p50_ms: f64,
     max_p99_ms: f64,
@@ -77,6 +79,27 @@ struct ComponentFigures {
     stacktrace: (f64, f64),
 }
 
+/// The sync back to Sentry, against the simulator.
+struct OutboxFigures {
+    /// Status changes queued at once, and how fast the sender sent them.
+    items: usize,
+    sent_per_sec: f64,
+    /// Calls the simulator answered for them (each sent once: `items`).
+    calls: usize,
+    /// From a console change (the server function's request) until the
+    /// simulated Sentry's issue has the new status: p50 / p99 ms.
+    latency: (f64, f64),
+    latency_samples: usize,
+}
+
+/// Status changes queued at once for the outbox's throughput.
+const OUTBOX_ITEMS: usize = 2_000;
+/// Console changes timed one at a time.
+const OUTBOX_LATENCY_SAMPLES: usize = 200;
+/// The installation the outbox is measured in (its Sentry is the simulator).
+const SYNC_INSTALLATION: &str = "3f7d2c1e-5b6a-4c8d-9e0f-112233445566";
+const BENCH_ADMIN: &str = "bench@issuebridge.bench";
+
 /// Tickets in the installation while the components are measured.
 const TICKETS: i64 = 100_000;
 /// Requests per component.
@@ -91,6 +114,18 @@ struct Server {
 
 impl Server {
     async fn start(server: &str, database_url: &str, data_dir: &std::path::Path) -> anyhow::Result<Self> {
+        Self::start_with(server, database_url, data_dir, "http://127.0.0.1:9", SECRET).await
+    }
+
+    /// Started against `sentry_url` (the simulator, for the outbox) with
+    /// that Sentry's client secret.
+    async fn start_with(
+        server: &str,
+        database_url: &str,
+        data_dir: &std::path::Path,
+        sentry_url: &str,
+        client_secret: &str,
+    ) -> anyhow::Result<Self> {
         let mut child = tokio::process::Command::new(server)
             .arg("serve")
             .env_clear()
@@ -99,9 +134,10 @@ impl Server {
             .env("ISSUEBRIDGE_DATA_DIR", data_dir)
             .env("ISSUEBRIDGE_SECRET_KEY", "42".repeat(32))
             .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
-            .env("SENTRY_URL", "http://127.0.0.1:9")
+            .env("SENTRY_URL", sentry_url)
             .env("SENTRY_CLIENT_ID", "bench")
-            .env("SENTRY_CLIENT_SECRET", SECRET)
+            .env("SENTRY_CLIENT_SECRET", client_secret)
+            .env("ISSUEBRIDGE_ADMINS", BENCH_ADMIN)
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -133,10 +169,15 @@ async fn main() -> anyhow::Result<()> {
     let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
     let server = std::env::var("ISSUEBRIDGE_BENCH_SERVER").unwrap_or_else(|_| "target/release/issuebridge".into());
 
-    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "webhooks,components".into());
-    let phases = Phases { webhooks: phases.contains("webhooks"), components: phases.contains("components") };
+    let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "webhooks,components,outbox".into());
+    let phases = Phases {
+        webhooks: phases.contains("webhooks"),
+        components: phases.contains("components"),
+        outbox: phases.contains("outbox"),
+    };
     // A run of one part leaves BENCHMARKS.md alone unless told otherwise.
-    let default_out = if phases.webhooks && phases.components { "BENCHMARKS.md" } else { "target/bench-partial.md" };
+    let everything = phases.webhooks && phases.components && phases.outbox;
+    let default_out = if everything { "BENCHMARKS.md" } else { "target/bench-partial.md" };
     let out = std::env::var("BENCH_OUT").unwrap_or_else(|_| default_out.into());
     let mut results = Vec::new();
     let dir = tempfile::tempdir()?;
@@ -162,6 +203,7 @@ async fn main() -> anyhow::Result<()> {
 struct Phases {
     webhooks: bool,
     components: bool,
+    outbox: bool,
 }
 
 async fn run(
@@ -183,6 +225,22 @@ async fn run(
     };
     if phases.components {
         figures.components = Some(components(backend, server, database_url, data_dir, &store).await?);
+    }
+    if phases.outbox {
+        // A database of its own: the phases above leave the outbox full of
+        // links for tickets of an installation whose Sentry is unreachable,
+        // which would be drained here too and measured with it.
+        let (url, _guard) = match backend {
+            "PostgreSQL" => {
+                let (url, guard) = postgres_database().await.ok_or_else(|| anyhow::anyhow!("PostgreSQL went away"))?;
+                (url, Some(guard))
+            }
+            _ => (format!("sqlite://{}/outbox.db", data_dir.display()), None),
+        };
+        let outbox_store = Store::connect(&DatabaseUrl::parse(&url).map_err(anyhow::Error::msg)?).await?;
+        outbox_store.migrate().await?;
+        figures.outbox = Some(outbox(backend, server, &url, data_dir, &outbox_store).await?);
+        outbox_store.close().await;
     }
     store.close().await;
     Ok(figures)
@@ -237,6 +295,7 @@ async fn webhooks(
     Ok(Figures {
         backend,
         components: None,
+        outbox: None,
         max_acked_per_sec: latencies_max.len() as f64 / elapsed.as_secs_f64(),
         max_p50_ms: percentile(&latencies_max, 0.50),
         max_p99_ms: percentile(&latencies_max, 0.99),
@@ -603,6 +662,150 @@ async fn components(
     Ok(ComponentFigures { tickets: TICKETS, search: p(&search), create: p(&create), stacktrace: p(&stacktrace) })
 }
 
+/// The outbox against the simulated Sentry: a burst of status changes
+/// queued at once (the sender's throughput), then console changes made one
+/// at a time through the server function a browser calls, each timed until
+/// the simulated Sentry's issue has the new status.
+async fn outbox(
+    backend: &'static str,
+    server: &str,
+    database_url: &str,
+    data_dir: &std::path::Path,
+    store: &Store,
+) -> anyhow::Result<OutboxFigures> {
+    use issuebridge::domain::outbox::TicketEdit;
+    use issuebridge::domain::ticket::TicketStatus;
+    use issuebridge_server::sim::{SimApp, Simulator};
+
+    let sim_secret = "bench-sim-client-secret";
+    let sim =
+        Simulator::start(SimApp { client_id: "bench".into(), client_secret: sim_secret.into(), ..SimApp::default() })
+            .await?;
+    let org = "bench-sync";
+    let uuid = InstallationUuid::parse(SYNC_INSTALLATION).map_err(anyhow::Error::msg)?;
+    let (token, refresh_token, expires_at_ms) = sim.adopt_installation(SYNC_INSTALLATION, org, None);
+    let key = issuebridge::config::SecretKey::parse_hex(&"42".repeat(32)).map_err(anyhow::Error::msg)?;
+    let cipher = issuebridge::crypto::TokenCipher::new(&key, &[]);
+    let grant = issuebridge::sentry::api::TokenGrant {
+        token: issuebridge::config::Secret::new(token),
+        refresh_token: issuebridge::config::Secret::new(refresh_token),
+        expires_at_ms,
+        scopes: Vec::new(),
+    };
+    let record = issuebridge::store::NewInstallation {
+        uuid: uuid.clone(),
+        org_slug: issuebridge::domain::ids::OrgSlug::parse(org).map_err(anyhow::Error::msg)?,
+        org_id: None,
+        app_slug: None,
+        status: issuebridge::domain::installation::InstallationStatus::Installed,
+    };
+    store.install_with_tokens(&record, &issuebridge::installations::install::seal(&cipher, &uuid, &grant)).await?;
+
+    let tickets = OUTBOX_ITEMS + OUTBOX_LATENCY_SAMPLES;
+    eprintln!("{backend}: {tickets} tickets linked to Sentry issues for the outbox");
+    let mut linked = Vec::with_capacity(tickets);
+    for n in 0..tickets {
+        let issue = (8_000_000_000_u64 + n as u64).to_string();
+        sim.adopt_issue(&issue, org, "backend", &format!("BACKEND-{n}"), &format!("Sync error {n}"));
+        let ticket = store
+            .create_ticket(&issuebridge::store::NewTicket {
+                installation: uuid.clone(),
+                title: format!("Sync error {n}"),
+                description: String::new(),
+                status: TicketStatus::Todo,
+                assignee_email: None,
+            })
+            .await?;
+        let link = issuebridge::store::NewIssueLink {
+            installation: uuid.clone(),
+            issue_id: issuebridge::domain::ids::SentryIssueId::parse(&issue).map_err(anyhow::Error::msg)?,
+            short_id: Some(format!("BACKEND-{n}")),
+            title: None,
+            web_url: None,
+            project_slug: Some("backend".into()),
+        };
+        store.link_issue(ticket.id, &link).await?;
+        linked.push((ticket.key, issue));
+    }
+    // Queued while the server is down, so what is timed is the sending
+    // alone, not this process's writes competing with it for the database.
+    eprintln!("{backend}: {OUTBOX_ITEMS} status changes queued, then the server starts and sends them");
+    let calls_before = sim.requests("PUT", "/issues/");
+    for (key, _) in &linked[..OUTBOX_ITEMS] {
+        let ticket = store
+            .ticket_ref(&issuebridge::domain::access::OrgScope::Everything, SYNC_INSTALLATION, key)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("ticket {key} not found"))?;
+        let edit = TicketEdit { status: Some(TicketStatus::Done), ..Default::default() };
+        store.edit_ticket(&ticket, &edit, BENCH_ADMIN).await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let server_process =
+        Server::start_with(server, database_url, data_dir, sim.base_url().as_str().trim_end_matches('/'), sim_secret)
+            .await?;
+    let base = server_process.base.clone();
+    let started = Instant::now();
+    loop {
+        if store.outbox_pending().await? == 0 {
+            break;
+        }
+        anyhow::ensure!(started.elapsed() < Duration::from_secs(300), "the outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let elapsed = started.elapsed();
+    let calls = sim.requests("PUT", "/issues/") - calls_before;
+    let resolved = linked[..OUTBOX_ITEMS]
+        .iter()
+        .filter(|(_, issue)| sim.issue(issue).is_some_and(|i| i.status == "resolved"))
+        .count();
+    anyhow::ensure!(resolved == OUTBOX_ITEMS, "only {resolved} of {OUTBOX_ITEMS} issues were resolved in Sentry");
+
+    eprintln!("{backend}: {OUTBOX_LATENCY_SAMPLES} console changes, each until Sentry has it");
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
+    let link_token = format!("bench-{}", now_ms());
+    store
+        .add_login_link(&issuebridge_server::auth::login_link_hash(&link_token), BENCH_ADMIN, now_ms() + 60_000)
+        .await?;
+    let login = client.post(format!("{base}/auth/link/{link_token}")).header("origin", &base).send().await?;
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    anyhow::ensure!(!cookie.is_empty(), "the login link gave no session ({})", login.status());
+    let path = <issuebridge_app::api::UpdateTicket as leptos::server_fn::ServerFn>::PATH;
+    let mut latency = Vec::with_capacity(OUTBOX_LATENCY_SAMPLES);
+    for (key, issue) in &linked[OUTBOX_ITEMS..] {
+        let body = serde_json::json!({ "installation": SYNC_INSTALLATION, "key": key.to_string(), "edit": { "status": "done" } });
+        let started = Instant::now();
+        let answer = client
+            .post(format!("{base}{path}"))
+            .header("origin", &base)
+            .header("cookie", &cookie)
+            .json(&body)
+            .send()
+            .await?;
+        anyhow::ensure!(answer.status().is_success(), "the console change answered {}", answer.status());
+        loop {
+            if sim.issue(issue).is_some_and(|i| i.status == "resolved") {
+                break;
+            }
+            anyhow::ensure!(started.elapsed() < Duration::from_secs(30), "Sentry never heard of {key}");
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        latency.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    server_process.stop().await;
+    Ok(OutboxFigures {
+        items: OUTBOX_ITEMS,
+        sent_per_sec: OUTBOX_ITEMS as f64 / elapsed.as_secs_f64(),
+        calls,
+        latency: (percentile(&latency, 0.50), percentile(&latency, 0.99)),
+        latency_samples: latency.len(),
+    })
+}
+
 fn percentile(values: &[f64], q: f64) -> f64 {
     if values.is_empty() {
         return f64::NAN;
@@ -729,6 +932,21 @@ fn report(results: &[Figures], seconds: u64) -> String {
                     c.create.1,
                     c.stacktrace.0,
                     c.stacktrace.1
+                ));
+            }
+        }
+    }
+    if results.iter().any(|r| r.outbox.is_some()) {
+        out.push_str("\n### The sync back to Sentry\n\n");
+        out.push_str(&format!(
+            "Against the simulated Sentry (in the bench's process, over loopback). Throughput: {OUTBOX_ITEMS} status changes queued while the server is stopped (each a ticket linked to its own issue), then timed from the server's start until the outbox is empty and every issue is resolved in the simulator. Latency: {OUTBOX_LATENCY_SAMPLES} changes one at a time through the console's server function (`update_ticket`, logged in), from the request until the simulator's issue is resolved.\n\n"
+        ));
+        out.push_str("| Store | Sent/s | Calls to Sentry | Console change → Sentry p50 / p99 (ms) |\n| --- | ---: | ---: | ---: |\n");
+        for r in results {
+            if let Some(o) = &r.outbox {
+                out.push_str(&format!(
+                    "| {} | {:.0} | {} for {} changes | {:.2} / {:.2} ({} samples) |\n",
+                    r.backend, o.sent_per_sec, o.calls, o.items, o.latency.0, o.latency.1, o.latency_samples
                 ));
             }
         }
