@@ -61,7 +61,9 @@ async fn run_batch(state: &AppState, limit: i64) -> Result<usize, StoreError> {
         state.live.publish(change).await;
     }
     // The worker queues external-issue links for the tickets it opens.
-    state.outbox_ready.notify_one();
+    if count > 0 {
+        state.outbox_ready.notify_one();
+    }
     Ok(count)
 }
 

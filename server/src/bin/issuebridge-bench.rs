@@ -365,6 +365,15 @@ fn mixed_delivery(n: u64) -> NewDelivery {
     }
 }
 
+/// Marks every pending outbox row failed; returns how many.
+async fn settle_outbox(store: &Store) -> anyhow::Result<u64> {
+    let sql = "update outbox set state = 'failed', last_error = 'the bench runs no Sentry' where state = 'pending'";
+    Ok(match store {
+        Store::Sqlite(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+        Store::Postgres(pool) => sqlx::query(sql).execute(pool).await?.rows_affected(),
+    })
+}
+
 async fn count_where(store: &Store, condition: &str) -> anyhow::Result<i64> {
     let sql = format!("select count(*) from delivery where {condition}");
     Ok(match store {
@@ -556,6 +565,15 @@ async fn components(
 ) -> anyhow::Result<ComponentFigures> {
     use issuebridge::components::stacktrace::MappingForm;
     use issuebridge::store::testing::{seed_tickets, TITLE_WORDS};
+    // The webhook phases opened tickets whose external-issue links wait in
+    // the outbox for a Sentry this bench does not run (the server's Sentry
+    // is unreachable, its installation has no token); left pending, the
+    // sender would fail them by the thousand while the components are
+    // timed. Settled first, as a person would after an install went wrong.
+    let settled = settle_outbox(store).await?;
+    if settled > 0 {
+        eprintln!("{backend}: {settled} outbox rows for an unreachable Sentry marked failed");
+    }
     eprintln!("{backend}: {TICKETS} tickets for the components");
     seed_tickets(store, INSTALLATION, TICKETS).await?;
     let mapping = MappingForm {
