@@ -570,7 +570,10 @@ impl Store {
                     .into_iter()
                     .map(|c| CommentView {
                         id: c.id,
-                        edited: c.updated_at > c.created_at,
+                        // Only for comments written here: a mirrored one's
+                        // creation time is Sentry's and its `updated_at` when
+                        // it arrived, so the two cannot tell an edit.
+                        edited: c.origin == "console" && c.updated_at > c.created_at,
                         mine: false,
                         author: c.author,
                         body: if c.deleted_at.is_some() { String::new() } else { c.body },

@@ -562,3 +562,63 @@ on_both_stores!(a_comment_sentry_already_has_is_not_posted_twice, |db| async mov
     let ours = stored.iter().find(|c| c.id == comment).unwrap();
     assert_eq!(ours.sentry_comment_id.as_deref(), Some(sim.comments_on(&issue)[0].id.to_string().as_str()));
 });
+
+/// The next `change` event of a live stream, if one comes within `within`.
+async fn next_change(body: &mut axum::body::Body, within: Duration) -> Option<String> {
+    use http_body_util::BodyExt;
+    tokio::time::timeout(within, async {
+        loop {
+            let frame = body.frame().await?.ok()?;
+            if let Ok(data) = frame.into_data() {
+                let text = String::from_utf8_lossy(&data).into_owned();
+                if text.contains("event: change") {
+                    return Some(text);
+                }
+            }
+        }
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+on_both_stores!(the_live_feed_tells_each_person_only_of_their_organizations, |db| async move {
+    use issuebridge_app::api::UpdateTicket;
+    use leptos::server_fn::ServerFn;
+    use tower::ServiceExt;
+    let (app, sim, acme) = sync_app(db).await;
+    let (_, ticket) = issue_with_ticket(&app, &sim, &acme, "Live").await;
+    let mut jane = app.login_as("jane@example.com").await;
+    let olga = app.login_as("olga@other.example").await;
+    let open = |cookie: Option<String>| {
+        let mut request = axum::http::Request::get("/api/live").body(axum::body::Body::empty()).unwrap();
+        if let Some(cookie) = cookie {
+            request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        }
+        app.router.clone().oneshot(request)
+    };
+    // Without a session there is no feed.
+    assert_eq!(open(None).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let jane_feed = open(jane.cookie.clone()).await.unwrap();
+    assert_eq!(jane_feed.status(), StatusCode::OK);
+    assert_eq!(jane_feed.headers()["content-type"], "text/event-stream");
+    let mut jane_feed = jane_feed.into_body();
+    let mut olga_feed = open(olga.cookie.clone()).await.unwrap().into_body();
+
+    // Jane changes her ticket (with PostgreSQL the feed's listener may
+    // still be connecting: change until she hears it).
+    let mut heard = None;
+    for status in ["done", "todo", "done", "todo", "done"] {
+        let edit =
+            serde_json::json!({ "installation": acme, "key": ticket.key.to_string(), "edit": { "status": status } });
+        assert_eq!(jane.call_json_fn(UpdateTicket::PATH, edit).await.status, StatusCode::OK);
+        heard = next_change(&mut jane_feed, Duration::from_secs(2)).await;
+        if heard.is_some() {
+            break;
+        }
+    }
+    let heard = heard.expect("Jane hears of her organization's change");
+    assert!(heard.contains(&acme) && heard.contains(&ticket.key.to_string()), "{heard}");
+    // Olga, of another organization, hears nothing of it.
+    assert_eq!(next_change(&mut olga_feed, Duration::from_millis(500)).await, None);
+});
