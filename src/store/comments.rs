@@ -9,19 +9,6 @@ use crate::domain::ticket_rules::ChangeOrder;
 use crate::domain::time::now_ms;
 
 impl Store {
-    /// A comment written in issuebridge, not yet known to Sentry.
-    pub async fn add_console_comment(&self, ticket: TicketId, author: &str, body: &str) -> Result<i64, StoreError> {
-        let sql = "insert into comment (ticket_id, origin, author, body, created_at, updated_at)
-                   values ($1, 'console', $2, $3, $4, $4) returning id";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar::<_, i64>(sql)
-            .bind(ticket.0)
-            .bind(author)
-            .bind(body)
-            .bind(now_ms())
-            .fetch_one(pool)
-            .await)?)
-    }
-
     /// Records the id Sentry gave a comment we posted, unless its echo came
     /// back first and recorded it already.
     pub async fn set_comment_sentry_id(&self, comment: i64, sentry_id: &str) -> Result<(), StoreError> {

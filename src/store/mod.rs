@@ -52,7 +52,7 @@ pub use installations::{InstallationForUpdate, InstallationRecord, NewInstallati
 pub use sentry_issues::SentryIssueRecord;
 pub use service_hooks::{NewServiceHook, ServiceHookRecord};
 pub use teams::{TeamChoice, TeamError};
-pub use tickets::{LinkedIssue, NewIssueLink, NewTicket, TicketRecord, TicketState};
+pub use tickets::{NewIssueLink, NewTicket, TicketRecord, TicketState};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");

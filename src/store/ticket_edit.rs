@@ -241,12 +241,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(Edited { key, changes, queued: 0 });
         }
-        on_conn!(tx.conn(), |c| sqlx::query("update ticket set updated_at = $2 where id = $1")
-            .bind(ticket.id.0)
-            .bind(now)
-            .execute(c)
-            .await
-            .map(|_| ()))?;
+        touch(&mut tx, ticket.id, now).await?;
         for change in &changes {
             tx.record_ticket_event(ticket.id, ChangeSource::Person, Some(actor), change).await?;
         }

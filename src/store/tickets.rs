@@ -146,14 +146,6 @@ impl Store {
         })?;
         rows.into_iter().map(TryInto::try_into).collect()
     }
-
-    /// The first Sentry issue linked to a ticket, with its organization.
-    pub async fn first_link(&self, ticket: TicketId) -> Result<Option<LinkedIssue>, StoreError> {
-        let sql = "select l.installation_uuid, i.org_slug, l.sentry_issue_id
-                   from ticket_link l join installation i on i.uuid = l.installation_uuid
-                   where l.ticket_id = $1 order by l.created_at, l.sentry_issue_id limit 1";
-        Ok(on_pool!(self, |pool| sqlx::query_as::<_, LinkedIssue>(sql).bind(ticket.0).fetch_optional(pool).await)?)
-    }
 }
 
 #[cfg(feature = "testing")]
@@ -170,13 +162,6 @@ impl Store {
     pub async fn ticket_for_issue(&self, installation: &str, issue: &str) -> Result<Option<TicketId>, StoreError> {
         Ok(linked_ticket(self.acquire().await?.conn(), installation, issue).await?.map(|ticket| ticket.id))
     }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct LinkedIssue {
-    pub installation_uuid: String,
-    pub org_slug: String,
-    pub sentry_issue_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -368,7 +368,7 @@ on_both_stores!(comments_issuebridge_posted_are_not_mirrored_back, |db| async mo
     deliver(&app, &echo(&sentry_id, "Deployed a fix")).await;
 
     // The webhook overtook Sentry's answer: the comment has no id yet.
-    app.state.store.add_console_comment(ticket, "ada", "Rolling back").await.unwrap();
+    app.state.store.add_ticket_comment(ticket, "ada", "Rolling back").await.unwrap();
     deliver(&app, &echo("777", "Rolling back")).await;
     work(&app).await;
 
@@ -640,7 +640,7 @@ on_both_stores!(comments_are_echoes_only_when_the_app_wrote_them_and_edits_keep_
     let url = webhook_url();
     // A console "+1" that Sentry never took keeps no Sentry id; a person's
     // "+1" in Sentry is theirs, not its echo.
-    app.state.store.add_console_comment(ticket, "ada", "+1").await.unwrap();
+    app.state.store.add_ticket_comment(ticket, "ada", "+1").await.unwrap();
     let comment = |id: i64, text: &'static str, action: &str, at: i64| {
         let reference = CommentRef { issue_id: &issue, comment_id: id, text };
         sent_at(sim.comment_webhook(&url, &acme, &reference, action, user_actor(7, "Grace")), at)
