@@ -29,6 +29,8 @@ export default async function globalSetup() {
     LEPTOS_SITE_ROOT: siteRoot,
     LEPTOS_ENV: "PROD",
     RUST_LOG: env.RUST_LOG ?? "warn",
+    // Every test logs in from 127.0.0.1, many times a minute.
+    ISSUEBRIDGE_RATE_LIMIT_PER_MINUTE: "100000",
   });
 
   const server = spawn(binary, ["serve"], { env, stdio: ["ignore", "pipe", "inherit"] });

@@ -64,7 +64,7 @@ impl AppState {
                 client_secret: app.client_secret.clone(),
             }))
         });
-        let inbox = Inbox::start(store.clone());
+        let inbox = Inbox::start(store.clone(), config.dedupe_window_ms);
         let live = crate::live::LiveFeed::new(store.clone());
         let login = config.oauth.as_ref().map(|oauth| LoginProvider {
             base_url: config.sentry_url.clone(),

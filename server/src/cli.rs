@@ -55,6 +55,10 @@ pub enum Command {
     /// frames into links to the code.
     #[command(subcommand)]
     Mappings(MappingsCommand),
+    /// Retire old encryption keys: seal every stored token and hook secret
+    /// again with ISSUEBRIDGE_SECRET_KEY, after which the keys in
+    /// ISSUEBRIDGE_SECRET_KEY_PREVIOUS can be removed. Safe while serving.
+    Reseal,
     /// Run a simulated Sentry, to try issuebridge (or develop against it)
     /// without a Sentry account; it prints the variables to point
     /// issuebridge at it and an install link.
@@ -299,6 +303,7 @@ pub fn run() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Reseal => reseal(config).await,
             Command::Replay(args) => replay(config, args).await,
             Command::Settings(args) => settings(config, args).await,
             Command::LoginLink(args) => login_link(config, &args.email).await,
@@ -327,6 +332,9 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         }
         SecretKeySource::File(path) => tracing::info!(path = %path.display(), "secret key read from the data folder"),
         SecretKeySource::Environment => {}
+    }
+    if let Some(warning) = config.secret_key_warning() {
+        tracing::warn!("{warning}");
     }
     tracing::info!(database = %config.database_url, "opening the store");
     let mode = config.mode();
@@ -527,6 +535,29 @@ async fn register_hook(config: Config, installation: &str, project: &str, events
     let id = issuebridge::installations::service_hooks::register(&state, &installation, project, &events).await?;
     println!("registered service hook {id} on {project}: Sentry now sends its events to /sentry/service-hook");
     state.store.close().await;
+    Ok(())
+}
+
+async fn reseal(config: Config) -> anyhow::Result<()> {
+    let store = Store::connect(&config.database_url).await?;
+    store.migrate().await?;
+    let cipher = issuebridge::crypto::TokenCipher::new(&config.secret_key, &config.previous_secret_keys);
+    let report = issuebridge::installations::keys::reseal_everything(&store, &cipher).await?;
+    store.close().await;
+    println!("re-sealed {} value(s) with the current key; {} already were", report.resealed, report.current);
+    if report.unreadable.is_empty() {
+        if !config.previous_secret_keys.is_empty() {
+            println!("nothing needs ISSUEBRIDGE_SECRET_KEY_PREVIOUS any more: remove it (console sessions older than the rotation will log in again)");
+        }
+    } else {
+        println!(
+            "{} value(s) open with no configured key and were left as they are (configure the key that sealed them and run this again, or install again):",
+            report.unreadable.len()
+        );
+        for value in &report.unreadable {
+            println!("  {value}");
+        }
+    }
     Ok(())
 }
 

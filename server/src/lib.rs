@@ -10,6 +10,7 @@ pub mod auth;
 pub mod cli;
 pub mod demo;
 pub mod error;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod ops;

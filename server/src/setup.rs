@@ -12,12 +12,16 @@ use issuebridge::installations::install::{complete_install, InstallError, Instal
 use issuebridge_app::document::PageLink;
 
 use crate::error::PageError;
+use crate::limits::{rate_limited, ClientRateLimit};
 use crate::page::message_page;
 use crate::state::ServerState;
 
-/// The browser-facing install redirect.
-pub fn router() -> Router<ServerState> {
-    Router::new().route("/sentry/setup", get(setup))
+/// The browser-facing install redirect; each visit makes a call to Sentry
+/// with the app's secret, so each client's visits are rate-limited.
+pub fn router(limit: ClientRateLimit) -> Router<ServerState> {
+    Router::new()
+        .route("/sentry/setup", get(setup))
+        .route_layer(axum::middleware::from_fn_with_state(limit, rate_limited))
 }
 
 pub async fn setup(State(state): State<ServerState>, RawQuery(query): RawQuery) -> Result<Response, PageError> {

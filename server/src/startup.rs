@@ -20,9 +20,10 @@ use tower_http::trace::TraceLayer;
 use crate::auth::guard::{self, SiteOrigin};
 use crate::auth::identity::SentryIdentity;
 use crate::auth::sessions::ConsoleSessions;
+use crate::limits::ClientRateLimit;
 use crate::metrics::{self, Metrics};
 use crate::state::ServerState;
-use crate::{assets, auth, ops, sentry_ui, setup, webhook};
+use crate::{assets, auth, limits, ops, sentry_ui, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -115,14 +116,15 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         .route(crate::live::LIVE_PATH, axum::routing::get(crate::live::events))
         .route_layer(middleware::from_fn(guard::malformed_calls_are_bad_requests))
         .route_layer(middleware::from_fn_with_state(state.clone(), guard::require_viewer));
+    let rate_limit = ClientRateLimit::new(&state.app.config.limits);
     let browser = Router::new()
-        .merge(auth::router())
+        .merge(auth::router(rate_limit.clone()))
         .merge(sentry_ui::stacktrace_router())
         .merge(console)
         .layer(middleware::from_fn_with_state(state.clone(), guard::same_origin))
         .layer(sessions);
     let this_site = Router::new()
-        .merge(setup::router())
+        .merge(setup::router(rate_limit))
         .merge(browser)
         // Static files from the site root; anything else renders the
         // console's 404 page.
@@ -132,11 +134,13 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
         ))
         .layer(middleware::from_fn_with_state(state.clone(), guard::allowed_host));
 
-    Router::new()
+    let limits = state.app.config.limits.clone();
+    let routes = Router::new()
         .merge(ops::router())
         .merge(webhook::router(state.app.config.webhook_max_bytes))
         .merge(sentry_ui::router())
-        .merge(this_site)
+        .merge(this_site);
+    limits::bounded(routes, &limits)
         .layer(middleware::from_fn_with_state(state.clone(), guard::security_headers))
         .layer(assets::compression())
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
@@ -215,7 +219,8 @@ impl Application {
         // The outbox sender tells Sentry what changed here; it stops with the server too.
         let sender = tokio::spawn(issuebridge::outbound::sender::run(self.state.clone(), worker_stopped));
         let sessions = ConsoleSessions::new(&self.state.store).clean_up_continuously();
-        let outcome = serve_until(self.listener, self.router, shutdown, grace).await;
+        let header_timeout = self.state.config.limits.header_timeout;
+        let outcome = serve_until(self.listener, self.router, shutdown, grace, header_timeout).await;
         let _ = stop_worker.send(true);
         let _ = worker.await;
         let _ = sender.await;
@@ -227,29 +232,69 @@ impl Application {
 
 /// Serves `router` until `shutdown` completes; then stops accepting
 /// connections and waits for requests in flight, for at most `grace`.
+///
+/// hyper's connection builder rather than `axum::serve`, which sets no
+/// timer: a client that never finishes its request head would hold its
+/// connection forever. Here it has `header_timeout`, for the first request
+/// and each one after on a kept-alive connection. Handlers see the peer's
+/// address as `ConnectInfo` (the per-client rate limits use it).
 pub async fn serve_until(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
+    header_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let (signalled_tx, mut signalled_rx) = tokio::sync::watch::channel(false);
-    let shutdown = async move {
-        shutdown.await;
-        tracing::info!("shutting down: no new connections, finishing requests in flight");
-        let _ = signalled_tx.send(true);
-    };
-    let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown);
-    let deadline = async move {
-        if signalled_rx.wait_for(|signalled| *signalled).await.is_err() {
-            // The signal can no longer come: never cut serving short.
-            std::future::pending::<()>().await;
-        }
-        tokio::time::sleep(grace).await;
-    };
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use tower::ServiceExt;
+
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    builder.http2().timer(TokioTimer::new()).enable_connect_protocol();
+    let connections = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset while
+                    // queued: wait a moment rather than spin on the error.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Answers are small and written whole: send them at once.
+        let _ = stream.set_nodelay(true);
+        let service = router.clone().map_request(move |request: axum::http::Request<hyper::body::Incoming>| {
+            let mut request = request.map(axum::body::Body::new);
+            request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            request
+        });
+        let connection = builder
+            .serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                hyper_util::service::TowerToHyperService::new(service),
+            )
+            .into_owned();
+        let connection = connections.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    tracing::info!("shutting down: no new connections, finishing requests in flight");
+    drop(listener);
     tokio::select! {
-        served = serve => served.context("serving HTTP")?,
-        () = deadline => tracing::warn!(?grace, "requests still in flight after the grace period; stopping anyway"),
+        () = connections.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "requests still in flight after the grace period; stopping anyway");
+        }
     }
     Ok(())
 }

@@ -48,12 +48,16 @@ pub fn router(max_body_bytes: usize) -> Router<ServerState> {
 pub async fn receive(State(state): State<ServerState>, signed: SentrySigned) -> Result<Response, SentryEndpointError> {
     let parsed: Option<Value> = serde_json::from_slice(&signed.body).ok().filter(Value::is_object);
     let resource = signed.header("sentry-hook-resource").unwrap_or_else(|| "unknown".to_owned());
-    // Resources not processed are kept as `ignored`, never refused.
-    let state_label = match &parsed {
-        None => DeliveryState::Invalid,
-        Some(_) if Resource::of_webhook(&resource).is_some() => DeliveryState::Pending,
-        Some(_) => DeliveryState::Ignored,
+    // Resources not processed are kept as `ignored`, never refused. One we
+    // process whose payload is not in the body is kept as `invalid`: the
+    // resource header is not signed.
+    let state_label = match (&parsed, Resource::of_webhook(&resource)) {
+        (None, _) => DeliveryState::Invalid,
+        (Some(body), Some(known)) if !known.carried_by(body) => DeliveryState::Invalid,
+        (Some(_), Some(_)) => DeliveryState::Pending,
+        (Some(_), None) => DeliveryState::Ignored,
     };
+    let mismatched = parsed.is_some() && state_label == DeliveryState::Invalid;
     let delivery = NewDelivery {
         received_at_ms: now_ms(),
         source: "webhook",
@@ -62,21 +66,28 @@ pub async fn receive(State(state): State<ServerState>, signed: SentrySigned) -> 
         installation: parsed
             .as_ref()
             .and_then(|v| InstallationUuid::parse(v.pointer("/installation/uuid")?.as_str()?).ok()),
-        dedupe_key: dedupe_key(&resource, &signed.body),
+        dedupe_key: dedupe_key("webhook", &signed.body),
         headers: kept_headers(&signed.headers, &KEPT_HEADERS),
         body: signed.body.to_vec(),
         state: state_label,
         resource,
     };
-
+    if mismatched {
+        store(&state, delivery).await?;
+        return Err(SentryEndpointError::BadRequest(
+            "the body does not carry the payload its Sentry-Hook-Resource names; it was kept for inspection",
+        ));
+    }
     store_and_answer(&state, delivery).await
 }
 
-/// Sentry's retries carry the same body with a new Request-ID: the resource
-/// and the body identify a delivery.
-pub fn dedupe_key(resource: &str, body: &[u8]) -> String {
+/// Sentry's retries carry the same body with a new Request-ID, so the body
+/// identifies a delivery within its source (`webhook`, or a service hook
+/// by its id). Never the unsigned headers: a captured body posted again
+/// under other resource names or guids is the same delivery, not a new row.
+pub fn dedupe_key(source: &str, body: &[u8]) -> String {
     let mut hash = Sha256::new();
-    hash.update(resource.as_bytes());
+    hash.update(source.as_bytes());
     hash.update(b"\n");
     hash.update(body);
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
@@ -114,6 +125,9 @@ pub async fn receive_service_hook(
             return Err(SentryEndpointError::Unavailable { public: "retry later", cause: error.to_string() });
         }
     };
+    // Every hook is a candidate, the one known by this guid first: a hook's
+    // guid is re-learnt whenever its own secret verifies, so a hook Sentry
+    // renamed (or one a forged guid header once claimed) finds its way back.
     let hook = candidates.into_iter().find(|hook| {
         state
             .app
@@ -122,7 +136,7 @@ pub async fn receive_service_hook(
             .is_ok_and(|secret| signature.verifies(&secret, &body))
     });
     let Some(hook) = hook else { return refuse("wrong signature") };
-    if hook.guid.is_none() {
+    if hook.guid.as_deref() != Some(guid.as_str()) {
         if let Err(error) = state.app.store.set_service_hook_guid(&hook.id, &guid).await {
             tracing::warn!(%error, "could not remember the hook's guid");
         }
@@ -136,7 +150,7 @@ pub async fn receive_service_hook(
         resource: Resource::ServiceHook.as_str().to_owned(),
         action: Some("event".to_owned()),
         installation: InstallationUuid::parse(&hook.installation_uuid).ok(),
-        dedupe_key: dedupe_key(&format!("service_hook:{guid}"), &body),
+        dedupe_key: dedupe_key(&format!("service_hook:{}", hook.id), &body),
         headers: kept_headers(&headers, &KEPT_SERVICE_HOOK_HEADERS),
         body: body.to_vec(),
         state: if is_json { DeliveryState::Pending } else { DeliveryState::Invalid },
@@ -147,17 +161,21 @@ pub async fn receive_service_hook(
 /// Makes the delivery durable, then answers as Sentry needs to hear it.
 async fn store_and_answer(state: &ServerState, delivery: NewDelivery) -> Result<Response, SentryEndpointError> {
     let invalid = delivery.state == DeliveryState::Invalid;
-    match state.app.inbox.submit(delivery).await {
-        Ok(_) if invalid => {
+    match store(state, delivery).await? {
+        _ if invalid => {
             Err(SentryEndpointError::BadRequest("the body is not a JSON object; it was kept for inspection"))
         }
-        Ok(DeliveryInsert::Stored(id)) => Ok(Json(json!({ "status": "accepted", "delivery": id })).into_response()),
-        Ok(DeliveryInsert::Duplicate(id)) => Ok(Json(json!({ "status": "duplicate", "delivery": id })).into_response()),
-        Err(error @ (InboxError::Store(_) | InboxError::Closed)) => Err(SentryEndpointError::Unavailable {
-            public: "the delivery could not be stored; retry later",
-            cause: error.to_string(),
-        }),
+        DeliveryInsert::Stored(id) => Ok(Json(json!({ "status": "accepted", "delivery": id })).into_response()),
+        DeliveryInsert::Duplicate(id) => Ok(Json(json!({ "status": "duplicate", "delivery": id })).into_response()),
     }
+}
+
+/// Makes the delivery durable (or finds it stored already).
+async fn store(state: &ServerState, delivery: NewDelivery) -> Result<DeliveryInsert, SentryEndpointError> {
+    state.app.inbox.submit(delivery).await.map_err(|error: InboxError| SentryEndpointError::Unavailable {
+        public: "the delivery could not be stored; retry later",
+        cause: error.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -165,10 +183,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dedupe_keys_follow_resource_and_body() {
-        assert_eq!(dedupe_key("issue", b"{}"), dedupe_key("issue", b"{}"));
-        assert_ne!(dedupe_key("issue", b"{}"), dedupe_key("comment", b"{}"));
-        assert_ne!(dedupe_key("issue", b"{}"), dedupe_key("issue", b"{ }"));
-        assert_eq!(dedupe_key("issue", b"{}").len(), 64);
+    fn dedupe_keys_follow_source_and_body() {
+        assert_eq!(dedupe_key("webhook", b"{}"), dedupe_key("webhook", b"{}"));
+        assert_ne!(dedupe_key("webhook", b"{}"), dedupe_key("service_hook:1", b"{}"));
+        assert_ne!(dedupe_key("webhook", b"{}"), dedupe_key("webhook", b"{ }"));
+        assert_eq!(dedupe_key("webhook", b"{}").len(), 64);
     }
 }

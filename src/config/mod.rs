@@ -116,6 +116,36 @@ pub const ENV_VARS: &[EnvVar] = &[
         meaning: "Largest webhook or service-hook body accepted (at least 1024); larger gets 413.",
     },
     EnvVar {
+        name: "ISSUEBRIDGE_DEDUPE_WINDOW_SECS",
+        default: "3600",
+        meaning: "How long a body counts as Sentry's retry of the first copy; the same body later is applied again.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_MAX_IN_FLIGHT",
+        default: "1024",
+        meaning: "Requests handled at once; past it, an immediate 503 with Retry-After: 1.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_HEADER_TIMEOUT_SECS",
+        default: "10",
+        meaning: "Time a client has to send a request's head; then the connection is closed.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_REQUEST_TIMEOUT_SECS",
+        default: "30",
+        meaning: "Time to receive a request's body and answer it; then 408 (body) or 503.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_RATE_LIMIT_PER_MINUTE",
+        default: "30",
+        meaning: "Per client address: requests a minute to /sentry/setup and the login routes; past it, 429.",
+    },
+    EnvVar {
+        name: "ISSUEBRIDGE_CLIENT_IP_HEADER",
+        default: "unset: the peer address",
+        meaning: "Behind a proxy: the header (e.g. X-Forwarded-For) whose last address is the client's.",
+    },
+    EnvVar {
         name: "LEPTOS_SITE_ROOT",
         default: "target/site",
         meaning: "Folder holding the built front end (pkg/, CSS, assets).",
@@ -283,6 +313,41 @@ impl Default for SessionPolicy {
     }
 }
 
+/// What a request may take before the server stops waiting for it, and
+/// how many it takes at once (README, "Operations").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestLimits {
+    pub max_in_flight: usize,
+    pub header_timeout: std::time::Duration,
+    pub request_timeout: std::time::Duration,
+    /// Per client, on the routes that call Sentry or log people in.
+    pub rate_per_minute: u32,
+    /// Lower-case header name whose last address is the client's.
+    pub client_ip_header: Option<String>,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            max_in_flight: 1024,
+            header_timeout: std::time::Duration::from_secs(10),
+            request_timeout: std::time::Duration::from_secs(30),
+            rate_per_minute: 30,
+            client_ip_header: None,
+        }
+    }
+}
+
+/// A header name as HTTP allows it (RFC 9110 token), lower-cased.
+fn header_name(raw: &str) -> Result<String, String> {
+    let valid = !raw.is_empty() && raw.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+    if valid {
+        Ok(raw.to_ascii_lowercase())
+    } else {
+        Err(format!("{raw:?} is not a header name"))
+    }
+}
+
 /// Demo mode runs on sample data with no Sentry to talk to; it is chosen when no
 /// Sentry App credentials are configured.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -315,6 +380,9 @@ pub struct Config {
     pub output_name: String,
     pub log_format: LogFormat,
     pub webhook_max_bytes: usize,
+    /// How long a delivery's body marks later copies as retries.
+    pub dedupe_window_ms: i64,
+    pub limits: RequestLimits,
     /// `LEPTOS_ENV=DEV`: the page connects to cargo-leptos' reload socket.
     pub live_reload: bool,
     pub reload_port: u16,
@@ -354,6 +422,16 @@ impl Config {
             .transpose()?;
 
         let sentry_url = parse_base_url(&get("SENTRY_URL").unwrap_or_else(|| "https://sentry.io".into()))
+            .and_then(|url| {
+                if url.scheme() == "http" && !is_loopback(&url) {
+                    Err(format!(
+                        "{url} is plain http: the app's secret and every token would cross the network \
+                         readable; use https (plain http is accepted on loopback only)"
+                    ))
+                } else {
+                    Ok(url)
+                }
+            })
             .map_err(|p| ConfigError::new("SENTRY_URL", p))?;
 
         let app = match (get("SENTRY_CLIENT_ID"), get("SENTRY_CLIENT_SECRET")) {
@@ -462,6 +540,28 @@ impl Config {
             None => 1 << 20,
         };
 
+        let count = |name: &'static str, default: u64, min: u64, max: u64| -> Result<u64, ConfigError> {
+            match get(name) {
+                None => Ok(default),
+                Some(raw) => raw.trim().parse::<u64>().ok().filter(|n| (min..=max).contains(n)).ok_or_else(|| {
+                    ConfigError::new(name, format!("{raw:?} is not a whole number from {min} to {max}"))
+                }),
+            }
+        };
+        let dedupe_window_ms = count("ISSUEBRIDGE_DEDUPE_WINDOW_SECS", 3600, 60, 30 * 24 * 3600)? as i64 * 1000;
+        let limits = RequestLimits {
+            max_in_flight: count("ISSUEBRIDGE_MAX_IN_FLIGHT", 1024, 1, 1 << 20)? as usize,
+            header_timeout: std::time::Duration::from_secs(count("ISSUEBRIDGE_HEADER_TIMEOUT_SECS", 10, 1, 3600)?),
+            request_timeout: std::time::Duration::from_secs(count("ISSUEBRIDGE_REQUEST_TIMEOUT_SECS", 30, 1, 3600)?),
+            rate_per_minute: count("ISSUEBRIDGE_RATE_LIMIT_PER_MINUTE", 30, 1, 1 << 20)? as u32,
+            client_ip_header: match get("ISSUEBRIDGE_CLIENT_IP_HEADER") {
+                None => None,
+                Some(raw) => {
+                    Some(header_name(raw.trim()).map_err(|p| ConfigError::new("ISSUEBRIDGE_CLIENT_IP_HEADER", p))?)
+                }
+            },
+        };
+
         let live_reload = match get("LEPTOS_ENV").as_deref().map(str::trim) {
             None | Some("PROD") | Some("prod") | Some("production") => false,
             Some("DEV") | Some("dev") | Some("development") => true,
@@ -521,6 +621,8 @@ impl Config {
             output_name: get("LEPTOS_OUTPUT_NAME").unwrap_or_else(|| "issuebridge".into()),
             log_format,
             webhook_max_bytes,
+            dedupe_window_ms,
+            limits,
             live_reload,
             reload_port,
         })
@@ -532,6 +634,23 @@ impl Config {
         } else {
             Mode::Demo
         }
+    }
+
+    /// Outside demo mode, a key file beside the database means that a copy
+    /// of the data folder (a backup, a snapshot) holds every token and the
+    /// key that opens them: worth a warning at every start.
+    pub fn secret_key_warning(&self) -> Option<String> {
+        let path = match (&self.secret_key_source, self.mode()) {
+            (SecretKeySource::File(path) | SecretKeySource::Generated(path), Mode::Sentry) => path,
+            _ => return None,
+        };
+        Some(format!(
+            "the key that encrypts Sentry tokens is the file {}, beside the database: whoever copies the data \
+             folder can read every token. Set ISSUEBRIDGE_SECRET_KEY from a secret store instead (to the \
+             file's contents, or to a new key with the file's as ISSUEBRIDGE_SECRET_KEY_PREVIOUS and then \
+             `issuebridge reseal`)",
+            path.display()
+        ))
     }
 
     /// Whether `email` names an instance administrator (case-insensitively).
@@ -558,6 +677,16 @@ pub fn load_dotenv() {
 
 /// An absolute http(s) URL with no query or fragment; the trailing slash is
 /// dropped so paths can be appended with `/…`.
+/// Whether `url` names this machine (`localhost`, 127.0.0.0/8, `::1`).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 fn parse_base_url(raw: &str) -> Result<Url, String> {
     let url = Url::parse(raw.trim()).map_err(|e| format!("{raw:?} is not a URL ({e})"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -688,12 +817,76 @@ mod tests {
             ("LEPTOS_RELOAD_PORT", "70000"),
             ("ISSUEBRIDGE_WEBHOOK_MAX_BYTES", "12"),
             ("ISSUEBRIDGE_ADMINS", "ada@example.com, not an email"),
+            ("SENTRY_URL", "http://sentry.example.com"),
+            ("SENTRY_URL", "http://10.0.0.5:9000"),
+            ("ISSUEBRIDGE_DEDUPE_WINDOW_SECS", "5"),
+            ("ISSUEBRIDGE_MAX_IN_FLIGHT", "0"),
+            ("ISSUEBRIDGE_HEADER_TIMEOUT_SECS", "soon"),
+            ("ISSUEBRIDGE_REQUEST_TIMEOUT_SECS", "-1"),
+            ("ISSUEBRIDGE_RATE_LIMIT_PER_MINUTE", "0"),
+            ("ISSUEBRIDGE_CLIENT_IP_HEADER", "x forwarded for"),
         ];
         for (var, value) in cases {
             let err = config_with(dir.path(), &[(var, value)]).unwrap_err();
             assert_eq!(err.var, *var, "{var}={value} blamed {err}");
             assert!(err.to_string().starts_with(var));
         }
+    }
+
+    #[test]
+    fn plain_http_reaches_sentry_only_on_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        for allowed in
+            ["http://127.0.0.1:9000", "http://localhost:8000", "http://[::1]:9000", "https://sentry.example.com"]
+        {
+            let config = config_with(dir.path(), &[("SENTRY_URL", allowed)]).unwrap();
+            assert_eq!(config.sentry_url.as_str().trim_end_matches('/'), allowed);
+        }
+        let refused = config_with(dir.path(), &[("SENTRY_URL", "http://sentry.internal")]).unwrap_err();
+        assert!(refused.problem.contains("use https"), "{refused}");
+    }
+
+    #[test]
+    fn limits_have_defaults_and_can_be_tuned() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = config_with(dir.path(), &[]).unwrap();
+        assert_eq!(config.limits, RequestLimits::default());
+        assert_eq!(config.dedupe_window_ms, 3_600_000);
+        let tuned = config_with(
+            dir.path(),
+            &[
+                ("ISSUEBRIDGE_MAX_IN_FLIGHT", "64"),
+                ("ISSUEBRIDGE_HEADER_TIMEOUT_SECS", "3"),
+                ("ISSUEBRIDGE_REQUEST_TIMEOUT_SECS", "9"),
+                ("ISSUEBRIDGE_RATE_LIMIT_PER_MINUTE", "120"),
+                ("ISSUEBRIDGE_CLIENT_IP_HEADER", "X-Real-IP"),
+                ("ISSUEBRIDGE_DEDUPE_WINDOW_SECS", "600"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            tuned.limits,
+            RequestLimits {
+                max_in_flight: 64,
+                header_timeout: std::time::Duration::from_secs(3),
+                request_timeout: std::time::Duration::from_secs(9),
+                rate_per_minute: 120,
+                client_ip_header: Some("x-real-ip".into()),
+            }
+        );
+        assert_eq!(tuned.dedupe_window_ms, 600_000);
+    }
+
+    #[test]
+    fn a_key_file_beside_the_database_is_warned_about_outside_demo_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let sentry = [("SENTRY_CLIENT_ID", "id"), ("SENTRY_CLIENT_SECRET", "secret")];
+        assert_eq!(config_with(dir.path(), &[]).unwrap().secret_key_warning(), None, "demo mode");
+        let warning = config_with(dir.path(), &sentry).unwrap().secret_key_warning().expect("a warning");
+        assert!(warning.contains("secret.key") && warning.contains("ISSUEBRIDGE_SECRET_KEY"), "{warning}");
+        let key = ("ISSUEBRIDGE_SECRET_KEY", "00".repeat(32));
+        let from_env = config_with(dir.path(), &[sentry[0], sentry[1], (key.0, key.1.as_str())]).unwrap();
+        assert_eq!(from_env.secret_key_warning(), None);
     }
 
     #[test]

@@ -94,7 +94,7 @@ pub(super) fn load_or_generate_key(data_dir: &Path) -> Result<(SecretKey, Secret
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(ConfigError::new(VAR, format!("unset, and {} cannot be read: {e}", path.display()))),
     }
-    std::fs::create_dir_all(data_dir)
+    crate::store::private_files::create_dir_all(data_dir)
         .map_err(|e| ConfigError::new("ISSUEBRIDGE_DATA_DIR", format!("cannot create {}: {e}", data_dir.display())))?;
     let key = SecretKey::generate();
     write_private_file(&path, &key.to_hex())

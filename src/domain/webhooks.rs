@@ -38,6 +38,25 @@ impl Resource {
         self != Self::ServiceHook
     }
 
+    /// Whether `body` carries this resource's payload: the key Sentry puts
+    /// under `data` for it (docs/sentry-protocol.md §1.7).
+    /// `Sentry-Hook-Resource` is not covered by the signature, so a body
+    /// captured from one webhook could otherwise be posted again under
+    /// every other resource name.
+    pub fn carried_by(self, body: &serde_json::Value) -> bool {
+        let data = |key: &str| body.get("data").and_then(|data| data.get(key)).is_some_and(|v| !v.is_null());
+        match self {
+            Self::Installation => data("installation"),
+            Self::Issue => data("issue"),
+            Self::Error => data("error"),
+            Self::Comment => data("comment_id"),
+            Self::EventAlert => data("event"),
+            Self::MetricAlert => data("metric_alert"),
+            // The raw event, with no envelope; its own route checks it.
+            Self::ServiceHook => true,
+        }
+    }
+
     /// The resource of a webhook delivery, if it is one issuebridge
     /// processes.
     pub fn of_webhook(header: &str) -> Option<Self> {
@@ -58,5 +77,25 @@ mod tests {
         assert_eq!(Resource::of_webhook("issue"), Some(Resource::Issue));
         assert_eq!(Resource::of_webhook("service_hook"), None);
         assert_eq!(Resource::of_webhook("seer"), None);
+    }
+
+    #[test]
+    fn each_resource_is_recognised_by_its_payload_and_no_other() {
+        let bodies = [
+            (Resource::Installation, r#"{"data":{"installation":{"uuid":"x"}}}"#),
+            (Resource::Issue, r#"{"data":{"issue":{"id":"1"}}}"#),
+            (Resource::Error, r#"{"data":{"error":{"event_id":"e"}}}"#),
+            (Resource::Comment, r#"{"data":{"comment_id":1,"issue_id":2}}"#),
+            (Resource::EventAlert, r#"{"data":{"event":{},"triggered_rule":"r"}}"#),
+            (Resource::MetricAlert, r#"{"data":{"metric_alert":{"id":"1"}}}"#),
+        ];
+        for (resource, body) in bodies {
+            let body: serde_json::Value = serde_json::from_str(body).unwrap();
+            for (other, _) in bodies {
+                assert_eq!(other.carried_by(&body), other == resource, "{other} in a {resource} body");
+            }
+        }
+        assert!(!Resource::Issue.carried_by(&serde_json::json!({"data": {"issue": null}})));
+        assert!(!Resource::Issue.carried_by(&serde_json::json!({"issue": {}})));
     }
 }

@@ -3,6 +3,7 @@
 //! service hooks registered through it ([`service_hooks`]).
 
 pub mod install;
+pub mod keys;
 pub mod locks;
 pub mod service_hooks;
 pub mod tokens;

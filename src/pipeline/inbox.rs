@@ -43,8 +43,9 @@ pub enum InboxError {
 }
 
 impl Inbox {
-    /// Starts the writer task on the current runtime.
-    pub fn start(store: Store) -> Self {
+    /// Starts the writer task on the current runtime. A body stored less
+    /// than `dedupe_window_ms` before is a retry of it.
+    pub fn start(store: Store, dedupe_window_ms: i64) -> Self {
         let (queue, mut incoming) = mpsc::channel::<(NewDelivery, Reply)>(4 * MAX_BATCH);
         let started = Instant::now();
         let last_write_ms = Arc::new(AtomicI64::new(i64::MIN));
@@ -54,7 +55,7 @@ impl Inbox {
             while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
                 last_write.store(millis_since(started), Ordering::Relaxed);
                 let (deliveries, replies): (Vec<NewDelivery>, Vec<Reply>) = batch.drain(..).unzip();
-                match store.insert_deliveries(&deliveries).await {
+                match store.insert_deliveries_within(&deliveries, dedupe_window_ms).await {
                     Ok(outcomes) => {
                         for (reply, outcome) in replies.into_iter().zip(outcomes) {
                             let _ = reply.send(Ok(outcome));

@@ -55,13 +55,61 @@ macro_rules! push_replayable_states {
     }};
 }
 
+/// Appends the rows of `$deliveries` to a multi-row insert and runs it in
+/// `$tx`: the rows whose dedupe key is new come back as `(id, key)`.
+macro_rules! insert_new_deliveries {
+    ($tx:expr, $deliveries:expr) => {{
+        let mut insert = sqlx::QueryBuilder::new(
+            "insert into delivery (received_at, source, request_id, resource, action, installation_uuid,
+                                   dedupe_key, headers, body, state) ",
+        );
+        insert.push_values($deliveries, |mut row, d: &NewDelivery| {
+            row.push_bind(d.received_at_ms)
+                .push_bind(d.source)
+                .push_bind(d.request_id.as_deref())
+                .push_bind(d.resource.as_str())
+                .push_bind(d.action.as_deref())
+                .push_bind(d.installation.as_ref().map(InstallationUuid::as_str))
+                .push_bind(d.dedupe_key.as_str())
+                .push_bind(d.headers.as_str())
+                .push_bind(d.body.as_slice())
+                .push_bind(d.state.as_str());
+        });
+        insert.push(" on conflict (dedupe_key) do nothing returning id, dedupe_key");
+        let stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *$tx).await?;
+        stored
+    }};
+}
+
+/// How long a delivery's body marks later copies as Sentry's retries of it,
+/// unless configured otherwise: Sentry retries three times, five minutes
+/// apart (docs/sentry-protocol.md §1.5).
+pub const DEFAULT_DEDUPE_WINDOW_MS: i64 = 60 * 60 * 1000;
+
 impl Store {
-    /// Writes deliveries in one transaction. A delivery whose dedupe key is
-    /// stored already is not written again; the stored one counts it.
+    /// [`Store::insert_deliveries_within`] the default window.
     pub async fn insert_deliveries(&self, deliveries: &[NewDelivery]) -> Result<Vec<DeliveryInsert>, StoreError> {
+        self.insert_deliveries_within(deliveries, DEFAULT_DEDUPE_WINDOW_MS).await
+    }
+
+    /// Writes deliveries in one transaction. A delivery whose dedupe key was
+    /// stored less than `dedupe_window_ms` before it arrived is a retry: it
+    /// is not written again, and the stored one counts it. After the window
+    /// the same body is a new delivery (an issue resolved, reopened and
+    /// resolved again can send identical bodies): the old row keeps its
+    /// key with its id appended, out of the new one's way.
+    pub async fn insert_deliveries_within(
+        &self,
+        deliveries: &[NewDelivery],
+        dedupe_window_ms: i64,
+    ) -> Result<Vec<DeliveryInsert>, StoreError> {
+        // A copy within the window is counted on the stored delivery.
         const DUPLICATE: &str = "update delivery set duplicate_count = duplicate_count + 1, last_duplicate_at = $2
-                                 where dedupe_key = $1
+                                 where dedupe_key = $1 and received_at >= $3
                                  returning id";
+        // One older than the window frees the key for the new delivery.
+        const RETIRE: &str = "update delivery set dedupe_key = dedupe_key || '@' || cast(id as text)
+                              where dedupe_key = $1";
         if deliveries.is_empty() {
             return Ok(Vec::new());
         }
@@ -69,42 +117,39 @@ impl Store {
         let outcomes = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             // One statement for the whole batch: the rows whose key is new
-            // come back with their ids; the others are duplicates.
-            let mut insert = sqlx::QueryBuilder::new(
-                "insert into delivery (received_at, source, request_id, resource, action, installation_uuid,
-                                       dedupe_key, headers, body, state) ",
-            );
-            insert.push_values(deliveries, |mut row, d| {
-                row.push_bind(d.received_at_ms)
-                    .push_bind(d.source)
-                    .push_bind(d.request_id.as_deref())
-                    .push_bind(d.resource.as_str())
-                    .push_bind(d.action.as_deref())
-                    .push_bind(d.installation.as_ref().map(InstallationUuid::as_str))
-                    .push_bind(d.dedupe_key.as_str())
-                    .push_bind(d.headers.as_str())
-                    .push_bind(d.body.as_slice())
-                    .push_bind(d.state.as_str());
-            });
-            insert.push(" on conflict (dedupe_key) do nothing returning id, dedupe_key");
-            let stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *tx).await?;
+            // come back with their ids; the others were seen before.
+            let stored = insert_new_deliveries!(tx, deliveries);
             let mut new_ids: std::collections::HashMap<String, i64> =
                 stored.into_iter().map(|(id, key)| (key, id)).collect();
             let mut outcomes = Vec::with_capacity(deliveries.len());
             for d in deliveries {
                 // The first occurrence of a new key is the stored one.
-                let outcome = match new_ids.remove(&d.dedupe_key) {
-                    Some(id) => DeliveryInsert::Stored(id),
-                    None => {
-                        let id: i64 = sqlx::query_scalar(DUPLICATE)
-                            .bind(&d.dedupe_key)
-                            .bind(d.received_at_ms)
-                            .fetch_one(&mut *tx)
-                            .await?;
-                        DeliveryInsert::Duplicate(id)
+                if let Some(id) = new_ids.remove(&d.dedupe_key) {
+                    outcomes.push(DeliveryInsert::Stored(id));
+                    continue;
+                }
+                // Seen before (rare): a retry, or the same body after the
+                // window. On PostgreSQL another instance may be retiring
+                // or inserting the same key at once, hence a few turns.
+                let mut outcome = None;
+                for _ in 0..3 {
+                    let retry: Option<i64> = sqlx::query_scalar(DUPLICATE)
+                        .bind(&d.dedupe_key)
+                        .bind(d.received_at_ms)
+                        .bind(d.received_at_ms.saturating_sub(dedupe_window_ms))
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some(id) = retry {
+                        outcome = Some(DeliveryInsert::Duplicate(id));
+                        break;
                     }
-                };
-                outcomes.push(outcome);
+                    sqlx::query(RETIRE).bind(&d.dedupe_key).execute(&mut *tx).await?;
+                    if let Some((id, _)) = insert_new_deliveries!(tx, std::slice::from_ref(d)).pop() {
+                        outcome = Some(DeliveryInsert::Stored(id));
+                        break;
+                    }
+                }
+                outcomes.push(outcome.ok_or(sqlx::Error::RowNotFound)?);
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(outcomes)

@@ -350,3 +350,83 @@ impl InstallationForUpdate {
         Ok(())
     }
 }
+
+/// A value sealed with the token cipher, where it lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SealedValue {
+    /// `column` is `access_token` or `refresh_token`.
+    InstallationToken {
+        installation: String,
+        column: &'static str,
+        sealed: Vec<u8>,
+    },
+    ServiceHookSecret {
+        hook: String,
+        sealed: Vec<u8>,
+    },
+}
+
+impl SealedValue {
+    pub fn sealed(&self) -> &[u8] {
+        match self {
+            Self::InstallationToken { sealed, .. } | Self::ServiceHookSecret { sealed, .. } => sealed,
+        }
+    }
+
+    /// Where it is, for the operator.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::InstallationToken { installation, column, .. } => format!("installation {installation} {column}"),
+            Self::ServiceHookSecret { hook, .. } => format!("service hook {hook} secret"),
+        }
+    }
+}
+
+impl Store {
+    /// Every sealed value the store holds.
+    pub async fn sealed_values(&self) -> Result<Vec<SealedValue>, StoreError> {
+        type TokenRow = (String, Option<Vec<u8>>, Option<Vec<u8>>);
+        let tokens = "select uuid, access_token, refresh_token from installation
+                      where access_token is not null or refresh_token is not null order by uuid";
+        let hooks = "select id, secret from service_hook order by id";
+        let (tokens, hooks): (Vec<TokenRow>, Vec<(String, Vec<u8>)>) = on_pool!(self, |pool| (
+            sqlx::query_as(tokens).fetch_all(pool).await?,
+            sqlx::query_as(hooks).fetch_all(pool).await?
+        ));
+        let mut values = Vec::new();
+        for (installation, access, refresh) in tokens {
+            for (column, sealed) in [("access_token", access), ("refresh_token", refresh)] {
+                if let Some(sealed) = sealed {
+                    values.push(SealedValue::InstallationToken { installation: installation.clone(), column, sealed });
+                }
+            }
+        }
+        values.extend(hooks.into_iter().map(|(hook, sealed)| SealedValue::ServiceHookSecret { hook, sealed }));
+        Ok(values)
+    }
+
+    /// Replaces `value` by `resealed`, if the store still holds `value` as
+    /// read (a token refreshed meanwhile is left as the refresh wrote it).
+    pub async fn replace_sealed_value(&self, value: &SealedValue, resealed: &[u8]) -> Result<bool, StoreError> {
+        let (sql, key) = match value {
+            SealedValue::InstallationToken { installation, column: "access_token", .. } => {
+                ("update installation set access_token = $1 where uuid = $2 and access_token = $3", installation)
+            }
+            SealedValue::InstallationToken { installation, .. } => {
+                ("update installation set refresh_token = $1 where uuid = $2 and refresh_token = $3", installation)
+            }
+            SealedValue::ServiceHookSecret { hook, .. } => {
+                ("update service_hook set secret = $1 where id = $2 and secret = $3", hook)
+            }
+        };
+        let _turn = self.write_turn().await;
+        let changed = on_pool!(self, |pool| sqlx::query(sql)
+            .bind(resealed)
+            .bind(key.as_str())
+            .bind(value.sealed())
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(changed == 1)
+    }
+}

@@ -48,7 +48,9 @@ pub use comments::CommentRecord;
 pub use deliveries::{
     ClaimedDelivery, DeliveryInsert, DeliveryOutcome, DeliveryQuery, DeliveryRecord, NewDelivery, Replay,
 };
-pub use installations::{InstallationForUpdate, InstallationRecord, NewInstallation, SealedTokens, TokenWrite};
+pub use installations::{
+    InstallationForUpdate, InstallationRecord, NewInstallation, SealedTokens, SealedValue, TokenWrite,
+};
 pub use sentry_issues::SentryIssueRecord;
 pub use service_hooks::{NewServiceHook, ServiceHookRecord};
 pub use teams::{TeamChoice, TeamError};
@@ -127,16 +129,19 @@ impl Store {
                     // the commit that happens to cross the threshold: that
                     // commit's requests would wait for the whole checkpoint.
                     .pragma("wal_autocheckpoint", "0");
-                if let Some(parent) = options.get_filename().parent().filter(|p| !p.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(parent)
+                let file = options.get_filename().to_path_buf();
+                if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    private_files::create_dir_all(parent)
                         .map_err(|source| StoreError::CreateDir { path: parent.display().to_string(), source })?;
                 }
+                private_files::create_file(&file);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(5))
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
+                private_files::keep_database_private(&file);
                 spawn_checkpointer(pool.clone());
                 Ok(Self::Sqlite(pool))
             }
@@ -223,6 +228,72 @@ impl Store {
 
     pub async fn close(&self) {
         on_pool!(self, |pool| pool.close().await)
+    }
+}
+
+/// The SQLite database holds the delivery log, tickets and sealed tokens:
+/// it, its WAL and the folder made for it are readable by the owner only.
+pub mod private_files {
+    use std::path::Path;
+
+    /// Creates `dir` and its missing parents, owner-only. An existing
+    /// folder is left as it is (it may be shared, like `/tmp`), with a
+    /// warning if others can read it.
+    pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+            if let Ok(meta) = std::fs::metadata(dir) {
+                if meta.is_dir() && meta.permissions().mode() & 0o077 != 0 {
+                    tracing::warn!(folder = %dir.display(), "the data folder can be read by other users; make it owner-only (chmod 700)");
+                }
+            }
+            builder.mode(0o700);
+        }
+        builder.create(dir)
+    }
+
+    /// Creates the database file owner-only if it does not exist, so
+    /// SQLite's WAL and shared-memory files, which take its permissions,
+    /// are owner-only from the start.
+    pub fn create_file(file: &Path) {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let _ = options.open(file);
+    }
+
+    /// Takes group and other access away from the database and its WAL
+    /// files (a database made by an earlier version, or copied in).
+    pub fn keep_database_private(file: &Path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = file.as_os_str().to_owned();
+                path.push(suffix);
+                let path = std::path::PathBuf::from(path);
+                let Ok(meta) = std::fs::metadata(&path) else { continue };
+                if meta.permissions().mode() & 0o077 != 0 {
+                    match std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)) {
+                        Ok(()) => {
+                            tracing::warn!(file = %path.display(), "the database could be read by other users; it is owner-only now")
+                        }
+                        Err(error) => {
+                            tracing::warn!(file = %path.display(), %error, "the database can be read by other users and could not be made owner-only")
+                        }
+                    }
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = file;
     }
 }
 

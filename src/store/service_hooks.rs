@@ -22,18 +22,34 @@ impl Store {
         Ok(())
     }
 
-    /// The hook that sends `guid`, and the hooks that have not said their
-    /// guid yet (one of them may be it).
+    /// Every hook that may have sent `guid`, most likely first: the hook
+    /// known by it, then those that have not said their guid yet, then
+    /// the rest (a guid is not signed, so it only says where to look first).
     pub async fn service_hook_candidates(&self, guid: &str) -> Result<Vec<ServiceHookRecord>, StoreError> {
         let sql = "select id, installation_uuid, project_slug, secret, guid from service_hook
-                   where guid = $1 or guid is null
-                   order by guid is null, created_at";
+                   order by case when guid = $1 then 0 when guid is null then 1 else 2 end, created_at";
         Ok(on_pool!(self, |pool| sqlx::query_as::<_, ServiceHookRecord>(sql).bind(guid).fetch_all(pool).await)?)
     }
 
+    /// Remembers that hook `id` sends `guid`, taking the guid from any hook
+    /// that claimed it before (the guid is unique; the one whose secret
+    /// verified is the one that sends it).
     pub async fn set_service_hook_guid(&self, id: &str, guid: &str) -> Result<(), StoreError> {
-        let sql = "update service_hook set guid = $2 where id = $1 and guid is null";
-        on_pool!(self, |pool| sqlx::query(sql).bind(id).bind(guid).execute(pool).await.map(|d| d.rows_affected()))?;
+        let _turn = self.write_turn().await;
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            sqlx::query("update service_hook set guid = null where guid = $1 and id <> $2")
+                .bind(guid)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("update service_hook set guid = $2 where id = $1")
+                .bind(id)
+                .bind(guid)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })?;
         Ok(())
     }
 }

@@ -35,6 +35,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tower_sessions::Session;
 
+use crate::limits::{rate_limited, ClientRateLimit};
 use crate::state::ServerState;
 use identity::{IdentityError, UserTokens};
 
@@ -117,14 +118,16 @@ impl SealedUserTokens {
 }
 
 /// The login page, the OAuth round trip, logout and login links. They need
-/// the session layer (startup adds it) and no session of their own.
-pub fn router() -> Router<ServerState> {
-    Router::new()
-        .route("/login", get(login_page))
+/// the session layer (startup adds it) and no session of their own. The
+/// round trip (its callback calls Sentry with the app's secret) and the
+/// login links (a guess at a token) are rate-limited per client.
+pub fn router(limit: ClientRateLimit) -> Router<ServerState> {
+    let limited = Router::new()
         .route("/auth/login", get(start_login))
         .route("/auth/callback", get(callback))
-        .route("/auth/logout", axum::routing::post(logout))
         .route("/auth/link/{token}", get(link_page).post(use_link))
+        .route_layer(axum::middleware::from_fn_with_state(limit, rate_limited));
+    Router::new().route("/login", get(login_page)).route("/auth/logout", axum::routing::post(logout)).merge(limited)
 }
 
 #[derive(Debug, Deserialize)]

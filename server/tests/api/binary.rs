@@ -33,6 +33,7 @@ async fn help_documents_every_command_and_variable() {
     for expected in [
         "serve",
         "migrate",
+        "reseal",
         "replay",
         "settings",
         "hooks",
@@ -137,6 +138,32 @@ on_both_stores!(serve_announces_its_address_and_stops_cleanly_on_sigterm, |db: T
     }
     assert!(stderr.contains("stopped"));
 });
+
+/// Outside demo mode, a key file beside the database is warned about at
+/// start-up (SQLite only: PostgreSQL requires the key from the environment).
+#[tokio::test]
+async fn serve_warns_about_a_key_file_beside_the_database_outside_demo_mode() {
+    for (mode, sentry) in [("demo", false), ("sentry", true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut command = issuebridge(dir.path());
+        command.args(["serve", "--log-format", "json"]).env("LEPTOS_SITE_ADDR", "127.0.0.1:0");
+        if sentry {
+            command
+                .env("SENTRY_URL", "http://127.0.0.1:9")
+                .env("SENTRY_CLIENT_ID", "id")
+                .env("SENTRY_CLIENT_SECRET", "secret");
+        }
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        line_starting(&mut stdout, "issuebridge is ready").await;
+        std::process::Command::new("kill").args(["-TERM", &child.id().unwrap().to_string()]).status().unwrap();
+        let _ = child.wait().await;
+        let mut stderr = String::new();
+        tokio::io::AsyncReadExt::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).await.unwrap();
+        let warned = stderr.lines().any(|line| line.contains("WARN") && line.contains("beside the database"));
+        assert_eq!(warned, sentry, "{mode} mode:\n{stderr}");
+    }
+}
 
 /// Reads lines from a child's stdout until one starts with `prefix`.
 async fn line_starting(lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>, prefix: &str) -> String {
@@ -363,7 +390,7 @@ on_both_stores!(acknowledged_deliveries_survive_a_sigkill, |db: TestDatabase| as
     // Restarted on the same store: every acknowledged delivery is there...
     let (mut restarted, _) = start_server(dir.path(), &db).await;
     for body in &acknowledged {
-        let key = issuebridge_server::webhook::dedupe_key("issue", body.as_bytes());
+        let key = issuebridge_server::webhook::dedupe_key("webhook", body.as_bytes());
         assert!(store.has_delivery(&key).await.unwrap(), "an acknowledged delivery was lost");
     }
     // ... and is applied exactly once in effect: one ticket per issue.

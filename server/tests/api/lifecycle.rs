@@ -42,6 +42,7 @@ async fn shutdown_finishes_requests_in_flight_then_stops_accepting() {
             let _ = stop_rx.await;
         },
         Duration::from_secs(10),
+        Duration::from_secs(10),
     ));
 
     let in_flight = tokio::spawn(reqwest::get(url));
@@ -67,6 +68,7 @@ async fn shutdown_gives_up_on_requests_after_the_grace_period() {
             let _ = stop_rx.await;
         },
         grace,
+        Duration::from_secs(10),
     ));
 
     let _hanging = tokio::spawn(reqwest::get(url));

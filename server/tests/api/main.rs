@@ -3,6 +3,7 @@
 
 mod access;
 mod assets;
+mod at_rest;
 mod binary;
 mod components;
 mod console;
@@ -10,6 +11,7 @@ mod driver;
 mod helpers;
 mod install;
 mod lifecycle;
+mod limits;
 mod oauth;
 mod ops;
 mod outbound;

@@ -407,11 +407,13 @@ on_both_stores!(deliveries_for_an_unknown_installation_wait_and_then_apply, |db|
 on_both_stores!(deliveries_that_cannot_apply_are_retried_then_parked_dead, |db| async move {
     let (app, sim) = spawn_app_with_sim(db).await;
     let acme = install(&app, &sim, "acme").await;
-    // Well-signed, JSON, but not an issue payload: retrying cannot help.
+    // Well-signed, JSON, with an issue, but not as Sentry sends one:
+    // retrying cannot help.
     let issue = sim.create_issue("acme", "web", "E");
     let signed = sim.issue_webhook(&webhook_url(), &acme, &issue, "resolved", user_actor(1, "J"));
     let body =
-        serde_json::to_vec(&json!({ "action": "resolved", "installation": { "uuid": acme }, "data": {} })).unwrap();
+        serde_json::to_vec(&json!({ "action": "resolved", "installation": { "uuid": acme }, "data": { "issue": {} } }))
+            .unwrap();
     let broken = resigned(&signed, &body, &sim.app().client_secret);
     let id = deliver(&app, &broken).await;
     work(&app).await;
@@ -685,4 +687,64 @@ on_both_stores!(an_upper_case_installation_uuid_finds_its_installation, |db| asy
     work(&app).await;
     assert_eq!(delivery_state(&app, id).await, "processed");
     assert_eq!(ticket_of(&app, &acme, &issue).await.title, "Shouted uuid");
+});
+
+/// Moves every stored delivery `ms` into the past, as if it had arrived then.
+async fn age_deliveries(store: &Store, ms: i64) {
+    let sql = "update delivery set received_at = received_at - $1";
+    match store {
+        Store::Sqlite(pool) => sqlx::query(sql).bind(ms).execute(pool).await.map(drop).unwrap(),
+        Store::Postgres(pool) => sqlx::query(sql).bind(ms).execute(pool).await.map(drop).unwrap(),
+    }
+}
+
+on_both_stores!(an_identical_delivery_after_the_dedupe_window_is_applied_again, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let (issue, _) = issue_with_ticket(&app, &sim, &acme, "KeyError").await;
+    let now = issuebridge::domain::time::now_ms() / 1000;
+    let url = webhook_url();
+    let resolved = sim.issue_webhook(&url, &acme, &issue, "resolved", user_actor(1, "Jane"));
+    let unresolved = sim.issue_webhook(&url, &acme, &issue, "unresolved", user_actor(1, "Jane"));
+
+    deliver(&app, &sent_at(resolved.clone(), now + 1)).await;
+    deliver(&app, &sent_at(unresolved, now + 2)).await;
+    work(&app).await;
+    assert_eq!(ticket_of(&app, &acme, &issue).await.status, "todo");
+
+    // Sentry's retry of the resolution, within the window: counted, not applied.
+    let retry = app.send(to_request(&sent_at(resolved.clone(), now + 3))).await;
+    assert_eq!(serde_json::from_str::<Value>(&retry.body).unwrap()["status"], "duplicate");
+    work(&app).await;
+    assert_eq!(ticket_of(&app, &acme, &issue).await.status, "todo");
+
+    // An hour and more later the issue is resolved again, and Sentry sends
+    // a body identical to the first: a new delivery, applied.
+    age_deliveries(&app.state.store, 2 * 60 * 60 * 1000).await;
+    let again = app.send(to_request(&sent_at(resolved, now + 4))).await;
+    let again: Value = serde_json::from_str(&again.body).unwrap();
+    assert_eq!(again["status"], "accepted", "{again}");
+    work(&app).await;
+    assert_eq!(ticket_of(&app, &acme, &issue).await.status, "done");
+    assert_eq!(delivery_state(&app, again["delivery"].as_i64().unwrap()).await, "processed");
+    // Both copies stay in the delivery log.
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 4);
+});
+
+on_both_stores!(a_far_future_timestamp_cannot_freeze_a_ticket, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let acme = install(&app, &sim, "acme").await;
+    let (issue, _) = issue_with_ticket(&app, &sim, &acme, "KeyError").await;
+    let url = webhook_url();
+    let year_2100 = 4_102_444_800;
+    deliver(&app, &sent_at(sim.issue_webhook(&url, &acme, &issue, "resolved", user_actor(1, "J")), year_2100)).await;
+    work(&app).await;
+    assert_eq!(ticket_of(&app, &acme, &issue).await.status, "done");
+
+    // Sentry's clock two minutes ahead of ours: later than the forged
+    // change as far as anyone can tell, so it applies.
+    let ahead = issuebridge::domain::time::now_ms() / 1000 + 120;
+    deliver(&app, &sent_at(sim.issue_webhook(&url, &acme, &issue, "unresolved", user_actor(1, "J")), ahead)).await;
+    work(&app).await;
+    assert_eq!(ticket_of(&app, &acme, &issue).await.status, "todo", "the year-2100 change did not freeze the ticket");
 });

@@ -97,10 +97,10 @@ on_both_stores!(the_previous_secret_still_verifies_during_a_rotation, |db| async
     .await;
     let signed = created(&sim);
     assert_eq!(deliver(&app, &signed).await.0.status, StatusCode::OK);
-    let with_new = resigned(&signed, b"{\"action\":\"x\"}", "the-new-secret");
+    let with_new = resigned(&signed, b"{\"action\":\"x\",\"data\":{\"installation\":{}}}", "the-new-secret");
     assert_eq!(deliver(&app, &with_new).await.0.status, StatusCode::OK);
     // The component header is accepted too (the example app's behaviour).
-    let mut app_header = resigned(&signed, b"{\"action\":\"y\"}", "the-new-secret");
+    let mut app_header = resigned(&signed, b"{\"action\":\"y\",\"data\":{\"installation\":{}}}", "the-new-secret");
     for (name, _) in app_header.headers.iter_mut() {
         if name == "Sentry-Hook-Signature" {
             *name = "Sentry-App-Signature".into();
@@ -331,12 +331,14 @@ on_both_stores!(service_hook_deliveries_verify_with_each_hooks_own_secret, |db| 
     }
     assert_eq!(app.state.store.count_deliveries().await.unwrap(), 3);
 
-    // A hook's signature made with another hook's secret, or tampered, fails.
-    let mut forged = sim.service_hook_delivery(&web, &issue);
-    let other_guid = sim.service_hooks().into_iter().find(|h| h.id == api).unwrap().guid;
+    // A signature made with a secret no hook has, or over a tampered body,
+    // fails (a guid names where to look first, not who signed).
+    let genuine = sim.service_hook_delivery(&web, &issue);
+    let mut forged = genuine.clone();
+    let forged_signature = issuebridge::sentry::signature::sign(b"not-a-hook-secret", &genuine.body);
     for (name, value) in forged.headers.iter_mut() {
-        if name == "X-ServiceHook-GUID" {
-            *value = other_guid.clone();
+        if name == "X-ServiceHook-Signature" {
+            *value = forged_signature.clone();
         }
     }
     assert_eq!(deliver(&app, &forged).await.0.status, StatusCode::UNAUTHORIZED);
@@ -347,4 +349,91 @@ on_both_stores!(service_hook_deliveries_verify_with_each_hooks_own_secret, |db| 
     unsigned.headers.retain(|(name, _)| name != "X-ServiceHook-Signature");
     assert_eq!(deliver(&app, &unsigned).await.0.status, StatusCode::UNAUTHORIZED);
     assert_eq!(app.state.store.count_deliveries().await.unwrap(), 3);
+});
+
+/// The same request with its (unsigned) header `name` set to `value`.
+fn with_header(signed: &SignedRequest, name: &str, value: &str) -> SignedRequest {
+    let mut copy = signed.clone();
+    for (header, current) in copy.headers.iter_mut() {
+        if header.eq_ignore_ascii_case(name) {
+            *current = value.into();
+        }
+    }
+    copy
+}
+
+on_both_stores!(a_body_posted_again_under_other_resource_names_is_the_same_delivery, |db| async move {
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let signed = created(&sim);
+    let (_, first) = deliver(&app, &signed).await;
+    assert_eq!(first["status"], "accepted");
+    for name in ["issue", "comment", "error", "event_alert", "metric_alert", "service_hook", "seer", "installation"] {
+        let (answer, json) = deliver(&app, &with_header(&signed, "Sentry-Hook-Resource", name)).await;
+        if name == "installation" || name == "seer" || name == "service_hook" {
+            assert_eq!(answer.status, StatusCode::OK, "{name}: {}", answer.body);
+            assert_eq!(json["status"], "duplicate", "{name}");
+            assert_eq!(json["delivery"], first["delivery"], "{name}");
+        } else {
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{name}: the body is not a {name} webhook");
+        }
+    }
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 1, "one row however often it is re-posted");
+    let stored = app.state.store.delivery(first["delivery"].as_i64().unwrap()).await.unwrap().unwrap();
+    assert_eq!(stored.duplicate_count, 8);
+
+    // A new body under a resource whose payload it does not carry is kept
+    // for inspection, never applied, and stored once.
+    let other = with_header(&created(&sim), "Sentry-Hook-Resource", "issue");
+    let (answer, json) = deliver(&app, &other).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(json["message"].as_str().unwrap().contains("Sentry-Hook-Resource"), "{json}");
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 2);
+    let (answer, _) = deliver(&app, &with_header(&other, "Sentry-Hook-Resource", "comment")).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 2);
+    assert_eq!(issuebridge::pipeline::worker::run_once(&app.state).await.unwrap(), 1, "only the real one applies");
+});
+
+on_both_stores!(a_service_hooks_guid_is_relearnt_whenever_its_secret_verifies, |db| async move {
+    use issuebridge::domain::ids::InstallationUuid;
+    let (app, sim) = spawn_app_with_sim(db).await;
+    let pending = sim.create_installation("acme");
+    assert_eq!(follow_redirect(&app, &sim, &pending).await.status, StatusCode::OK);
+    let uuid = InstallationUuid::parse(&pending.installation).unwrap();
+    let hook = issuebridge::installations::service_hooks::register(&app.state, &uuid, "web", &["event.created"])
+        .await
+        .unwrap();
+    let issue = sim.create_issue("acme", "web", "TypeError");
+    let guid_of = |app: &TestApp| {
+        let store = app.state.store.clone();
+        let hook = hook.clone();
+        async move {
+            let hooks = store.service_hook_candidates("").await.unwrap();
+            hooks.into_iter().find(|h| h.id == hook).unwrap().guid
+        }
+    };
+
+    let real = sim.service_hook_delivery(&hook, &issue);
+    let real_guid = real.header("X-ServiceHook-GUID").unwrap().to_owned();
+    assert_eq!(deliver(&app, &real).await.0.status, StatusCode::OK);
+    assert_eq!(guid_of(&app).await.as_deref(), Some(real_guid.as_str()), "learnt from the first delivery");
+
+    // Sentry (or anyone replaying a captured delivery) names another guid:
+    // the hook's own secret verifies it, so that guid is the hook's now,
+    // and the body is the same delivery, not a new row.
+    let renamed = "fedcba9876543210fedcba9876543210";
+    let (answer, json) = deliver(&app, &with_header(&real, "X-ServiceHook-GUID", renamed)).await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+    assert_eq!(json["status"], "duplicate");
+    assert_eq!(guid_of(&app).await.as_deref(), Some(renamed));
+    let next = sim.service_hook_delivery(&hook, &issue);
+    assert_eq!(deliver(&app, &next).await.1["status"], "accepted", "the real guid still finds its hook");
+    assert_eq!(guid_of(&app).await.as_deref(), Some(real_guid.as_str()), "and is learnt again");
+    assert_eq!(app.state.store.count_deliveries().await.unwrap(), 2);
+
+    // A guid with a signature no hook's secret makes is still refused.
+    let mut forged = with_header(&next, "X-ServiceHook-GUID", renamed);
+    forged.body.push(b' ');
+    assert_eq!(deliver(&app, &forged).await.0.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(guid_of(&app).await.as_deref(), Some(real_guid.as_str()));
 });

@@ -170,15 +170,24 @@ async fn apply_carefully(
     tx.commit().await
 }
 
-/// When Sentry sent the delivery (its unsigned timestamp header, whole
-/// seconds), else when it arrived; then the delivery id.
+/// How far after its arrival a delivery may say it was sent: clocks differ
+/// a little, never by more.
+pub const SENT_AFTER_ARRIVAL_MAX_MS: i64 = 60 * 1000;
+
+/// When Sentry sent the delivery (its timestamp header, whole seconds),
+/// else when it arrived; then the delivery id. The header is not signed,
+/// so it may not lie later than a minute after the arrival: a far-future
+/// value would otherwise win against every later change and freeze the
+/// ticket. An early value is kept as sent: it can only make the change
+/// lose, and moving it later could make a replayed old change win.
 pub fn change_order(delivery: &ClaimedDelivery) -> ChangeOrder {
     let headers: serde_json::Value = serde_json::from_str(&delivery.headers).unwrap_or_default();
+    let arrived = delivery.received_at;
     let sent_at_ms = ["sentry-hook-timestamp", "x-servicehook-timestamp"]
         .iter()
         .find_map(|name| headers.get(*name)?.as_str()?.trim().parse::<i64>().ok())
         .filter(|seconds| *seconds > 0)
-        .map_or(delivery.received_at, |seconds| seconds.saturating_mul(1000));
+        .map_or(arrived, |seconds| seconds.saturating_mul(1000).min(arrived.saturating_add(SENT_AFTER_ARRIVAL_MAX_MS)));
     ChangeOrder { sent_at_ms, delivery_id: delivery.id }
 }
 
@@ -270,6 +279,19 @@ mod tests {
         for missing in ["{}", r#"{"sentry-hook-timestamp": "soon"}"#, "not json"] {
             assert_eq!(change_order(&delivery(missing)).sent_at_ms, 1_700_000_000_123);
         }
+    }
+
+    #[test]
+    fn a_sent_time_far_after_the_arrival_is_held_to_a_minute_after_it() {
+        let arrived = 1_700_000_000_123;
+        let future = change_order(&delivery(r#"{"sentry-hook-timestamp": "99999999999"}"#));
+        assert_eq!(future.sent_at_ms, arrived + SENT_AFTER_ARRIVAL_MAX_MS, "a far-future stamp cannot freeze a ticket");
+        let past = change_order(&delivery(r#"{"sentry-hook-timestamp": "1"}"#));
+        assert_eq!(past.sent_at_ms, 1000, "an early stamp only loses, so it is kept");
+        let huge = change_order(&delivery(&format!(r#"{{"sentry-hook-timestamp": "{}"}}"#, i64::MAX)));
+        assert_eq!(huge.sent_at_ms, arrived + SENT_AFTER_ARRIVAL_MAX_MS, "no overflow");
+        let skewed = change_order(&delivery(r#"{"sentry-hook-timestamp": "1700000030"}"#));
+        assert_eq!(skewed.sent_at_ms, 1_700_000_030_000, "a little clock skew is kept as sent");
     }
 
     #[test]
