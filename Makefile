@@ -24,7 +24,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # of the compile and ship both names below.
 unexport LEPTOS_OUTPUT_NAME
 
-.PHONY: run test bench setup setup-e2e front server test-unit test-e2e check clean-site
+.PHONY: run test bench fuzz setup setup-e2e front server test-unit test-e2e check clean-site
 
 run: setup front server
 	target/release/issuebridge serve
@@ -84,6 +84,19 @@ test-unit:
 
 test-e2e:
 	cd end2end && npx playwright test
+
+# Property-based fuzzing of every parser of outside input (tests/fuzz.rs,
+# server/tests/api/fuzz.rs): $(FUZZ_CASES) cases of each of the core's 11
+# properties (optimised, since most of the million run there) and
+# $(FUZZ_HTTP_CASES) requests of each of the 5 router-level loops on both
+# stores: over a million inputs in all. `make test` runs a few hundred.
+FUZZ_CASES ?= 100000
+FUZZ_HTTP_CASES ?= 2000
+fuzz: setup
+	@pg_isready -q -h 127.0.0.1 -p 5432 || echo "warning: no PostgreSQL at 127.0.0.1:5432: the PostgreSQL halves will be skipped" >&2
+	ISSUEBRIDGE_FUZZ_CASES=$(FUZZ_CASES) cargo test --release -p issuebridge --features server,testing --test fuzz
+	ISSUEBRIDGE_FUZZ_HTTP_CASES=$(FUZZ_HTTP_CASES) cargo test -p issuebridge-server --test api -- fuzz::
+	@echo "fuzzed: $$(( $(FUZZ_CASES) * 11 + $(FUZZ_HTTP_CASES) * 5 * 2 )) generated inputs"
 
 # Acknowledged deliveries per second, latency and memory, into BENCHMARKS.md.
 bench: setup

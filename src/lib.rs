@@ -26,6 +26,8 @@ pub mod config;
 pub mod crypto;
 #[cfg(feature = "server")]
 pub mod demo;
+#[cfg(feature = "testing")]
+pub mod fuzz;
 #[cfg(feature = "server")]
 pub mod installations;
 #[cfg(feature = "server")]

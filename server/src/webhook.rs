@@ -62,7 +62,8 @@ pub async fn receive(State(state): State<ServerState>, signed: SentrySigned) -> 
         received_at_ms: now_ms(),
         source: "webhook",
         request_id: signed.header("request-id"),
-        action: parsed.as_ref().and_then(|v| v.get("action")?.as_str().map(str::to_owned)),
+        // Text columns cannot hold NUL on PostgreSQL; the body keeps it.
+        action: parsed.as_ref().and_then(|v| v.get("action")?.as_str().map(|a| a.replace('\0', "\u{FFFD}"))),
         installation: parsed
             .as_ref()
             .and_then(|v| InstallationUuid::parse(v.pointer("/installation/uuid")?.as_str()?).ok()),

@@ -43,7 +43,8 @@ impl SelectQuery {
 
     /// What was typed, trimmed; `None` when nothing was.
     pub fn typed(&self) -> Option<&str> {
-        self.query.as_deref().map(str::trim).filter(|q| !q.is_empty())
+        // Text with NUL is nothing anyone typed (and no database takes it).
+        self.query.as_deref().map(str::trim).filter(|q| !q.is_empty() && !q.contains('\0'))
     }
 
     /// `dependentData`, read as Sentry encodes it: a JSON object of strings
@@ -133,7 +134,8 @@ impl IssueLinkBody {
     /// absent alike.
     pub fn field(&self, name: &str) -> Option<String> {
         match self.fields.get(name)? {
-            Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+            // NUL cannot be stored (PostgreSQL's text refuses it).
+            Value::String(s) if !s.trim().is_empty() => Some(s.trim().replace('\0', "\u{FFFD}")),
             Value::Number(n) => Some(n.to_string()),
             _ => None,
         }

@@ -63,6 +63,37 @@ fn loose_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Strin
     })
 }
 
+/// Reads a payload whose text will be stored. JSON may carry NUL
+/// (`\u0000`) in any string, and PostgreSQL's text columns refuse it: each
+/// becomes U+FFFD, so an event message with a stray NUL still makes its
+/// ticket. Only a body that holds the escape pays for the second pass.
+pub fn parse_storable<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> serde_json::Result<T> {
+    const NUL_ESCAPE: &[u8] = b"\\u0000";
+    if !bytes.windows(NUL_ESCAPE.len()).any(|window| window == NUL_ESCAPE) {
+        return serde_json::from_slice(bytes);
+    }
+    let mut value: Value = serde_json::from_slice(bytes)?;
+    storable_strings(&mut value);
+    serde_json::from_value(value)
+}
+
+fn storable_strings(value: &mut Value) {
+    match value {
+        Value::String(text) if text.contains('\0') => *text = text.replace('\0', "\u{FFFD}"),
+        Value::Array(items) => items.iter_mut().for_each(storable_strings),
+        Value::Object(map) => {
+            let keys_with_nul: Vec<String> = map.keys().filter(|k| k.contains('\0')).cloned().collect();
+            for key in keys_with_nul {
+                if let Some(item) = map.remove(&key) {
+                    map.insert(key.replace('\0', "\u{FFFD}"), item);
+                }
+            }
+            map.values_mut().for_each(storable_strings);
+        }
+        _ => {}
+    }
+}
+
 /// The envelope every app webhook shares (docs/sentry-protocol.md §1.4).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Envelope<D> {
@@ -384,6 +415,15 @@ pub struct ServiceHookPayload {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn nul_in_any_string_becomes_storable() {
+        let body = br#"{"a\u0000": ["x\u0000y", {"k": "\u0000"}], "plain": "\\u0000 is text"}"#;
+        let value: Value = parse_storable(body).unwrap();
+        assert_eq!(value, json!({"a\u{FFFD}": ["x\u{FFFD}y", {"k": "\u{FFFD}"}], "plain": "\\u0000 is text"}));
+        let untouched: Value = parse_storable(br#"{"a": "b"}"#).unwrap();
+        assert_eq!(untouched, json!({"a": "b"}));
+    }
 
     #[test]
     fn ids_read_the_same_from_strings_and_numbers() {

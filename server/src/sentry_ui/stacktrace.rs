@@ -66,18 +66,22 @@ pub(super) async fn open(
         }
     };
     let project = frame.project_slug.as_deref().map(str::trim).filter(|p| !p.is_empty());
-    let mappings = match state.app.store.code_mappings(uuid.as_str(), project).await {
-        Ok(mappings) => mappings,
-        Err(error) => {
-            tracing::error!(%error, "reading code mappings");
-            record(&state, served, StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into());
-            return crate::page::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Try again",
-                "The code mappings cannot be read now.",
-            );
-        }
-    };
+    // No project's slug holds control characters (nor can a database
+    // query carry NUL): such a frame has no mapping.
+    let impossible = project.is_some_and(|p| p.chars().any(char::is_control));
+    let mappings =
+        match if impossible { Ok(Vec::new()) } else { state.app.store.code_mappings(uuid.as_str(), project).await } {
+            Ok(mappings) => mappings,
+            Err(error) => {
+                tracing::error!(%error, "reading code mappings");
+                record(&state, served, StatusCode::SERVICE_UNAVAILABLE, "store unavailable".into());
+                return crate::page::error_page(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Try again",
+                    "The code mappings cannot be read now.",
+                );
+            }
+        };
     if let Some((mapping, path)) = best_mapping(&mappings, project, &filename) {
         let target = mapping.file_url(&path, line);
         // Belt and braces: the address must parse and stay on the

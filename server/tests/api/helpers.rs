@@ -347,3 +347,17 @@ pub fn migration_count() -> usize {
         .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "sql"))
         .count()
 }
+
+/// `tests/fixtures/webhooks/<resource>.<action>[.<variant>].json`: name and
+/// bytes, issue.created first so the rest find their ticket.
+pub fn fixture_corpus() -> Vec<(String, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
+    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
+        .collect();
+    files.sort_by_key(|(name, _)| (!name.starts_with("issue.created"), name.clone()));
+    files
+}

@@ -8,6 +8,7 @@ mod binary;
 mod components;
 mod console;
 mod driver;
+mod fuzz;
 mod helpers;
 mod install;
 mod lifecycle;

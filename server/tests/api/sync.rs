@@ -14,7 +14,7 @@ use issuebridge_server::sim::driver::{user_actor, CommentRef, SignedRequest};
 use issuebridge_server::sim::Simulator;
 use serde_json::{json, Value};
 
-use crate::helpers::{follow_redirect, resigned, spawn_app_with_sim, to_request, webhook_url, TestApp};
+use crate::helpers::{fixture_corpus, follow_redirect, resigned, spawn_app_with_sim, to_request, webhook_url, TestApp};
 
 async fn deliver(app: &TestApp, signed: &SignedRequest) -> i64 {
     let answer = app.send(to_request(signed)).await;
@@ -434,20 +434,6 @@ on_both_stores!(deliveries_that_cannot_apply_are_retried_then_parked_dead, |db| 
 
 /// The installation every fixture of the corpus is addressed to.
 const FIXTURE_INSTALLATION: &str = "6a4d3b1c-0000-4000-8000-000000000001";
-
-/// `tests/fixtures/webhooks/<resource>.<action>[.<variant>].json`: name and
-/// bytes, issue.created first so the rest find their ticket.
-fn fixture_corpus() -> Vec<(String, Vec<u8>)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/webhooks");
-    let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-        .map(|path| (path.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&path).unwrap()))
-        .collect();
-    files.sort_by_key(|(name, _)| (!name.starts_with("issue.created"), name.clone()));
-    files
-}
 
 /// What each fixture of the corpus (but the installation ones) does when
 /// the corpus is delivered in order: the worker's note on its delivery, as

@@ -9,7 +9,7 @@ use crate::store::{ClaimedDelivery, DeliveryOutcome};
 use crate::AppState;
 
 pub async fn apply(state: &AppState, delivery: &ClaimedDelivery) -> DeliveryOutcome {
-    let event: InstallationWebhook = match serde_json::from_slice(&delivery.body) {
+    let event: InstallationWebhook = match crate::sentry::payload::parse_storable(&delivery.body) {
         Ok(event) => event,
         Err(e) => return DeliveryOutcome::Dead { error: format!("not an installation payload: {e}") },
     };

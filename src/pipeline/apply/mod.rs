@@ -201,7 +201,7 @@ pub(super) struct Context<'a> {
 
 impl Context<'_> {
     pub(super) fn parse<T: DeserializeOwned>(&self) -> Result<T, ApplyError> {
-        serde_json::from_slice(&self.delivery.body).map_err(|e| {
+        crate::sentry::payload::parse_storable(&self.delivery.body).map_err(|e| {
             ApplyError::Invalid(format!("not the {}.{} payload Sentry sends: {e}", self.delivery.resource, self.action))
         })
     }
