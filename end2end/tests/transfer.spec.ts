@@ -1,0 +1,63 @@
+import { test, expect, Page, CDPSession } from "@playwright/test";
+import * as fs from "fs";
+import * as path from "path";
+
+// What the console costs to load, measured by Chromium itself: the bytes
+// on the wire (headers and compressed bodies, `encodedDataLength`) of every
+// request a visit to the board makes until it has hydrated and settled. The figures go to target/console-transfer.json, which
+// BENCHMARKS.md quotes.
+//
+// The first visit's target is 300 KB (issue 12); it is not met yet, and the
+// bound below only keeps it from growing unnoticed.
+const FIRST_VISIT_BOUND = 640 * 1024;
+const REPEAT_VISIT_BOUND = 24 * 1024;
+
+async function loginAs(page: Page, name: string) {
+  await page.goto("/");
+  await page.getByRole("link", { name: "Log in with Sentry" }).click();
+  await page.getByRole("button", { name: new RegExp(`^Approve as ${name}`) }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+}
+
+type Visit = { bytes: number; requests: { url: string; bytes: number }[] };
+
+async function visit(page: Page, cdp: CDPSession): Promise<Visit> {
+  const urls = new Map<string, string>();
+  const requests: { url: string; bytes: number }[] = [];
+  const onRequest = (event: any) => urls.set(event.requestId, event.request.url);
+  const onFinished = (event: any) =>
+    requests.push({ url: urls.get(event.requestId) ?? "?", bytes: event.encodedDataLength });
+  cdp.on("Network.requestWillBeSent", onRequest);
+  cdp.on("Network.loadingFinished", onFinished);
+  // Not "networkidle": the live feed's stream never ends. Hydrated, then
+  // a moment for what the hydrated page asks for itself.
+  await page.goto("/", { waitUntil: "load" });
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.waitForTimeout(1500);
+  cdp.off("Network.requestWillBeSent", onRequest);
+  cdp.off("Network.loadingFinished", onFinished);
+  // The live feed is a stream that stays open; it is not part of loading.
+  const loading = requests.filter((r) => !r.url.includes("/api/live"));
+  return { bytes: loading.reduce((sum, r) => sum + r.bytes, 0), requests: loading };
+}
+
+test("the console's first visit and a repeat visit, in bytes on the wire", async ({ page }) => {
+  await loginAs(page, "Jane Doe");
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  await cdp.send("Network.clearBrowserCache");
+  const first = await visit(page, cdp);
+  const repeat = await visit(page, cdp);
+
+  const out = path.join(__dirname, "..", "..", "target", "console-transfer.json");
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  fs.writeFileSync(out, JSON.stringify({ first, repeat }, null, 2));
+  console.log(`console transfer: first visit ${first.bytes} bytes in ${first.requests.length} requests, repeat visit ${repeat.bytes} bytes`);
+
+  // Every file the page needs came compressed, and the repeat visit came
+  // from the cache (304s without bodies).
+  expect(first.requests.some((r) => r.url.endsWith(".wasm"))).toBe(true);
+  expect(first.bytes).toBeLessThan(FIRST_VISIT_BOUND);
+  expect(repeat.bytes).toBeLessThan(REPEAT_VISIT_BOUND);
+});
