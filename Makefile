@@ -24,7 +24,7 @@ SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 # of the compile and ship both names below.
 unexport LEPTOS_OUTPUT_NAME
 
-.PHONY: run test bench fuzz setup setup-e2e front server test-unit test-e2e check clean-site
+.PHONY: run test bench fuzz soak setup setup-e2e front server test-unit test-e2e check clean-site
 
 run: setup front server
 	target/release/issuebridge serve
@@ -84,6 +84,15 @@ test-unit:
 
 test-e2e:
 	cd end2end && npx playwright test
+
+# Ten minutes (SOAK_SECONDS) of mixed traffic on two instances sharing one
+# PostgreSQL database, PostgreSQL restarted once, one instance killed and
+# started again; nothing acknowledged may be lost or applied twice. Restarts
+# this machine's PostgreSQL cluster (pg_ctlcluster): not for a shared server.
+SOAK_SECONDS ?= 600
+soak: setup
+	cargo build -p issuebridge-server --release --features bench --bin issuebridge --bin issuebridge-bench
+	BENCH_PHASES=soak SOAK_SECONDS=$(SOAK_SECONDS) target/release/issuebridge-bench
 
 # Property-based fuzzing of every parser of outside input (tests/fuzz.rs,
 # server/tests/api/fuzz.rs): $(FUZZ_CASES) cases of each of the core's 11

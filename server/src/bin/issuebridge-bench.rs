@@ -38,6 +38,9 @@ use issuebridge::sentry::signature::sign;
 use issuebridge::store::{DeliveryQuery, NewDelivery, Store};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
+#[path = "../bench/soak.rs"]
+mod soak;
+
 const SECRET: &str = "bench-client-secret";
 /// Connections the load comes over, as a load tester such as wrk opens
 /// them (Sentry's workers send from many).
@@ -179,6 +182,23 @@ async fn main() -> anyhow::Result<()> {
     let server = std::env::var("ISSUEBRIDGE_BENCH_SERVER").unwrap_or_else(|_| "target/release/issuebridge".into());
 
     let phases = std::env::var("BENCH_PHASES").unwrap_or_else(|_| "webhooks,components,outbox".into());
+    if phases == "soak" {
+        let seconds: u64 = std::env::var("SOAK_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(600);
+        let figures = soak::soak(&server, seconds).await?;
+        let date = issuebridge::sentry::api::format_datetime_ms(now_ms());
+        let section = soak::report(&figures, &machine(), &date);
+        let out = std::env::var("BENCH_OUT").unwrap_or_else(|_| "BENCHMARKS.md".into());
+        let previous = std::fs::read_to_string(&out).unwrap_or_default();
+        // The soak's section sits at the end, after the notes, which a
+        // new `make bench` keeps; a new soak replaces only its own.
+        let kept = match previous.find("## Soak (`make soak`)") {
+            Some(at) => previous[..at].trim_end().to_owned(),
+            None => previous.trim_end().to_owned(),
+        };
+        std::fs::write(&out, format!("{kept}\n\n{section}"))?;
+        println!("{section}");
+        return Ok(());
+    }
     let phases = Phases {
         webhooks: phases.contains("webhooks"),
         components: phases.contains("components"),
@@ -842,19 +862,7 @@ async fn outbox(
 
     eprintln!("{backend}: {OUTBOX_LATENCY_SAMPLES} console changes, each until Sentry has it");
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build()?;
-    let link_token = format!("bench-{}", now_ms());
-    store
-        .add_login_link(&issuebridge_server::auth::login_link_hash(&link_token), BENCH_ADMIN, now_ms() + 60_000)
-        .await?;
-    let login = client.post(format!("{base}/auth/link/{link_token}")).header("origin", &base).send().await?;
-    let cookie = login
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
-        .collect::<Vec<_>>()
-        .join("; ");
-    anyhow::ensure!(!cookie.is_empty(), "the login link gave no session ({})", login.status());
+    let cookie = add_admin_session(&client, store, &base).await?;
     let path = <issuebridge_app::api::UpdateTicket as leptos::server_fn::ServerFn>::PATH;
     let mut latency = Vec::with_capacity(OUTBOX_LATENCY_SAMPLES);
     for (key, issue) in &linked[OUTBOX_ITEMS..] {
@@ -885,6 +893,25 @@ async fn outbox(
         latency: (percentile(&latency, 0.50), percentile(&latency, 0.99)),
         latency_samples: latency.len(),
     })
+}
+
+/// Logs the bench's administrator in through a login link, as
+/// `issuebridge login-link` makes one; returns the session's cookie.
+async fn add_admin_session(client: &reqwest::Client, store: &Store, base: &str) -> anyhow::Result<String> {
+    let link_token = format!("bench-{}", now_ms());
+    store
+        .add_login_link(&issuebridge_server::auth::login_link_hash(&link_token), BENCH_ADMIN, now_ms() + 60_000)
+        .await?;
+    let login = client.post(format!("{base}/auth/link/{link_token}")).header("origin", base).send().await?;
+    let cookie = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next().map(str::to_owned))
+        .collect::<Vec<_>>()
+        .join("; ");
+    anyhow::ensure!(!cookie.is_empty(), "the login link gave no session ({})", login.status());
+    Ok(cookie)
 }
 
 fn percentile(values: &[f64], q: f64) -> f64 {
