@@ -51,13 +51,12 @@ pub async fn receive(State(state): State<ServerState>, signed: SentrySigned) -> 
     // Resources not processed are kept as `ignored`, never refused. One we
     // process whose payload is not in the body is kept as `invalid`: the
     // resource header is not signed.
-    let state_label = match (&parsed, Resource::of_webhook(&resource)) {
-        (None, _) => DeliveryState::Invalid,
-        (Some(body), Some(known)) if !known.carried_by(body) => DeliveryState::Invalid,
-        (Some(_), Some(_)) => DeliveryState::Pending,
-        (Some(_), None) => DeliveryState::Ignored,
+    let (state_label, refusal) = match (&parsed, Resource::of_webhook(&resource)) {
+        (None, _) => (DeliveryState::Invalid, Some(NOT_AN_OBJECT)),
+        (Some(body), Some(known)) if !known.carried_by(body) => (DeliveryState::Invalid, Some(NOT_THE_RESOURCE)),
+        (Some(_), Some(_)) => (DeliveryState::Pending, None),
+        (Some(_), None) => (DeliveryState::Ignored, None),
     };
-    let mismatched = parsed.is_some() && state_label == DeliveryState::Invalid;
     let delivery = NewDelivery {
         received_at_ms: now_ms(),
         source: "webhook",
@@ -73,14 +72,13 @@ pub async fn receive(State(state): State<ServerState>, signed: SentrySigned) -> 
         state: state_label,
         resource,
     };
-    if mismatched {
-        store(&state, delivery).await?;
-        return Err(SentryEndpointError::BadRequest(
-            "the body does not carry the payload its Sentry-Hook-Resource names; it was kept for inspection",
-        ));
-    }
-    store_and_answer(&state, delivery).await
+    store_and_answer(&state, delivery, refusal).await
 }
+
+/// Why a well-signed delivery is answered 400 (after it is kept).
+const NOT_AN_OBJECT: &str = "the body is not a JSON object; it was kept for inspection";
+const NOT_THE_RESOURCE: &str =
+    "the body does not carry the payload its Sentry-Hook-Resource names; it was kept for inspection";
 
 /// Sentry's retries carry the same body with a new Request-ID, so the body
 /// identifies a delivery within its source (`webhook`, or a service hook
@@ -144,6 +142,7 @@ pub async fn receive_service_hook(
     }
 
     let is_json = serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.is_object());
+    let refusal = (!is_json).then_some(NOT_AN_OBJECT);
     let delivery = NewDelivery {
         received_at_ms: now_ms(),
         source: "service_hook",
@@ -156,27 +155,28 @@ pub async fn receive_service_hook(
         body: body.to_vec(),
         state: if is_json { DeliveryState::Pending } else { DeliveryState::Invalid },
     };
-    store_and_answer(&state, delivery).await
+    store_and_answer(&state, delivery, refusal).await
 }
 
-/// Makes the delivery durable, then answers as Sentry needs to hear it.
-async fn store_and_answer(state: &ServerState, delivery: NewDelivery) -> Result<Response, SentryEndpointError> {
-    let invalid = delivery.state == DeliveryState::Invalid;
-    match store(state, delivery).await? {
-        _ if invalid => {
-            Err(SentryEndpointError::BadRequest("the body is not a JSON object; it was kept for inspection"))
+/// Makes the delivery durable (or finds it stored already), then answers
+/// as Sentry needs to hear it: `refusal` is the 400 of one kept as invalid.
+async fn store_and_answer(
+    state: &ServerState,
+    delivery: NewDelivery,
+    refusal: Option<&'static str>,
+) -> Result<Response, SentryEndpointError> {
+    let stored =
+        state.app.inbox.submit(delivery).await.map_err(|error: InboxError| SentryEndpointError::Unavailable {
+            public: "the delivery could not be stored; retry later",
+            cause: error.to_string(),
+        })?;
+    match (refusal, stored) {
+        (Some(refusal), _) => Err(SentryEndpointError::BadRequest(refusal)),
+        (None, DeliveryInsert::Stored(id)) => Ok(Json(json!({ "status": "accepted", "delivery": id })).into_response()),
+        (None, DeliveryInsert::Duplicate(id)) => {
+            Ok(Json(json!({ "status": "duplicate", "delivery": id })).into_response())
         }
-        DeliveryInsert::Stored(id) => Ok(Json(json!({ "status": "accepted", "delivery": id })).into_response()),
-        DeliveryInsert::Duplicate(id) => Ok(Json(json!({ "status": "duplicate", "delivery": id })).into_response()),
     }
-}
-
-/// Makes the delivery durable (or finds it stored already).
-async fn store(state: &ServerState, delivery: NewDelivery) -> Result<DeliveryInsert, SentryEndpointError> {
-    state.app.inbox.submit(delivery).await.map_err(|error: InboxError| SentryEndpointError::Unavailable {
-        public: "the delivery could not be stored; retry later",
-        cause: error.to_string(),
-    })
 }
 
 #[cfg(test)]

@@ -104,16 +104,7 @@ pub(super) fn load_or_generate_key(data_dir: &Path) -> Result<(SecretKey, Secret
 
 fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    // create_new: two processes starting at once must not overwrite each
-    // other's key.
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
+    let mut file = crate::store::private_files::create_new(path)?;
     file.write_all(contents.as_bytes())?;
     file.sync_all()
 }

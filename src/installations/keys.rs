@@ -27,21 +27,15 @@ pub async fn reseal_everything(store: &Store, cipher: &TokenCipher) -> Result<Re
     let mut report = ResealReport::default();
     for value in store.sealed_values().await? {
         let context = context_of(&value);
-        if !cipher.needs_reseal(value.sealed()) {
-            match cipher.open(value.sealed(), &context) {
-                Ok(_) => report.current += 1,
-                Err(_) => report.unreadable.push(value.describe()),
-            }
-            continue;
-        }
         match cipher.open(value.sealed(), &context) {
+            Err(_) => report.unreadable.push(value.describe()),
+            Ok(_) if !cipher.needs_reseal(value.sealed()) => report.current += 1,
             Ok(plain) => {
                 let resealed = cipher.seal(&plain, &context);
                 if store.replace_sealed_value(&value, &resealed).await? {
                     report.resealed += 1;
                 }
             }
-            Err(_) => report.unreadable.push(value.describe()),
         }
     }
     Ok(report)

@@ -134,7 +134,10 @@ impl Store {
                     private_files::create_dir_all(parent)
                         .map_err(|source| StoreError::CreateDir { path: parent.display().to_string(), source })?;
                 }
-                private_files::create_file(&file);
+                // Made owner-only before SQLite makes it: its WAL and
+                // shared-memory files take the database's permissions.
+                // Already there is fine.
+                let _ = private_files::create_new(&file);
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(5))
@@ -255,10 +258,9 @@ pub mod private_files {
         builder.create(dir)
     }
 
-    /// Creates the database file owner-only if it does not exist, so
-    /// SQLite's WAL and shared-memory files, which take its permissions,
-    /// are owner-only from the start.
-    pub fn create_file(file: &Path) {
+    /// Creates `file`, owner-only; fails if it exists (two processes
+    /// starting at once never overwrite each other's).
+    pub fn create_new(file: &Path) -> std::io::Result<std::fs::File> {
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
         #[cfg(unix)]
@@ -266,7 +268,7 @@ pub mod private_files {
             use std::os::unix::fs::OpenOptionsExt;
             options.mode(0o600);
         }
-        let _ = options.open(file);
+        options.open(file)
     }
 
     /// Takes group and other access away from the database and its WAL

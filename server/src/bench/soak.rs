@@ -16,7 +16,9 @@ use issuebridge::config::DatabaseUrl;
 use issuebridge::sentry::signature::sign;
 use issuebridge::store::Store;
 
-use super::{add_admin_session, count_where, mixed_delivery, postgres_database, Server, INSTALLATION, SECRET};
+use super::{
+    add_admin_session, count, count_where, memory_kb, mixed_delivery, postgres_database, Server, INSTALLATION, SECRET,
+};
 
 /// Webhooks a second, across both instances.
 const WEBHOOK_RATE: u64 = 200;
@@ -57,13 +59,7 @@ fn restart_postgres() -> anyhow::Result<()> {
 }
 
 fn rss_mb(pid: u32) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse::<f64>().ok()
-        })
-        .unwrap_or(0.0)
-        / 1024.0
+    memory_kb(pid, "VmRSS:") as f64 / 1024.0
 }
 
 pub async fn soak(server: &str, seconds: u64) -> anyhow::Result<SoakFigures> {
@@ -213,21 +209,14 @@ pub async fn soak(server: &str, seconds: u64) -> anyhow::Result<SoakFigures> {
             lost += 1;
         }
     }
-    let twice = |sql: &'static str| {
-        let store = store.clone();
-        async move {
-            Ok::<i64, anyhow::Error>(match &store {
-                Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
-                Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
-            })
-        }
-    };
-    let tickets_twice = twice(
+    let tickets_twice = count(
+        &store,
         "select count(*) from (select sentry_issue_id from ticket_link group by installation_uuid, sentry_issue_id
                                 having count(*) > 1) as twice",
     )
     .await?;
-    let comments_twice = twice(
+    let comments_twice = count(
+        &store,
         "select count(*) from (select sentry_comment_id from comment where sentry_comment_id is not null
                                 group by ticket_id, sentry_comment_id having count(*) > 1) as twice",
     )

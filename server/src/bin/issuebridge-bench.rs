@@ -423,10 +423,14 @@ async fn settle_outbox(store: &Store) -> anyhow::Result<u64> {
 }
 
 async fn count_where(store: &Store, condition: &str) -> anyhow::Result<i64> {
-    let sql = format!("select count(*) from delivery where {condition}");
+    count(store, &format!("select count(*) from delivery where {condition}")).await
+}
+
+/// A `select count(*) …` on either store.
+async fn count(store: &Store, sql: &str) -> anyhow::Result<i64> {
     Ok(match store {
-        Store::Sqlite(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await?,
-        Store::Postgres(pool) => sqlx::query_scalar(&sql).fetch_one(pool).await?,
+        Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
+        Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await?,
     })
 }
 
@@ -924,9 +928,14 @@ fn percentile(values: &[f64], q: f64) -> f64 {
 }
 
 fn peak_rss_kb(pid: u32) -> u64 {
+    memory_kb(pid, "VmHWM:")
+}
+
+/// A memory figure of a process's `/proc/<pid>/status` (`VmHWM:`, `VmRSS:`), in KB.
+fn memory_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
-        .and_then(|status| status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok())
+        .and_then(|status| status.lines().find(|l| l.starts_with(field))?.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0)
 }
 
