@@ -468,3 +468,68 @@ on_both_stores!(code_mappings_are_kept_per_installation_and_project, |db: TestDa
     assert!(store.delete_code_mapping(INSTALLATION, id).await.unwrap());
     assert_eq!(store.code_mappings(INSTALLATION, None).await.unwrap().len(), 1);
 });
+
+/// PostgreSQL ends one of two transactions that wait on each other. Here a
+/// worker-like transaction holds a link to issue 77 and then wants the
+/// team's row, while Sentry's issue-link create holds that row and waits on
+/// the link: PostgreSQL gives the create up, and the store runs it again
+/// instead of answering Sentry's sidebar with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_issue_link_create_given_up_in_a_deadlock_is_run_again() {
+    use issuebridge::store::components::{IssueToLink, TicketForIssue};
+    use sqlx::{Connection, PgConnection};
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let held = store.create_ticket(&ticket("held", TicketStatus::Todo)).await.unwrap().id;
+
+    let mut worker = PgConnection::connect(db.url.expose()).await.unwrap();
+    sqlx::query("begin").execute(&mut worker).await.unwrap();
+    sqlx::query(
+        "insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, created_at) values ($1, '77', $2, 0)",
+    )
+    .bind(INSTALLATION)
+    .bind(held.0)
+    .execute(&mut worker)
+    .await
+    .unwrap();
+
+    let create = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let issue = IssueToLink { installation: INSTALLATION, issue_id: "77", web_url: None, project_slug: None };
+            let ticket = TicketForIssue {
+                team: TeamChoice::Default,
+                title: "from the sidebar",
+                description: "",
+                status: TicketStatus::Todo,
+                assignee: None,
+            };
+            store.create_ticket_for_issue(&issue, &ticket).await
+        }
+    });
+    // The create has taken the team's row and waits on the held link.
+    let mut waits = 0;
+    while waits < 1 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        waits = sqlx::query_scalar::<_, i64>(
+            "select count(*) from pg_stat_activity where datname = current_database()
+               and wait_event_type = 'Lock' and pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut worker)
+        .await
+        .unwrap();
+    }
+    // Closing the cycle: the worker wants the team's row. The create, which
+    // has waited longer, finds the deadlock first and is the one ended.
+    sqlx::query("update team set next_number = next_number where installation_uuid = $1 and is_default")
+        .bind(INSTALLATION)
+        .execute(&mut worker)
+        .await
+        .expect("the worker goes on once the create is given up");
+    sqlx::query("rollback").execute(&mut worker).await.unwrap();
+
+    let opened = create.await.unwrap().expect("the create, run again, succeeds");
+    assert_eq!(opened.key.to_string(), "IB-2");
+    assert_eq!(store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(), 2);
+}

@@ -6,7 +6,7 @@ use super::teams::{TeamChoice, TeamError};
 use super::tickets::{
     insert_link, IfLinked, LinkFacts, TicketState, TicketToOpen, TICKET_STATE_COLUMNS, TICKET_STATE_JOIN,
 };
-use super::{on_pool, ApplyTx, Store, StoreError};
+use super::{again_if_given_up, on_pool, ApplyTx, MaybeGivenUp, Store, StoreError};
 use crate::components::stacktrace::CodeMapping;
 use crate::domain::team::{TeamKey, TicketKey};
 use crate::domain::ticket::TicketStatus;
@@ -58,6 +58,12 @@ pub enum LinkError {
     NoSuchTeam(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl MaybeGivenUp for LinkError {
+    fn is_given_up(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_given_up())
+    }
 }
 
 impl From<TeamError> for LinkError {
@@ -206,6 +212,14 @@ impl Store {
         issue: &IssueToLink<'_>,
         ticket: &TicketForIssue<'_>,
     ) -> Result<TicketState, LinkError> {
+        again_if_given_up(|| self.create_ticket_for_issue_once(issue, ticket)).await
+    }
+
+    async fn create_ticket_for_issue_once(
+        &self,
+        issue: &IssueToLink<'_>,
+        ticket: &TicketForIssue<'_>,
+    ) -> Result<TicketState, LinkError> {
         let mut tx = self.begin_apply().await?;
         if let Some(linked) = tx.linked_ticket(issue.installation, issue.issue_id).await? {
             return Err(LinkError::AlreadyLinked(linked.key.to_string()));
@@ -238,6 +252,14 @@ impl Store {
     /// Links an existing ticket, by identifier, to a Sentry issue. Linking
     /// it again to the same ticket changes nothing.
     pub async fn link_ticket_to_issue(
+        &self,
+        issue: &IssueToLink<'_>,
+        identifier: &TicketKey,
+    ) -> Result<TicketState, LinkError> {
+        again_if_given_up(|| self.link_ticket_to_issue_once(issue, identifier)).await
+    }
+
+    async fn link_ticket_to_issue_once(
         &self,
         issue: &IssueToLink<'_>,
         identifier: &TicketKey,

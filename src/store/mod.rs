@@ -90,6 +90,51 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Self::Query(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
+
+    /// True when PostgreSQL ended the transaction so that another could go
+    /// on: a deadlock (`40P01`) or a serialization failure (`40001`). Run
+    /// again, the transaction is expected to succeed.
+    pub fn is_given_up(&self) -> bool {
+        matches!(self, Self::Query(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("40P01" | "40001")))
+    }
+}
+
+/// An error that may be a transaction PostgreSQL gave up (see
+/// [`StoreError::is_given_up`]).
+pub(crate) trait MaybeGivenUp {
+    fn is_given_up(&self) -> bool;
+}
+
+impl MaybeGivenUp for StoreError {
+    fn is_given_up(&self) -> bool {
+        StoreError::is_given_up(self)
+    }
+}
+
+/// Times a transaction is run in all when PostgreSQL keeps giving it up.
+const GIVEN_UP_TRIES: u32 = 4;
+
+/// Runs a whole transaction again when PostgreSQL gave it up. The worker's
+/// batches lock teams, tickets and links in the order their deliveries
+/// come, so a write from the console or Sentry's sidebar can meet one that
+/// took the same rows the other way round. PostgreSQL then ends one of them;
+/// the other has gone on, so running ours again succeeds, where answering
+/// 503 would lose a person's edit or fail Sentry's issue-link form.
+pub(crate) async fn again_if_given_up<T, E, Fut>(mut transaction: impl FnMut() -> Fut) -> Result<T, E>
+where
+    E: MaybeGivenUp,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut tries = 1;
+    loop {
+        match transaction().await {
+            Err(e) if e.is_given_up() && tries < GIVEN_UP_TRIES => {
+                tries += 1;
+                tracing::info!(tries, "PostgreSQL gave the transaction up for another's sake; running it again");
+            }
+            done => return done,
+        }
+    }
 }
 
 /// Why `/readyz` says no.

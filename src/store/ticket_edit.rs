@@ -12,7 +12,7 @@ use super::access::push_org_scope;
 use super::conn::on_conn;
 use super::teams::{take_ticket_number, TeamChoice, TeamError};
 use super::tickets::ticket_key;
-use super::{on_pool, Store, StoreError};
+use super::{again_if_given_up, on_pool, MaybeGivenUp, Store, StoreError};
 use crate::domain::access::OrgScope;
 use crate::domain::ids::TicketId;
 use crate::domain::outbox::{ChangeSource, OutboxKind, TicketEdit};
@@ -38,6 +38,12 @@ pub enum EditError {
     NotFound(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl MaybeGivenUp for EditError {
+    fn is_given_up(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_given_up())
+    }
 }
 
 impl From<sqlx::Error> for EditError {
@@ -122,6 +128,10 @@ impl Store {
     /// Applies a person's edit: the ticket, its history and the outbox in
     /// one transaction.
     pub async fn edit_ticket(&self, ticket: &TicketRef, edit: &TicketEdit, actor: &str) -> Result<Edited, EditError> {
+        again_if_given_up(|| self.edit_ticket_once(ticket, edit, actor)).await
+    }
+
+    async fn edit_ticket_once(&self, ticket: &TicketRef, edit: &TicketEdit, actor: &str) -> Result<Edited, EditError> {
         let now = now_ms();
         let mut tx = self.begin_apply().await?;
         let lock = if matches!(self, Store::Postgres(_)) { " for update of t" } else { "" };
@@ -252,6 +262,10 @@ impl Store {
     /// A comment written here: kept, and queued for the ticket's first
     /// linked Sentry issue. Returns the comment's id.
     pub async fn add_ticket_comment(&self, ticket: TicketId, author: &str, body: &str) -> Result<i64, EditError> {
+        again_if_given_up(|| self.add_ticket_comment_once(ticket, author, body)).await
+    }
+
+    async fn add_ticket_comment_once(&self, ticket: TicketId, author: &str, body: &str) -> Result<i64, EditError> {
         let now = now_ms();
         let mut tx = self.begin_apply().await?;
         let first = links_of(&mut tx, ticket).await?.into_iter().next();
@@ -278,6 +292,17 @@ impl Store {
     /// Edits (`Some(text)`) or deletes (`None`) a comment written here by
     /// `author` (anyone's, with `any_author`); Sentry follows.
     pub async fn change_ticket_comment(
+        &self,
+        ticket: &TicketRef,
+        comment: i64,
+        author: &str,
+        any_author: bool,
+        body: Option<&str>,
+    ) -> Result<(), EditError> {
+        again_if_given_up(|| self.change_ticket_comment_once(ticket, comment, author, any_author, body)).await
+    }
+
+    async fn change_ticket_comment_once(
         &self,
         ticket: &TicketRef,
         comment: i64,
@@ -332,6 +357,10 @@ impl Store {
     /// Unlinks a Sentry issue from the ticket; the link issuebridge made in
     /// Sentry's sidebar, if any, is removed too.
     pub async fn unlink_ticket_issue(&self, ticket: &TicketRef, issue: &str, actor: &str) -> Result<(), EditError> {
+        again_if_given_up(|| self.unlink_ticket_issue_once(ticket, issue, actor)).await
+    }
+
+    async fn unlink_ticket_issue_once(&self, ticket: &TicketRef, issue: &str, actor: &str) -> Result<(), EditError> {
         let now = now_ms();
         let mut tx = self.begin_apply().await?;
         let sql = "delete from ticket_link where ticket_id = $1 and installation_uuid = $2 and sentry_issue_id = $3";
