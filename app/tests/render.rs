@@ -86,3 +86,20 @@ fn an_empty_board_says_how_tickets_arrive() {
     assert!(html.contains("No tickets yet."));
     assert!(!html.contains("data-status"));
 }
+
+/// What a server render of the board meets when the client leaves
+/// mid-stream: Leptos' <Transition> walks the board again (`dry_resolve`) from
+/// an effect task on another worker while the request's owner tree is being
+/// cleaned up. The walk must draw nothing rather than panic with "Tried to
+/// access a reactive value that has already been disposed".
+#[test]
+fn a_board_walked_after_its_owner_is_cleaned_up_does_not_panic() {
+    let owner = Owner::new();
+    let mut board = owner.with(|| {
+        let query = RwSignal::new(String::new());
+        view! { <TicketBoard tickets=sample() query/> }
+    });
+    owner.cleanup();
+    // Before the fix: panics in `visible.with` (reactive_graph traits.rs:328).
+    board.dry_resolve();
+}

@@ -120,27 +120,39 @@ pub fn TicketBoard(
     let tickets = StoredValue::new(tickets);
     // Moves shown before the board loads again.
     let moved = RwSignal::new(HashMap::<i64, TicketStatus>::new());
+    // Every read on the board's render path is a `try_*` read. On the server,
+    // Leptos' <Transition> re-walks this view (`dry_resolve`) from an effect
+    // task on another tokio worker; when the client goes away mid-stream the
+    // request's owner tree is cleaned up on the connection's thread at the
+    // same time, and a panicking read (`with`/`get`) of a value that was just
+    // disposed kills that task. The walk's output is thrown away, so an empty
+    // board is as good as any there.
     let visible = Memo::new(move |_| {
-        let (query, team, assignee) = (query.get(), team.get(), assignee.get());
-        let moved = moved.get();
-        tickets.with_value(|all| {
-            all.iter()
-                .filter(|t| t.matches(&query))
-                .filter(|t| team.is_empty() || t.key.team.as_str() == team)
-                .filter(|t| match assignee.as_str() {
-                    "" => true,
-                    "-" => t.assignee.is_none(),
-                    email => t.assignee.as_deref() == Some(email),
-                })
-                .map(|t| {
-                    let mut t = t.clone();
-                    if let Some(status) = moved.get(&t.id.0) {
-                        t.status = *status;
-                    }
-                    t
-                })
-                .collect::<Vec<_>>()
-        })
+        let (Some(query), Some(team), Some(assignee), Some(moved)) =
+            (query.try_get(), team.try_get(), assignee.try_get(), moved.try_get())
+        else {
+            return Vec::new();
+        };
+        tickets
+            .try_with_value(|all| {
+                all.iter()
+                    .filter(|t| t.matches(&query))
+                    .filter(|t| team.is_empty() || t.key.team.as_str() == team)
+                    .filter(|t| match assignee.as_str() {
+                        "" => true,
+                        "-" => t.assignee.is_none(),
+                        email => t.assignee.as_deref() == Some(email),
+                    })
+                    .map(|t| {
+                        let mut t = t.clone();
+                        if let Some(status) = moved.get(&t.id.0) {
+                            t.status = *status;
+                        }
+                        t
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
     });
     let focus_later = move |id: i64| {
         // After the card is drawn anew (in its new column, or when the board
@@ -159,7 +171,7 @@ pub fn TicketBoard(
         );
     };
     if let Some(focused) = focused {
-        if let Some(id) = focused.get_untracked() {
+        if let Some(id) = focused.try_get_untracked().flatten() {
             Effect::new(move |_| {
                 focus_later(id);
                 // Once: a later reload (someone else's change) leaves the
@@ -190,7 +202,7 @@ pub fn TicketBoard(
     view! {
         <p class="count" data-testid="ticket-count">
             {move || {
-                let shown = visible.with(Vec::len);
+                let shown = visible.try_with(Vec::len).unwrap_or(0);
                 if shown == total { format!("{total} tickets") } else { format!("{shown} of {total} tickets") }
             }}
         </p>
@@ -199,7 +211,9 @@ pub fn TicketBoard(
                 .into_iter()
                 .map(|status| {
                     let in_column = move || {
-                        visible.with(|v| v.iter().filter(|t| t.status == status).cloned().collect::<Vec<_>>())
+                        visible
+                            .try_with(|v| v.iter().filter(|t| t.status == status).cloned().collect::<Vec<_>>())
+                            .unwrap_or_default()
                     };
                     let (over, set_over) = signal(false);
                     view! {
@@ -223,7 +237,7 @@ pub fn TicketBoard(
                         >
                             <h2>
                                 {status.label()}
-                                <span class="badge">{move || visible.with(|v| v.iter().filter(|t| t.status == status).count())}</span>
+                                <span class="badge">{move || visible.try_with(|v| v.iter().filter(|t| t.status == status).count()).unwrap_or(0)}</span>
                             </h2>
                             <ul class="cards">
                                 <For each=in_column key=|t| (t.id.0, t.status) let:ticket>

@@ -217,7 +217,7 @@ fn TitleEditor(key: String, title: String, editing: Editing) -> impl IntoView {
     let heading = format!("{key} {title}");
     view! {
         <Show
-            when=move || draft.with(Option::is_some)
+            when=move || draft.try_with(Option::is_some).unwrap_or(false)
             fallback=move || {
                 let title = title.clone();
                 view! {
@@ -251,11 +251,11 @@ fn DescriptionEditor(text: String, html: String, editing: Editing) -> impl IntoV
             <button class="button small secondary" on:click=move |_| {
                 draft.update(|d| *d = if d.is_some() { None } else { Some(text.clone()) });
             }>
-                {move || if draft.with(Option::is_some) { "Close" } else { "Edit" }}
+                {move || if draft.try_with(Option::is_some).unwrap_or(false) { "Close" } else { "Edit" }}
             </button>
         </div>
         <Show
-            when=move || draft.with(Option::is_some)
+            when=move || draft.try_with(Option::is_some).unwrap_or(false)
             fallback=move || if empty {
                 view! { <p class="muted">"No description."</p> }.into_any()
             } else {
@@ -402,7 +402,7 @@ fn Comment(comment: CommentView, editing: Editing) -> impl IntoView {
     let byline = format!("{author} · {from} · {}{edited}", format_utc_minutes(comment.created_at_ms));
     let draft = editing.drafts.comment_edit;
     let id = comment.id;
-    let open = move || draft.with(|d| d.as_ref().is_some_and(|(editing, _)| *editing == id));
+    let open = move || draft.try_with(|d| d.as_ref().is_some_and(|(editing, _)| *editing == id)).unwrap_or(false);
     let body = comment.body.clone();
     let controls = (comment.mine && !comment.deleted).then(|| {
         let body = body.clone();
