@@ -15,6 +15,7 @@ pub mod live;
 pub mod metrics;
 pub mod ops;
 pub mod page;
+pub mod page_stream;
 pub mod sentry_ui;
 pub mod setup;
 pub mod signed;

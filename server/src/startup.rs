@@ -23,7 +23,7 @@ use crate::auth::sessions::ConsoleSessions;
 use crate::limits::ClientRateLimit;
 use crate::metrics::{self, Metrics};
 use crate::state::ServerState;
-use crate::{assets, auth, limits, ops, sentry_ui, setup, webhook};
+use crate::{assets, auth, limits, ops, page_stream, sentry_ui, setup, webhook};
 
 /// How long requests in flight may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
@@ -132,6 +132,9 @@ pub fn router(app: AppState, leptos_options: LeptosOptions) -> Router {
             &state.leptos_options.site_root,
             ErrorHandler::new_with_context(provide_request_context, shell, state.leptos_options.clone()),
         ))
+        // A page its client leaves unread is still rendered to its end, so
+        // Leptos frees it (page_stream.rs).
+        .layer(middleware::map_response(page_stream::finish_abandoned_pages))
         .layer(middleware::from_fn_with_state(state.clone(), guard::allowed_host));
 
     let limits = state.app.config.limits.clone();
