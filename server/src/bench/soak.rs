@@ -35,12 +35,49 @@ pub struct SoakFigures {
     pub comments_twice: i64,
     pub unfinished: i64,
     pub dead: i64,
-    pub components: (u64, u64),
-    pub console: (u64, u64),
+    pub components: SideFigures,
+    pub console: SideFigures,
     pub postgres_down_secs: f64,
     /// The first instance's resident memory (MB): after the first minute,
     /// the median, at the end, the most.
     pub rss: (f64, f64, f64, f64),
+}
+
+/// How one kind of side traffic (issue-link creates, board pages) fared.
+#[derive(Default)]
+pub struct SideFigures {
+    pub ok: u64,
+    /// Answered with an error status.
+    pub refused: u64,
+    /// No answer within the client's five seconds.
+    pub timed_out: u64,
+    /// No connection (an instance down).
+    pub unreachable: u64,
+    /// Each answered request's time, in ms.
+    pub latencies_ms: Vec<f64>,
+}
+
+impl SideFigures {
+    fn percentile(&self, p: f64) -> f64 {
+        let mut sorted = self.latencies_ms.clone();
+        sorted.sort_by(|a, b| a.total_cmp(b));
+        let rank = ((sorted.len() as f64) * p).ceil() as usize;
+        sorted.get(rank.saturating_sub(1)).copied().unwrap_or(f64::NAN)
+    }
+
+    fn row(&self, what: &str) -> String {
+        format!(
+            "| {what}: ok / answered with an error / timed out / unreachable | {} / {} / {} / {} |\n\
+             | {what}: p50 / p99 / slowest answer (ms) | {:.1} / {:.1} / {:.1} |\n",
+            self.ok,
+            self.refused,
+            self.timed_out,
+            self.unreachable,
+            self.percentile(0.50),
+            self.percentile(0.99),
+            self.percentile(1.0),
+        )
+    }
 }
 
 /// Restarts this machine's PostgreSQL cluster (the one the tests use).
@@ -128,13 +165,14 @@ pub async fn soak(server: &str, seconds: u64) -> anyhow::Result<SoakFigures> {
     let side = |console: bool| {
         let (client, bases, stop, cookie) = (client.clone(), bases.clone(), stop.clone(), cookie.clone());
         tokio::spawn(async move {
-            let (mut ok, mut failed) = (0u64, 0u64);
+            let mut figures = SideFigures::default();
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / SIDE_RATE as f64));
             let mut i = 0u64;
             while !stop.load(Ordering::Relaxed) {
                 tick.tick().await;
                 i += 1;
                 let base = bases.read().expect("bases")[(i % 2) as usize].clone();
+                let sent = Instant::now();
                 let answer = if console {
                     client.get(format!("{base}/")).header("cookie", &cookie).send().await
                 } else {
@@ -151,11 +189,19 @@ pub async fn soak(server: &str, seconds: u64) -> anyhow::Result<SoakFigures> {
                         .await
                 };
                 match answer {
-                    Ok(answer) if answer.status().is_success() => ok += 1,
-                    _ => failed += 1,
+                    Ok(answer) => {
+                        figures.latencies_ms.push(sent.elapsed().as_secs_f64() * 1000.0);
+                        if answer.status().is_success() {
+                            figures.ok += 1;
+                        } else {
+                            figures.refused += 1;
+                        }
+                    }
+                    Err(error) if error.is_timeout() => figures.timed_out += 1,
+                    Err(_) => figures.unreachable += 1,
                 }
             }
-            (ok, failed)
+            figures
         })
     };
     let (components, console) = (side(false), side(true));
@@ -265,8 +311,7 @@ pub fn report(figures: &SoakFigures, machine: &str, date: &str) -> String {
          | sends answered with an error or not at all, then retried | {} |\n\
          | issues with two tickets, comments mirrored twice (applied twice) | {} / {} |\n\
          | deliveries unfinished at the end / dead | {} / {} |\n\
-         | issue-link creates ok / failed | {} / {} |\n\
-         | board pages ok / failed | {} / {} |\n\
+         {}{}\
          | PostgreSQL restart took | {:.1} s |\n\
          | first instance's RSS after the first minute / median / at the end / most (MB) | {:.1} / {:.1} / {:.1} / {:.1} |\n\n",
         f.seconds,
@@ -278,10 +323,8 @@ pub fn report(figures: &SoakFigures, machine: &str, date: &str) -> String {
         f.comments_twice,
         f.unfinished,
         f.dead,
-        f.components.0,
-        f.components.1,
-        f.console.0,
-        f.console.1,
+        f.components.row("issue-link creates"),
+        f.console.row("board pages"),
         f.postgres_down_secs,
         f.rss.0,
         f.rss.1,
