@@ -331,7 +331,9 @@ fn SchemaField(
     let id = format!("{form}-{name}");
     let value = {
         let name = name.clone();
-        move || values.with(|v| v.get(&name).cloned().unwrap_or_default())
+        // `try_with`: a server render its client left is walked again after
+        // the page's values are gone (see the board's `visible`).
+        move || values.try_with(|v| v.get(&name).cloned().unwrap_or_default()).unwrap_or_default()
     };
     let set = {
         let name = name.clone();
@@ -418,13 +420,15 @@ fn RemoteSelect(
             if depends_on.is_empty() {
                 return Some(None);
             }
-            values.with(|v| {
-                let chosen: BTreeMap<&str, &str> = depends_on
-                    .iter()
-                    .filter_map(|d| v.get(d).filter(|x| !x.is_empty()).map(|x| (d.as_str(), x.as_str())))
-                    .collect();
-                (chosen.len() == depends_on.len()).then(|| Some(serde_json::to_string(&chosen).unwrap_or_default()))
-            })
+            values
+                .try_with(|v| {
+                    let chosen: BTreeMap<&str, &str> = depends_on
+                        .iter()
+                        .filter_map(|d| v.get(d).filter(|x| !x.is_empty()).map(|x| (d.as_str(), x.as_str())))
+                        .collect();
+                    (chosen.len() == depends_on.len()).then(|| Some(serde_json::to_string(&chosen).unwrap_or_default()))
+                })
+                .flatten()
         })
     };
     // A parent's change empties its dependents, as in Sentry's modal.
@@ -481,7 +485,7 @@ fn RemoteSelect(
         _ => None,
     };
     let value_name = name.clone();
-    let current = move || values.with(|v| v.get(&value_name).cloned().unwrap_or_default());
+    let current = move || values.try_with(|v| v.get(&value_name).cloned().unwrap_or_default()).unwrap_or_default();
     let set_name = name.clone();
     let set = move |new: String| {
         values.update(|v| {
