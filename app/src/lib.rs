@@ -17,7 +17,7 @@ pub mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::path;
+use leptos_router::{path, SsrMode};
 
 use document::{page_title, DocumentHead};
 use pages::{
@@ -85,7 +85,11 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/outbox") view=OutboxPage/>
                     <Route path=path!("/tickets/:key") view=TicketPage/>
                     <Route path=path!("/teams") view=TeamsPage/>
-                    <Route path=path!("/components") view=ComponentsPage/>
+                    // Rendered whole before it is sent: its nested loads (the
+                    // installations, then each one's issues) streamed out of
+                    // order sometimes reached the browser mid-hydration, which
+                    // then panicked (seen once in the browser tests here).
+                    <Route path=path!("/components") view=ComponentsPage ssr=SsrMode::Async/>
                     <Route path=path!("/code-mappings") view=CodeMappingsPage/>
                     <Route path=path!("/settings") view=SettingsPage/>
                     <Route path=path!("/activity") view=ActivityPage/>
