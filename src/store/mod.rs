@@ -90,24 +90,19 @@ impl StoreError {
     pub fn is_unique_violation(&self) -> bool {
         matches!(self, Self::Query(sqlx::Error::Database(e)) if e.is_unique_violation())
     }
-
-    /// True when PostgreSQL ended the transaction so that another could go
-    /// on: a deadlock (`40P01`) or a serialization failure (`40001`). Run
-    /// again, the transaction is expected to succeed.
-    pub fn is_given_up(&self) -> bool {
-        matches!(self, Self::Query(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("40P01" | "40001")))
-    }
 }
 
-/// An error that may be a transaction PostgreSQL gave up (see
-/// [`StoreError::is_given_up`]).
+/// An error that may be a transaction PostgreSQL gave up.
 pub(crate) trait MaybeGivenUp {
     fn is_given_up(&self) -> bool;
 }
 
 impl MaybeGivenUp for StoreError {
+    /// True when PostgreSQL ended the transaction so that another could go
+    /// on: a deadlock (`40P01`) or a serialization failure (`40001`). Run
+    /// again, the transaction is expected to succeed.
     fn is_given_up(&self) -> bool {
-        StoreError::is_given_up(self)
+        matches!(self, Self::Query(sqlx::Error::Database(e)) if matches!(e.code().as_deref(), Some("40P01" | "40001")))
     }
 }
 

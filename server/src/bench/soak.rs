@@ -17,7 +17,8 @@ use issuebridge::sentry::signature::sign;
 use issuebridge::store::Store;
 
 use super::{
-    add_admin_session, count, count_where, memory_kb, mixed_delivery, postgres_database, Server, INSTALLATION, SECRET,
+    add_admin_session, count, count_where, memory_kb, mixed_delivery, percentile, postgres_database, Server,
+    INSTALLATION, SECRET,
 };
 
 /// Webhooks a second, across both instances.
@@ -58,13 +59,6 @@ pub struct SideFigures {
 }
 
 impl SideFigures {
-    fn percentile(&self, p: f64) -> f64 {
-        let mut sorted = self.latencies_ms.clone();
-        sorted.sort_by(|a, b| a.total_cmp(b));
-        let rank = ((sorted.len() as f64) * p).ceil() as usize;
-        sorted.get(rank.saturating_sub(1)).copied().unwrap_or(f64::NAN)
-    }
-
     fn row(&self, what: &str) -> String {
         format!(
             "| {what}: ok / answered with an error / timed out / unreachable | {} / {} / {} / {} |\n\
@@ -73,9 +67,9 @@ impl SideFigures {
             self.refused,
             self.timed_out,
             self.unreachable,
-            self.percentile(0.50),
-            self.percentile(0.99),
-            self.percentile(1.0),
+            percentile(&self.latencies_ms, 0.50),
+            percentile(&self.latencies_ms, 0.99),
+            percentile(&self.latencies_ms, 1.0),
         )
     }
 }
@@ -276,10 +270,8 @@ pub async fn soak(server: &str, seconds: u64) -> anyhow::Result<SoakFigures> {
 
     let after_first_minute: Vec<f64> = samples.iter().filter(|(t, _)| *t >= 60.0).map(|(_, mb)| *mb).collect();
     let settled = after_first_minute.first().copied().unwrap_or(f64::NAN);
-    let mut sorted = after_first_minute.clone();
-    sorted.sort_by(|a, b| a.total_cmp(b));
-    let median = sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN);
-    let most = sorted.last().copied().unwrap_or(f64::NAN);
+    let median = percentile(&after_first_minute, 0.5);
+    let most = percentile(&after_first_minute, 1.0);
     Ok(SoakFigures {
         seconds,
         sent,
