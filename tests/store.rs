@@ -242,24 +242,17 @@ on_both_stores!(the_delivery_log_filters_and_pages_by_id, |db: TestDatabase| asy
 /// create and alert rules do.
 async fn open_in(store: &Store, team: TeamChoice, title: &str) -> Result<TicketState, TeamError> {
     let mut tx = store.begin_apply().await?;
-    let ticket = TicketToOpen {
-        installation: INSTALLATION,
-        team,
-        title,
-        description: "",
-        status: TicketStatus::Todo,
-        assignee: None,
-        source: "console",
-        metric_alert_id: None,
-        severity: None,
-        issue: None,
-    };
-    let opened = tx.open_ticket(&ticket).await;
-    match &opened {
-        Ok(_) => tx.commit().await?,
-        Err(_) => tx.rollback().await?,
+    let ticket = TicketToOpen { team, ..to_open(title) };
+    match tx.open_ticket(&ticket).await {
+        Ok(mut opened) => {
+            opened.take_number(&tx.commit_numbering().await?);
+            Ok(opened)
+        }
+        Err(e) => {
+            tx.rollback().await?;
+            Err(e)
+        }
     }
-    opened
 }
 
 on_both_stores!(tickets_are_numbered_per_team, |db: TestDatabase| async move {
@@ -470,10 +463,10 @@ on_both_stores!(code_mappings_are_kept_per_installation_and_project, |db: TestDa
 });
 
 /// PostgreSQL ends one of two transactions that wait on each other. Here a
-/// worker-like transaction holds a link to issue 77 and then wants the
-/// team's row, while Sentry's issue-link create holds that row and waits on
-/// the link: PostgreSQL gives the create up, and the store runs it again
-/// instead of answering Sentry's sidebar with an error.
+/// worker-like transaction holds the team's row and then links issue 77,
+/// while Sentry's issue-link create has linked issue 77 and waits for the
+/// team's row to number its ticket: PostgreSQL gives the create up, and the
+/// store runs it again instead of answering Sentry's sidebar with an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_issue_link_create_given_up_in_a_deadlock_is_run_again() {
     use issuebridge::store::components::{IssueToLink, TicketForIssue};
@@ -483,16 +476,15 @@ async fn an_issue_link_create_given_up_in_a_deadlock_is_run_again() {
     store.upsert_installation(&installation()).await.unwrap();
     let held = store.create_ticket(&ticket("held", TicketStatus::Todo)).await.unwrap().id;
 
+    // A worker batch at its end: it has numbered its tickets, so it holds
+    // the team's row.
     let mut worker = PgConnection::connect(db.url.expose()).await.unwrap();
     sqlx::query("begin").execute(&mut worker).await.unwrap();
-    sqlx::query(
-        "insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, created_at) values ($1, '77', $2, 0)",
-    )
-    .bind(INSTALLATION)
-    .bind(held.0)
-    .execute(&mut worker)
-    .await
-    .unwrap();
+    sqlx::query("update team set next_number = next_number where installation_uuid = $1 and is_default")
+        .bind(INSTALLATION)
+        .execute(&mut worker)
+        .await
+        .unwrap();
 
     let create = tokio::spawn({
         let store = store.clone();
@@ -508,7 +500,8 @@ async fn an_issue_link_create_given_up_in_a_deadlock_is_run_again() {
             store.create_ticket_for_issue(&issue, &ticket).await
         }
     });
-    // The create has taken the team's row and waits on the held link.
+    // The create has linked issue 77 and waits for the team's row to take
+    // its number.
     let mut waits = 0;
     while waits < 1 {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -520,16 +513,78 @@ async fn an_issue_link_create_given_up_in_a_deadlock_is_run_again() {
         .await
         .unwrap();
     }
-    // Closing the cycle: the worker wants the team's row. The create, which
+    // Closing the cycle: the worker links the same issue. The create, which
     // has waited longer, finds the deadlock first and is the one ended.
-    sqlx::query("update team set next_number = next_number where installation_uuid = $1 and is_default")
-        .bind(INSTALLATION)
-        .execute(&mut worker)
-        .await
-        .expect("the worker goes on once the create is given up");
+    sqlx::query(
+        "insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, created_at) values ($1, '77', $2, 0)",
+    )
+    .bind(INSTALLATION)
+    .bind(held.0)
+    .execute(&mut worker)
+    .await
+    .expect("the worker goes on once the create is given up");
     sqlx::query("rollback").execute(&mut worker).await.unwrap();
 
     let opened = create.await.unwrap().expect("the create, run again, succeeds");
     assert_eq!(opened.key.to_string(), "IB-2");
     assert_eq!(store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(), 2);
+}
+
+/// A transaction that opens tickets takes its team's numbers only as it
+/// ends, so a second one (the sidebar's create, another worker loop) opens
+/// and numbers its own ticket meanwhile instead of waiting for the whole
+/// first transaction. PostgreSQL only: SQLite has one writer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_opening_tickets_does_not_hold_its_team_until_it_ends() {
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    store.create_ticket(&ticket("makes the default team", TicketStatus::Todo)).await.unwrap();
+
+    let mut batch = store.begin_apply().await.unwrap();
+    let opened_first = batch.open_ticket(&to_open("in a long batch")).await.unwrap();
+    let second = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        store.create_ticket(&ticket("while the batch runs", TicketStatus::Todo)),
+    )
+    .await
+    .expect("the second ticket does not wait for the batch")
+    .unwrap();
+    assert_eq!(second.key.to_string(), "IB-2");
+    let numbered = batch.commit_numbering().await.unwrap();
+    assert_eq!(numbered.len(), 1);
+    assert_eq!(numbered[0].ticket, opened_first.id);
+    assert_eq!(numbered[0].key.to_string(), "IB-3", "numbered as it committed, after the second");
+}
+
+on_both_stores!(a_ticket_undone_with_its_savepoint_takes_no_number, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let mut tx = store.begin_apply().await.unwrap();
+    tx.savepoint().await.unwrap();
+    let undone = tx.open_ticket(&to_open("undone")).await.unwrap();
+    assert!(undone.key.number < 0, "no number until the transaction ends: {}", undone.key);
+    tx.rollback_to_savepoint().await.unwrap();
+    tx.savepoint().await.unwrap();
+    let mut kept = tx.open_ticket(&to_open("kept")).await.unwrap();
+    tx.release().await.unwrap();
+    kept.take_number(&tx.commit_numbering().await.unwrap());
+    assert_eq!(kept.key.to_string(), "IB-1", "the undone ticket left no gap");
+    let next = store.create_ticket(&ticket("next", TicketStatus::Todo)).await.unwrap();
+    assert_eq!(next.key.to_string(), "IB-2");
+});
+
+fn to_open(title: &str) -> TicketToOpen<'_> {
+    TicketToOpen {
+        installation: INSTALLATION,
+        team: TeamChoice::Default,
+        title,
+        description: "",
+        status: TicketStatus::Todo,
+        assignee: None,
+        source: "console",
+        metric_alert_id: None,
+        severity: None,
+        issue: None,
+    }
 }

@@ -9,18 +9,73 @@
 //! Effects that must happen once carry a key ([`ApplyTx::claim_effect`])
 //! written in the same transaction, which is what makes a replay change
 //! nothing twice.
+//!
+//! Tickets opened in the transaction get their team's numbers last, just
+//! before it commits ([`ApplyTx::number_new_tickets`]). Taking a number
+//! locks the team's row until the commit; taken when the ticket opened, a
+//! worker batch held it for the whole batch, and every other transaction
+//! that opens a ticket in that team (the other worker loops, the sidebar's
+//! create) queued behind it.
+
+use std::collections::BTreeMap;
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::conn::on_conn;
 use super::{Store, StoreError};
+use crate::domain::ids::TicketId;
+use crate::domain::team::{TeamKey, TicketKey};
 
-/// A write transaction on either backend. On SQLite it holds the write
-/// gate until it ends, so the inbox queues behind it rather than sleeping
-/// in SQLite's busy handler.
-pub enum ApplyTx {
+/// A write transaction on either backend, with the tickets it opened that
+/// await their numbers.
+pub struct ApplyTx {
+    tx: Tx,
+    unnumbered: Vec<Unnumbered>,
+    /// How many of `unnumbered` there were when the delivery's savepoint
+    /// began: rolling back to it forgets the ones opened since.
+    unnumbered_at_savepoint: usize,
+}
+
+/// On SQLite the transaction holds the write gate until it ends, so the
+/// inbox queues behind it rather than sleeping in SQLite's busy handler.
+pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
+}
+
+/// A ticket opened in this transaction, in its team, with no number yet.
+struct Unnumbered {
+    ticket: TicketId,
+    team_id: i64,
+    team: TeamKey,
+}
+
+/// A ticket numbered at the end of its transaction: the key it showed
+/// until then ([`unnumbered_key`]) and the one it has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbered {
+    pub ticket: TicketId,
+    pub was: TicketKey,
+    pub key: TicketKey,
+}
+
+/// What a ticket opened in the running transaction is called until it is
+/// numbered: its team and minus its id (`IB--42`), which no numbered
+/// ticket can be. Notes written meanwhile are corrected with
+/// [`with_numbers`].
+pub(crate) fn unnumbered_key(team: TeamKey, ticket: TicketId) -> TicketKey {
+    TicketKey { team, number: -ticket.0 }
+}
+
+/// `text` with every unnumbered key of `numbered` replaced by the number
+/// it took. Longest first, so `IB--12` cannot match inside `IB--123`.
+pub fn with_numbers(text: &str, numbered: &[Numbered]) -> String {
+    if numbered.is_empty() || !text.contains("--") {
+        return text.to_owned();
+    }
+    let mut keys: Vec<(String, String)> = numbered.iter().map(|n| (n.was.to_string(), n.key.to_string())).collect();
+    keys.sort_by_key(|(was, _)| std::cmp::Reverse(was.len()));
+    keys.iter().fold(text.to_owned(), |text, (was, key)| text.replace(was.as_str(), key))
 }
 
 impl Store {
@@ -32,9 +87,9 @@ impl Store {
         Ok(match self {
             Store::Sqlite(pool) => {
                 let turn = super::sqlite_write_gate(pool).lock_owned().await;
-                ApplyTx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn)
+                ApplyTx::new(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn))
             }
-            Store::Postgres(pool) => ApplyTx::Postgres(pool.begin().await?),
+            Store::Postgres(pool) => ApplyTx::new(Tx::Postgres(pool.begin().await?)),
         })
     }
 }
@@ -49,21 +104,78 @@ pub(crate) fn unless_newer(prefix: &str, at: u8, delivery: u8) -> String {
 }
 
 impl ApplyTx {
+    fn new(tx: Tx) -> Self {
+        Self { tx, unnumbered: Vec::new(), unnumbered_at_savepoint: 0 }
+    }
+
+    pub(crate) fn tx(&mut self) -> &mut Tx {
+        &mut self.tx
+    }
+
+    /// Numbers the tickets it opened, then commits.
     pub async fn commit(self) -> Result<(), StoreError> {
-        match self {
-            ApplyTx::Sqlite(tx, _turn) => tx.commit().await?,
-            ApplyTx::Postgres(tx) => tx.commit().await?,
+        self.commit_numbering().await.map(|_| ())
+    }
+
+    /// Numbers the tickets it opened, commits, and says what each took.
+    pub async fn commit_numbering(mut self) -> Result<Vec<Numbered>, StoreError> {
+        let numbered = self.number_new_tickets().await?;
+        match self.tx {
+            Tx::Sqlite(tx, _turn) => tx.commit().await?,
+            Tx::Postgres(tx) => tx.commit().await?,
         }
-        Ok(())
+        Ok(numbered)
     }
 
     /// Undoes everything the transaction did.
     pub async fn rollback(self) -> Result<(), StoreError> {
-        match self {
-            ApplyTx::Sqlite(tx, _turn) => tx.rollback().await?,
-            ApplyTx::Postgres(tx) => tx.rollback().await?,
+        match self.tx {
+            Tx::Sqlite(tx, _turn) => tx.rollback().await?,
+            Tx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())
+    }
+
+    /// Notes that a ticket opened here awaits its number.
+    pub(crate) fn awaits_number(&mut self, ticket: TicketId, team_id: i64, team: TeamKey) -> TicketKey {
+        self.unnumbered.push(Unnumbered { ticket, team_id, team: team.clone() });
+        unnumbered_key(team, ticket)
+    }
+
+    /// Gives the tickets opened so far their teams' next numbers, in the
+    /// order they opened, one `update team` per team (teams in id order, so
+    /// two transactions lock them alike). The team's row stays locked until
+    /// the commit, which should follow at once.
+    pub async fn number_new_tickets(&mut self) -> Result<Vec<Numbered>, StoreError> {
+        let unnumbered = std::mem::take(&mut self.unnumbered);
+        self.unnumbered_at_savepoint = 0;
+        if unnumbered.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut by_team: BTreeMap<i64, Vec<Unnumbered>> = BTreeMap::new();
+        for ticket in unnumbered {
+            by_team.entry(ticket.team_id).or_default().push(ticket);
+        }
+        let mut numbered = Vec::new();
+        for (team_id, mut tickets) in by_team {
+            tickets.sort_by_key(|t| t.ticket.0);
+            let first = super::teams::take_numbers(self.conn(), team_id, tickets.len() as i64).await?;
+            for (number, t) in (first..).zip(tickets) {
+                let key = TicketKey { team: t.team.clone(), number };
+                numbered.push(Numbered { ticket: t.ticket, was: unnumbered_key(t.team, t.ticket), key });
+            }
+        }
+        on_conn!(self.conn(), |c| {
+            // `values` names its columns column1, column2, … in both dialects.
+            let mut update =
+                sqlx::QueryBuilder::new("update ticket set number = v.column2, identifier = v.column3 from (");
+            update.push_values(&numbered, |mut row, n| {
+                row.push_bind(n.ticket.0).push_bind(n.key.number).push_bind(n.key.to_string());
+            });
+            update.push(") as v where ticket.id = v.column1");
+            update.build().execute(&mut *c).await.map(|_| ())
+        })?;
+        Ok(numbered)
     }
 
     async fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
@@ -73,6 +185,7 @@ impl ApplyTx {
 
     /// Starts the savepoint one delivery's changes live in.
     pub async fn savepoint(&mut self) -> Result<(), StoreError> {
+        self.unnumbered_at_savepoint = self.unnumbered.len();
         self.execute("savepoint delivery").await
     }
 
@@ -83,6 +196,7 @@ impl ApplyTx {
 
     /// Undoes the delivery's changes, keeping the rest of the batch.
     pub async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
+        self.unnumbered.truncate(self.unnumbered_at_savepoint);
         self.execute("rollback to savepoint delivery").await?;
         self.execute("release savepoint delivery").await
     }

@@ -343,7 +343,7 @@ impl Store {
 /// another request linked the issue meanwhile.
 async fn link_and_commit(
     mut tx: ApplyTx,
-    ticket: TicketState,
+    mut ticket: TicketState,
     issue: &IssueToLink<'_>,
 ) -> Result<TicketState, LinkError> {
     let facts = LinkFacts {
@@ -356,7 +356,9 @@ async fn link_and_commit(
     insert_link(tx.conn(), ticket.id, &facts, IfLinked::Refuse)
         .await
         .map_err(|e| already_linked(e, "another ticket"))?;
-    tx.commit().await?;
+    // A ticket created here takes its number only now, so the team's row
+    // is locked for the commit alone.
+    ticket.take_number(&tx.commit_numbering().await?);
     Ok(ticket)
 }
 

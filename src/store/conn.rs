@@ -7,6 +7,7 @@
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, Postgres, Sqlite, SqliteConnection};
 
+use super::apply_tx::Tx;
 use super::{ApplyTx, Store, StoreError};
 
 /// A borrowed connection of either backend: a pooled one or a transaction's.
@@ -24,6 +25,16 @@ impl<'c> From<&'c mut SqliteConnection> for Conn<'c> {
 impl<'c> From<&'c mut PgConnection> for Conn<'c> {
     fn from(c: &'c mut PgConnection) -> Self {
         Conn::Postgres(c)
+    }
+}
+
+impl Conn<'_> {
+    /// The same connection, lent to a call that takes a `Conn` of its own.
+    pub fn reborrow(&mut self) -> Conn<'_> {
+        match self {
+            Conn::Sqlite(c) => Conn::Sqlite(c),
+            Conn::Postgres(c) => Conn::Postgres(c),
+        }
     }
 }
 
@@ -66,9 +77,9 @@ impl Store {
 impl ApplyTx {
     /// The transaction's connection.
     pub fn conn(&mut self) -> Conn<'_> {
-        match self {
-            ApplyTx::Sqlite(tx, _) => Conn::Sqlite(tx),
-            ApplyTx::Postgres(tx) => Conn::Postgres(tx),
+        match self.tx() {
+            Tx::Sqlite(tx, _) => Conn::Sqlite(tx),
+            Tx::Postgres(tx) => Conn::Postgres(tx),
         }
     }
 }

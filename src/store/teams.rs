@@ -35,15 +35,14 @@ pub enum TeamError {
     Store(#[from] StoreError),
 }
 
-/// Takes the next number of a team for a ticket, in the ticket's own
-/// transaction: the `update … returning` holds the team's row until the
-/// transaction ends, so two tickets can never take the same number, and a
-/// rolled-back ticket gives its number back.
-pub(crate) async fn take_ticket_number(
+/// The team a new ticket goes to, without taking a number: the ticket is
+/// numbered when its transaction ends ([`super::ApplyTx::number_new_tickets`]).
+/// The default team is made on first use.
+pub(crate) async fn team_for_ticket(
     mut conn: Conn<'_>,
     installation: &str,
     team: &TeamChoice,
-) -> Result<(i64, TicketKey), TeamError> {
+) -> Result<(i64, TeamKey), TeamError> {
     let (team_id, team_key) = match team {
         TeamChoice::Default => (None, None),
         TeamChoice::Team(id) => (Some(*id), None),
@@ -51,20 +50,19 @@ pub(crate) async fn take_ticket_number(
     };
     // A second pass only when the default team has yet to be made.
     for _ in 0..2 {
-        let sql = "update team set next_number = next_number + 1
+        let sql = "select id, key from team
                    where installation_uuid = $1
-                     and case when $2 is not null then id = $2 when $3 is not null then key = $3 else is_default end
-                   returning id, key, next_number - 1";
-        let taken = on_conn!(&mut conn, |c| sqlx::query_as::<_, (i64, String, i64)>(sql)
+                     and case when $2 is not null then id = $2 when $3 is not null then key = $3 else is_default end";
+        let found = on_conn!(&mut conn, |c| sqlx::query_as::<_, (i64, String)>(sql)
             .bind(installation)
             .bind(team_id)
             .bind(team_key)
             .fetch_optional(&mut **c)
             .await)
         .map_err(StoreError::from)?;
-        if let Some((id, key, number)) = taken {
+        if let Some((id, key)) = found {
             let team = TeamKey::parse(&key).map_err(|e| StoreError::Corrupt(format!("team {id}: {e}")))?;
-            return Ok((id, TicketKey { team, number }));
+            return Ok((id, team));
         }
         if *team != TeamChoice::Default {
             return Err(TeamError::NotFound);
@@ -72,6 +70,29 @@ pub(crate) async fn take_ticket_number(
         make_default_team(&mut conn, installation).await?;
     }
     Err(StoreError::Corrupt(format!("installation {installation} has no default team")).into())
+}
+
+/// Takes the next number of a team for a ticket, in the ticket's own
+/// transaction: the `update … returning` holds the team's row until the
+/// transaction ends, so two tickets can never take the same number, and a
+/// rolled-back ticket gives its number back. For a ticket that changes
+/// team; new tickets are numbered as their transaction ends.
+pub(crate) async fn take_ticket_number(
+    mut conn: Conn<'_>,
+    installation: &str,
+    team: &TeamChoice,
+) -> Result<(i64, TicketKey), TeamError> {
+    let (team_id, team) = team_for_ticket(conn.reborrow(), installation, team).await?;
+    let number = take_numbers(conn, team_id, 1).await?;
+    Ok((team_id, TicketKey { team, number }))
+}
+
+/// Takes `count` numbers of a team; returns the first. The team's row
+/// stays locked until the transaction ends.
+pub(crate) async fn take_numbers(mut conn: Conn<'_>, team_id: i64, count: i64) -> Result<i64, StoreError> {
+    let sql = "update team set next_number = next_number + $2 where id = $1 returning next_number - $2";
+    on_conn!(&mut conn, |c| sqlx::query_scalar::<_, i64>(sql).bind(team_id).bind(count).fetch_optional(&mut **c).await)?
+        .ok_or_else(|| StoreError::Corrupt(format!("team {team_id} of a ticket is gone")))
 }
 
 /// The default team of an installation that has none yet. Its key is `IB`

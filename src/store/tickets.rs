@@ -1,9 +1,9 @@
 //! Tickets and their links to Sentry issues.
 
 use super::access::push_org_scope;
-use super::apply_tx::unless_newer;
+use super::apply_tx::{unless_newer, unnumbered_key};
 use super::conn::{on_conn, Conn};
-use super::teams::{take_ticket_number, TeamChoice, TeamError};
+use super::teams::{team_for_ticket, TeamChoice, TeamError};
 use super::{on_pool, ApplyTx, Store, StoreError};
 use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
@@ -102,11 +102,11 @@ impl Store {
             severity: None,
             issue: None,
         };
-        let opened = tx.open_ticket(&ticket).await.map_err(|e| match e {
+        let mut opened = tx.open_ticket(&ticket).await.map_err(|e| match e {
             TeamError::Store(e) => e,
             other => StoreError::Corrupt(other.to_string()),
         })?;
-        tx.commit().await?;
+        opened.take_number(&tx.commit_numbering().await?);
         Ok(opened)
     }
 
@@ -259,19 +259,20 @@ impl ApplyTx {
         row.map(|row| Ok((row.ticket.try_into()?, row.severity))).transpose()
     }
 
-    /// Opens a ticket in its team, under the team's next number, and links
-    /// it to its Sentry issue, if it has one.
+    /// Opens a ticket in its team and links it to its Sentry issue, if it
+    /// has one. The ticket takes its team's next number when the
+    /// transaction commits; until then its key is
+    /// [`super::apply_tx::unnumbered_key`].
     pub async fn open_ticket(&mut self, ticket: &TicketToOpen<'_>) -> Result<TicketState, TeamError> {
-        let (team_id, key) = take_ticket_number(self.conn(), ticket.installation, &ticket.team).await?;
+        let (team_id, team) = team_for_ticket(self.conn(), ticket.installation, &ticket.team).await?;
         // A ticket opened after its issue's events were counted starts
         // with them.
         let sql = "insert into ticket (installation_uuid, title, description, status, assignee_email, source,
-                                       metric_alert_id, severity, occurrences, created_at, updated_at, team_id, number,
-                                       identifier)
+                                       metric_alert_id, severity, occurrences, created_at, updated_at, team_id)
                    values ($1, $2, $3, $4, $5, $6, $7, $8,
                            coalesce((select event_count from sentry_issue
                                      where installation_uuid = $1 and issue_id = $10), 0),
-                           $9, $9, $11, $12, $13)
+                           $9, $9, $11)
                    returning id";
         let id = on_conn!(self.conn(), |conn| sqlx::query_scalar::<_, i64>(sql)
             .bind(ticket.installation)
@@ -285,12 +286,11 @@ impl ApplyTx {
             .bind(now_ms())
             .bind(ticket.issue)
             .bind(team_id)
-            .bind(key.number)
-            .bind(key.to_string())
             .fetch_one(conn)
             .await)
         .map_err(StoreError::from)?;
         let id = TicketId(id);
+        let key = self.awaits_number(id, team_id, team);
         if let Some(issue) = ticket.issue {
             let link = LinkFacts { installation: ticket.installation, issue_id: issue, ..Default::default() };
             insert_link(self.conn(), id, &link, IfLinked::KeepTheFirst).await?;
@@ -355,6 +355,15 @@ impl ApplyTx {
     }
 }
 
+impl TicketState {
+    /// The key the ticket took if it was numbered at its transaction's end.
+    pub fn take_number(&mut self, numbered: &[super::apply_tx::Numbered]) {
+        if let Some(n) = numbered.iter().find(|n| n.ticket == self.id) {
+            self.key = n.key.clone();
+        }
+    }
+}
+
 /// A ticket as the handlers need it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TicketState {
@@ -374,7 +383,8 @@ pub(crate) struct TicketStateRow {
     id: i64,
     status: String,
     team_key: String,
-    number: i64,
+    /// None for a ticket opened in the running transaction.
+    number: Option<i64>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -388,7 +398,15 @@ impl TryFrom<TicketStateRow> for TicketState {
     type Error = StoreError;
     fn try_from(row: TicketStateRow) -> Result<Self, StoreError> {
         let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
-        Ok(TicketState { id: TicketId(row.id), key: ticket_key(row.id, &row.team_key, row.number)?, status })
+        let key = match row.number {
+            Some(number) => ticket_key(row.id, &row.team_key, number)?,
+            None => {
+                let team = TeamKey::parse(&row.team_key)
+                    .map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
+                unnumbered_key(team, TicketId(row.id))
+            }
+        };
+        Ok(TicketState { id: TicketId(row.id), key, status })
     }
 }
 

@@ -26,7 +26,7 @@ use crate::domain::installation::InstallationStatus;
 use crate::domain::ticket_rules::{ChangeOrder, InstallationSettings};
 use crate::domain::webhooks::Resource;
 use crate::pipeline::retry::retry_or_give_up;
-use crate::store::apply_tx::ApplyTx;
+use crate::store::apply_tx::{with_numbers, ApplyTx};
 use crate::store::deliveries::FinishedDelivery;
 use crate::store::{ClaimedDelivery, DeliveryOutcome, InstallationRecord, Store, StoreError, TeamError};
 
@@ -116,6 +116,12 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
         }
         let (run, after) = rest.split_at(applied.len());
         if all_applied {
+            // Tickets take their numbers last (see `ApplyTx`); the notes
+            // that named them so far say the numbers they took.
+            let numbered = tx.number_new_tickets().await?;
+            for (_, note) in &mut applied {
+                *note = with_numbers(note, &numbered);
+            }
             let notes = applied.iter().map(|(outcome, note)| (outcome, Some(note.as_str())));
             tx.finish_deliveries(&finished(run, notes)).await?;
             tx.commit().await?;
@@ -164,6 +170,10 @@ async fn apply_carefully(
             tracing::warn!(delivery = delivery.id, ?outcome, "delivery not applied");
         }
         outcomes.push((outcome, note));
+    }
+    let numbered = tx.number_new_tickets().await?;
+    for (_, note) in &mut outcomes {
+        *note = note.as_deref().map(|note| with_numbers(note, &numbered));
     }
     let notes = outcomes.iter().map(|(outcome, note)| (outcome, note.as_deref()));
     tx.finish_deliveries(&finished(deliveries, notes)).await?;
