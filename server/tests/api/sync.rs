@@ -584,22 +584,22 @@ async fn two_instances_on_postgres_apply_each_delivery_once() {
     let (app, sim) = spawn_app_with_sim(db).await;
     let acme = install(&app, &sim, "acme").await;
     let url = webhook_url();
-    // 300 deliveries: more than two of the worker's batches (128), so both
-    // instances must get a share.
+    // 660 deliveries: more than one claim of the worker's (4 lanes of 128),
+    // so both instances must get a share.
     let mut issues = Vec::new();
-    for n in 0..150 {
+    for n in 0..330 {
         let issue = sim.create_issue("acme", "web", &format!("Error {n}"));
         deliver(&app, &sim.issue_webhook(&url, &acme, &issue, "created", user_actor(1, "J"))).await;
         deliver(&app, &sim.error_created(&url, &acme, &issue)).await;
         issues.push(issue);
     }
     let (a, b) = crate::helpers::drain_with_two_instances(&app).await;
-    assert_eq!(a + b, 300, "every delivery claimed once");
+    assert_eq!(a + b, 660, "every delivery claimed once");
     assert!(a > 0 && b > 0, "both instances took a share ({a} and {b})");
     let Store::Postgres(pool) = &app.state.store else { unreachable!() };
     let attempts: Vec<i64> =
         sqlx::query_scalar("select count(*) from delivery_attempt group by delivery_id").fetch_all(pool).await.unwrap();
-    assert_eq!(attempts.len(), 300);
+    assert_eq!(attempts.len(), 660);
     assert!(attempts.iter().all(|n| *n == 1), "one attempt per delivery");
     for issue in &issues {
         let ticket = ticket_of(&app, &acme, issue).await;

@@ -258,6 +258,54 @@ async fn apply_one(
     }
 }
 
+/// The Sentry issue (or metric alert) a delivery is about, read without
+/// the rest of its payload, so the worker can keep one subject's
+/// deliveries in one lane ([`crate::pipeline::worker`]). None when the
+/// payload names none or is not what Sentry sends: then any lane will do,
+/// and the handler says what is wrong.
+pub fn subject_of(delivery: &ClaimedDelivery) -> Option<String> {
+    use crate::sentry::payload::LooseId;
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    struct Probe {
+        data: Option<Data>,
+        // Service hooks put the group and event at the top.
+        group: Option<WithId>,
+        event: Option<EventIds>,
+    }
+    #[derive(Deserialize)]
+    struct Data {
+        issue: Option<WithId>,
+        error: Option<EventIds>,
+        event: Option<EventIds>,
+        issue_id: Option<LooseId>,
+        metric_alert: Option<WithId>,
+    }
+    #[derive(Deserialize)]
+    struct WithId {
+        id: Option<LooseId>,
+    }
+    #[derive(Deserialize)]
+    struct EventIds {
+        issue_id: Option<LooseId>,
+        #[serde(rename = "groupID")]
+        group_id: Option<LooseId>,
+    }
+    let event_issue = |e: Option<EventIds>| e.and_then(|e| e.issue_id.or(e.group_id));
+    let probe: Probe = serde_json::from_slice(&delivery.body).ok()?;
+    let issue = match probe.data {
+        Some(data) => {
+            if let Some(alert) = data.metric_alert.and_then(|a| a.id) {
+                return Some(format!("metric-alert:{alert}"));
+            }
+            data.issue.and_then(|i| i.id).or(data.issue_id).or(event_issue(data.error)).or(event_issue(data.event))
+        }
+        None => probe.group.and_then(|g| g.id).or(event_issue(probe.event)),
+    };
+    issue.map(|id| format!("issue:{id}"))
+}
+
 /// Lines of a ticket's description, the missing ones left out.
 pub(super) fn describe(lines: &[Option<&str>]) -> String {
     lines.iter().flatten().filter(|line| !line.is_empty()).copied().collect::<Vec<_>>().join("\n")
@@ -302,6 +350,21 @@ mod tests {
         assert_eq!(huge.sent_at_ms, arrived + SENT_AFTER_ARRIVAL_MAX_MS, "no overflow");
         let skewed = change_order(&delivery(r#"{"sentry-hook-timestamp": "1700000030"}"#));
         assert_eq!(skewed.sent_at_ms, 1_700_000_030_000, "a little clock skew is kept as sent");
+    }
+
+    #[test]
+    fn a_deliverys_subject_is_the_issue_or_metric_alert_it_is_about() {
+        let about = |body: &str| subject_of(&ClaimedDelivery { body: body.as_bytes().to_vec(), ..delivery("{}") });
+        let issue = Some("issue:42".to_string());
+        assert_eq!(about(r#"{"action":"created","data":{"issue":{"id":"42","title":"t"}}}"#), issue);
+        assert_eq!(about(r#"{"data":{"error":{"issue_id":"42"}}}"#), issue);
+        assert_eq!(about(r#"{"data":{"event":{"issue_id":42}}}"#), issue, "ids as numbers too");
+        assert_eq!(about(r#"{"data":{"issue_id":42,"comment":"hi"}}"#), issue);
+        assert_eq!(about(r#"{"group":{"id":"42"},"event":{"groupID":"42"}}"#), issue, "service hooks");
+        assert_eq!(about(r#"{"data":{"metric_alert":{"id":"7"}}}"#), Some("metric-alert:7".into()));
+        for nothing in [r#"{"data":{}}"#, r#"{"data":{"issue":"not an object"}}"#, "not json", "[]"] {
+            assert_eq!(about(nothing), None, "{nothing}");
+        }
     }
 
     #[test]
