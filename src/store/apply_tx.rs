@@ -61,21 +61,30 @@ pub struct Numbered {
 
 /// What a ticket opened in the running transaction is called until it is
 /// numbered: its team and minus its id (`IB--42`), which no numbered
-/// ticket can be. Notes written meanwhile are corrected with
-/// [`with_numbers`].
+/// ticket can be. Notes written meanwhile are corrected with [`Renames`].
 pub(crate) fn unnumbered_key(team: TeamKey, ticket: TicketId) -> TicketKey {
     TicketKey { team, number: -ticket.0 }
 }
 
-/// `text` with every unnumbered key of `numbered` replaced by the number
-/// it took. Longest first, so `IB--12` cannot match inside `IB--123`.
-pub fn with_numbers(text: &str, numbered: &[Numbered]) -> String {
-    if numbered.is_empty() || !text.contains("--") {
-        return text.to_owned();
+/// The stand-in keys of numbered tickets and the keys they took, longest
+/// stand-in first, so `IB--12` cannot match inside `IB--123`. Made once
+/// per transaction, applied to each of its notes.
+pub struct Renames(Vec<(String, String)>);
+
+impl Renames {
+    pub fn new(numbered: &[Numbered]) -> Self {
+        let mut keys: Vec<(String, String)> = numbered.iter().map(|n| (n.was.to_string(), n.key.to_string())).collect();
+        keys.sort_by_key(|(was, _)| std::cmp::Reverse(was.len()));
+        Self(keys)
     }
-    let mut keys: Vec<(String, String)> = numbered.iter().map(|n| (n.was.to_string(), n.key.to_string())).collect();
-    keys.sort_by_key(|(was, _)| std::cmp::Reverse(was.len()));
-    keys.iter().fold(text.to_owned(), |text, (was, key)| text.replace(was.as_str(), key))
+
+    /// `text` with every stand-in key replaced by the key it took.
+    pub fn apply(&self, text: &str) -> String {
+        if self.0.is_empty() || !text.contains("--") {
+            return text.to_owned();
+        }
+        self.0.iter().fold(text.to_owned(), |text, (was, key)| text.replace(was.as_str(), key))
+    }
 }
 
 impl Store {

@@ -400,11 +400,7 @@ impl TryFrom<TicketStateRow> for TicketState {
         let status = row.status.parse().map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
         let key = match row.number {
             Some(number) => ticket_key(row.id, &row.team_key, number)?,
-            None => {
-                let team = TeamKey::parse(&row.team_key)
-                    .map_err(|e| StoreError::Corrupt(format!("ticket {}: {e}", row.id)))?;
-                unnumbered_key(team, TicketId(row.id))
-            }
+            None => unnumbered_key(ticket_team(row.id, &row.team_key)?, TicketId(row.id)),
         };
         Ok(TicketState { id: TicketId(row.id), key, status })
     }
@@ -412,8 +408,12 @@ impl TryFrom<TicketStateRow> for TicketState {
 
 /// A stored ticket's identifier.
 pub(crate) fn ticket_key(id: i64, team_key: &str, number: i64) -> Result<TicketKey, StoreError> {
-    let team = TeamKey::parse(team_key).map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
-    Ok(TicketKey { team, number })
+    Ok(TicketKey { team: ticket_team(id, team_key)?, number })
+}
+
+/// A stored ticket's team key.
+fn ticket_team(id: i64, team_key: &str) -> Result<TeamKey, StoreError> {
+    TeamKey::parse(team_key).map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))
 }
 
 /// A ticket the worker opens.

@@ -26,7 +26,7 @@ use crate::domain::installation::InstallationStatus;
 use crate::domain::ticket_rules::{ChangeOrder, InstallationSettings};
 use crate::domain::webhooks::Resource;
 use crate::pipeline::retry::retry_or_give_up;
-use crate::store::apply_tx::{with_numbers, ApplyTx};
+use crate::store::apply_tx::{ApplyTx, Renames};
 use crate::store::deliveries::FinishedDelivery;
 use crate::store::{ClaimedDelivery, DeliveryOutcome, InstallationRecord, Store, StoreError, TeamError};
 
@@ -104,27 +104,19 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
                 break;
             }
             match apply_one(&mut tx, delivery, &mut installations).await {
-                Ok(Applied::Done(note)) => applied.push((DeliveryOutcome::Processed, note)),
-                Ok(Applied::Ignored(note)) => applied.push((DeliveryOutcome::Ignored, note)),
+                Ok(Applied::Done(note)) => applied.push((DeliveryOutcome::Processed, Some(note))),
+                Ok(Applied::Ignored(note)) => applied.push((DeliveryOutcome::Ignored, Some(note))),
                 _ => {
                     // Redone below with savepoints, this one included.
                     all_applied = false;
-                    applied.push((DeliveryOutcome::Ignored, String::new()));
+                    applied.push((DeliveryOutcome::Ignored, None));
                     break;
                 }
             }
         }
         let (run, after) = rest.split_at(applied.len());
         if all_applied {
-            // Tickets take their numbers last (see `ApplyTx`); the notes
-            // that named them so far say the numbers they took.
-            let numbered = tx.number_new_tickets().await?;
-            for (_, note) in &mut applied {
-                *note = with_numbers(note, &numbered);
-            }
-            let notes = applied.iter().map(|(outcome, note)| (outcome, Some(note.as_str())));
-            tx.finish_deliveries(&finished(run, notes)).await?;
-            tx.commit().await?;
+            finish_run(tx, run, &applied).await?;
         } else {
             tx.rollback().await?;
             apply_carefully(store, run, &mut installations).await?;
@@ -134,16 +126,29 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
     Ok(())
 }
 
-/// Each delivery with how it ended.
-fn finished<'a>(
+/// Ends a run's transaction: numbers the tickets it opened (last, see
+/// `ApplyTx`), puts their numbers in the notes that named them, records
+/// how each delivery ended, and commits.
+async fn finish_run(
+    mut tx: ApplyTx,
     deliveries: &[ClaimedDelivery],
-    outcomes: impl Iterator<Item = (&'a DeliveryOutcome, Option<&'a str>)>,
-) -> Vec<FinishedDelivery<'a>> {
-    deliveries
+    outcomes: &[(DeliveryOutcome, Option<String>)],
+) -> Result<(), StoreError> {
+    let renames = Renames::new(&tx.number_new_tickets().await?);
+    let notes: Vec<Option<String>> =
+        outcomes.iter().map(|(_, note)| note.as_deref().map(|n| renames.apply(n))).collect();
+    let finished: Vec<FinishedDelivery<'_>> = deliveries
         .iter()
-        .zip(outcomes)
-        .map(|(d, (outcome, note))| FinishedDelivery { id: d.id, attempt: d.attempts, outcome, note })
-        .collect()
+        .zip(outcomes.iter().zip(&notes))
+        .map(|(d, ((outcome, _), note))| FinishedDelivery {
+            id: d.id,
+            attempt: d.attempts,
+            outcome,
+            note: note.as_deref(),
+        })
+        .collect();
+    tx.finish_deliveries(&finished).await?;
+    tx.commit().await
 }
 
 /// The slow path: each delivery in its own savepoint, one transaction.
@@ -171,13 +176,7 @@ async fn apply_carefully(
         }
         outcomes.push((outcome, note));
     }
-    let numbered = tx.number_new_tickets().await?;
-    for (_, note) in &mut outcomes {
-        *note = note.as_deref().map(|note| with_numbers(note, &numbered));
-    }
-    let notes = outcomes.iter().map(|(outcome, note)| (outcome, note.as_deref()));
-    tx.finish_deliveries(&finished(deliveries, notes)).await?;
-    tx.commit().await
+    finish_run(tx, deliveries, &outcomes).await
 }
 
 /// How far after its arrival a delivery may say it was sent: clocks differ
