@@ -17,6 +17,12 @@ WASM_TARGET := wasm32-unknown-unknown
 WASM_FILE   := target/$(WASM_TARGET)/wasm-release/issuebridge_app.wasm
 # The CLI must match the wasm-bindgen crate in Cargo.lock to the patch level.
 WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+# The splitter reads what Leptos' `#[lazy_route]` (wasm_split_helpers)
+# leaves in the module; both are released together under one version.
+WASM_SPLIT_VERSION = $(shell awk '/^name = "wasm_split_helpers"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
+# The splitter needs the linker's relocations to cut the module apart. Set
+# for every WASM build (`make check` too), so they share one cache.
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS := -Clink-args=--emit-relocs
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
 # The hydration script asks for <name>_bg.wasm or <name>.wasm depending on
@@ -39,6 +45,11 @@ setup:
 	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION) (the lockfile's version)"; \
 	  cargo install wasm-bindgen-cli --version '$(WASM_BINDGEN_VERSION)'; \
 	fi
+	@# wasm-split-cli prints no version; cargo's list of installs knows it.
+	@if ! cargo install --list | grep -qx 'wasm_split_cli_support v$(WASM_SPLIT_VERSION):'; then \
+	  echo "installing wasm-split-cli $(WASM_SPLIT_VERSION) (the lockfile's wasm_split_helpers)"; \
+	  cargo install --locked wasm_split_cli_support --version '$(WASM_SPLIT_VERSION)' --features build-binary; \
+	fi
 	@command -v brotli >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y brotli; }
 
 setup-e2e: end2end/node_modules/.installed
@@ -55,12 +66,19 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 # the stylesheet and static assets, all under target/site, each beside its
 # brotli and gzip copies: the server sends those to browsers that accept
 # them (server/src/assets.rs), the WASM at about a fifth of its size.
+# wasm-split first cuts every page but the board out of the module (the
+# `lazy_pages!` routes in app/src/lib.rs) into files of their own, which the
+# browser fetches when a page is first shown; wasm-bindgen then binds what
+# is left, keeping the exports the split files link against. The folder is
+# made anew, so no split file of an earlier build is left behind.
 # Compressed before the WASM gets its second name, so brotli's slowest
-# level runs on it once; every copy is made anew, so none is left stale.
+# level runs on it once.
 front:
 	cargo build -p issuebridge-app --lib --target $(WASM_TARGET) --no-default-features --features hydrate --profile wasm-release
+	rm -rf $(SITE_ROOT)/pkg
 	mkdir -p $(SITE_ROOT)/pkg
-	wasm-bindgen --target web --no-typescript --out-dir $(SITE_ROOT)/pkg --out-name $(OUTPUT_NAME) $(WASM_FILE)
+	wasm-split-cli $(WASM_FILE) $(SITE_ROOT)/pkg --target web --out-name $(OUTPUT_NAME)
+	wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle --out-dir $(SITE_ROOT)/pkg --out-name $(OUTPUT_NAME) $(SITE_ROOT)/pkg/$(OUTPUT_NAME).wasm
 	cp style/main.css $(SITE_ROOT)/pkg/$(OUTPUT_NAME).css
 	cp -R public/. $(SITE_ROOT)/
 	find $(SITE_ROOT) -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.svg' \) \

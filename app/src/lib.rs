@@ -17,7 +17,7 @@ pub mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{path, SsrMode};
+use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
 
 use document::{page_title, DocumentHead};
 use pages::{
@@ -49,14 +49,6 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     live::provide_live_changes();
 
-    // Runs only in the browser, once the WASM has taken over the page: tests
-    // and people can tell a hydrated console from server-rendered HTML.
-    Effect::new(move |_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Title formatter=|page: String| page_title(&page)/>
         <Router>
@@ -79,24 +71,61 @@ pub fn App() -> impl IntoView {
             <main>
                 <Routes fallback=NotFound>
                     <Route path=path!("/") view=BoardPage/>
-                    <Route path=path!("/deliveries") view=DeliveriesPage/>
-                    <Route path=path!("/deliveries/:id") view=DeliveryPage/>
-                    <Route path=path!("/installations") view=InstallationsPage/>
-                    <Route path=path!("/outbox") view=OutboxPage/>
-                    <Route path=path!("/tickets/:key") view=TicketPage/>
-                    <Route path=path!("/teams") view=TeamsPage/>
+                    <Route path=path!("/deliveries") view={Lazy::<Deliveries>::new()}/>
+                    <Route path=path!("/deliveries/:id") view={Lazy::<Delivery>::new()}/>
+                    <Route path=path!("/installations") view={Lazy::<Installations>::new()}/>
+                    <Route path=path!("/outbox") view={Lazy::<Outbox>::new()}/>
+                    <Route path=path!("/tickets/:key") view={Lazy::<Ticket>::new()}/>
+                    <Route path=path!("/teams") view={Lazy::<Teams>::new()}/>
                     // Rendered whole before it is sent: its nested loads (the
                     // installations, then each one's issues) streamed out of
                     // order sometimes reached the browser mid-hydration, which
                     // then panicked (seen once in the browser tests here).
-                    <Route path=path!("/components") view=ComponentsPage ssr=SsrMode::Async/>
-                    <Route path=path!("/code-mappings") view=CodeMappingsPage/>
-                    <Route path=path!("/settings") view=SettingsPage/>
-                    <Route path=path!("/activity") view=ActivityPage/>
+                    <Route path=path!("/components") view={Lazy::<Components>::new()} ssr=SsrMode::Async/>
+                    <Route path=path!("/code-mappings") view={Lazy::<CodeMappings>::new()}/>
+                    <Route path=path!("/settings") view={Lazy::<Settings>::new()}/>
+                    <Route path=path!("/activity") view={Lazy::<Activity>::new()}/>
                 </Routes>
             </main>
         </Router>
     }
+}
+
+/// Every page but the board is its own route-sized piece of the front end:
+/// `make front` splits each into a WASM file of its own (wasm-split), which
+/// the browser fetches the first time the page is shown. The board, where
+/// the console opens, stays in the main module, so a first visit downloads
+/// only what the board needs (issue 12: at most 300 KB on the wire).
+macro_rules! lazy_pages {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        #[derive(Clone, Copy)]
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            // The page loads its own data once its code is here.
+            fn data() -> Self {
+                $route
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    )*};
+}
+
+lazy_pages! {
+    Deliveries => DeliveriesPage,
+    Delivery => DeliveryPage,
+    Installations => InstallationsPage,
+    Outbox => OutboxPage,
+    Ticket => TicketPage,
+    Teams => TeamsPage,
+    Components => ComponentsPage,
+    CodeMappings => CodeMappingsPage,
+    Settings => SettingsPage,
+    Activity => ActivityPage,
 }
 
 /// Tells people at a glance whether they are looking at demo data.
@@ -155,5 +184,14 @@ fn ViewerMenu() -> impl IntoView {
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(App);
+    // Asynchronous hydration (what `leptos::mount::hydrate_lazy` does): a
+    // page split out of the main module (`lazy_pages!`) is fetched before
+    // its part of the document hydrates. Only then does the body say the
+    // console works, so tests and people can tell a working page from
+    // server-rendered HTML (or one whose page code is still on its way).
+    wasm_bindgen_futures::spawn_local(async {
+        let Some(body) = document().body() else { return };
+        leptos::mount::hydrate_from_async(body.clone(), App).await.forget();
+        let _ = body.set_attribute("data-hydrated", "true");
+    });
 }

@@ -7,9 +7,10 @@ import * as path from "path";
 // request a visit to the board makes until it has hydrated and settled. The figures go to target/console-transfer.json, which
 // BENCHMARKS.md quotes.
 //
-// The first visit's target is 300 KB (issue 12); it is not met yet, and the
-// bound below only keeps it from growing unnoticed.
-const FIRST_VISIT_BOUND = 640 * 1024;
+// The first visit's target is 300 KB (issue 12). Every page but the board
+// is split out of the main WASM module (`make front`), so the board's visit
+// does not pay for the others.
+const FIRST_VISIT_BOUND = 300 * 1024;
 const REPEAT_VISIT_BOUND = 24 * 1024;
 
 async function loginAs(page: Page, name: string) {
@@ -22,7 +23,7 @@ async function loginAs(page: Page, name: string) {
 
 type Visit = { bytes: number; requests: { url: string; bytes: number }[] };
 
-async function visit(page: Page, cdp: CDPSession): Promise<Visit> {
+async function visit(page: Page, cdp: CDPSession, where = "/"): Promise<Visit> {
   const urls = new Map<string, string>();
   const requests: { url: string; bytes: number }[] = [];
   const onRequest = (event: any) => urls.set(event.requestId, event.request.url);
@@ -32,7 +33,7 @@ async function visit(page: Page, cdp: CDPSession): Promise<Visit> {
   cdp.on("Network.loadingFinished", onFinished);
   // Not "networkidle": the live feed's stream never ends. Hydrated, then
   // a moment for what the hydrated page asks for itself.
-  await page.goto("/", { waitUntil: "load" });
+  await page.goto(where, { waitUntil: "load" });
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   await page.waitForTimeout(1500);
   cdp.off("Network.requestWillBeSent", onRequest);
@@ -50,14 +51,40 @@ test("the console's first visit and a repeat visit, in bytes on the wire", async
   const first = await visit(page, cdp);
   const repeat = await visit(page, cdp);
 
+  // A first visit that lands on another page (a link from Sentry to a
+  // ticket, say) brings that page's split-out code as well.
+  const ticket = await page.locator("a[href^='/tickets/']").first().getAttribute("href");
+  const others: Record<string, number> = {};
+  for (const where of ["/deliveries", "/outbox", "/installations", "/teams", "/components", "/code-mappings", "/settings", "/activity", ticket!]) {
+    await cdp.send("Network.clearBrowserCache");
+    others[where] = (await visit(page, cdp, where)).bytes;
+  }
+
   const out = path.join(__dirname, "..", "..", "target", "console-transfer.json");
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ first, repeat }, null, 2));
+  fs.writeFileSync(out, JSON.stringify({ first, repeat, others }, null, 2));
   console.log(`console transfer: first visit ${first.bytes} bytes in ${first.requests.length} requests, repeat visit ${repeat.bytes} bytes`);
+  console.log(`first visits landing elsewhere: ${JSON.stringify(others)}`);
 
   // Every file the page needs came compressed, and the repeat visit came
   // from the cache (304s without bodies).
   expect(first.requests.some((r) => r.url.endsWith(".wasm"))).toBe(true);
+  expect(first.requests.filter((r) => r.url.includes("/pkg/split_"))).toEqual([]);
   expect(first.bytes).toBeLessThan(FIRST_VISIT_BOUND);
   expect(repeat.bytes).toBeLessThan(REPEAT_VISIT_BOUND);
+});
+
+test("another page's code arrives when the page is first shown, and it works", async ({ page }) => {
+  await loginAs(page, "Jane Doe");
+  const fetched: string[] = [];
+  page.on("requestfinished", (request) => fetched.push(new URL(request.url()).pathname));
+  await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Teams" }).click();
+  await expect(page.getByRole("heading", { name: "Teams", level: 1 })).toBeVisible();
+  await expect.poll(() => fetched.filter((p) => /^\/pkg\/split___teams_view_\d+\.wasm$/.test(p)).length).toBe(1);
+  // Its own code runs: the new-team form is handled in the browser.
+  const teams = page.getByRole("region", { name: "Teams of demo-org" });
+  await teams.getByLabel("New team's key").fill("qa");
+  await teams.getByLabel("New team's name").fill("Quality");
+  await teams.getByRole("button", { name: "Add team" }).click();
+  await expect(page.getByTestId("team-change")).toHaveText("Done: made team QA.");
 });
