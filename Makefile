@@ -70,7 +70,11 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 # `lazy_pages!` routes in app/src/lib.rs) into files of their own, which the
 # browser fetches when a page is first shown; wasm-bindgen then binds what
 # is left, keeping the exports the split files link against. The folder is
-# made anew, so no split file of an earlier build is left behind.
+# made anew, so no split file of an earlier build is left behind. Each split
+# file's name then gets a hash of its content (wasm-split numbers its shared
+# chunks, and names a page's file by where its route is declared): a
+# console left open across a deployment asks for its own build's files and
+# finds none, rather than loading another build's code into its module.
 # Compressed before the WASM gets its second name, so brotli's slowest
 # level runs on it once.
 front:
@@ -79,6 +83,12 @@ front:
 	mkdir -p $(SITE_ROOT)/pkg
 	wasm-split-cli $(WASM_FILE) $(SITE_ROOT)/pkg --target web --out-name $(OUTPUT_NAME)
 	wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle --out-dir $(SITE_ROOT)/pkg --out-name $(OUTPUT_NAME) $(SITE_ROOT)/pkg/$(OUTPUT_NAME).wasm
+	shopt -s nullglob; for path in $(SITE_ROOT)/pkg/chunk_*.wasm $(SITE_ROOT)/pkg/split_*.wasm; do \
+	  file="$${path##*/}"; hashed="$${file%.wasm}.$$(sha256sum "$$path" | cut -c1-16).wasm"; \
+	  mv "$$path" "$(SITE_ROOT)/pkg/$$hashed"; \
+	  echo "s|\"./$$file\"|\"./$$hashed\"|"; \
+	done > target/split-names.sed
+	sed -i -f target/split-names.sed $(SITE_ROOT)/pkg/__wasm_split.js
 	cp style/main.css $(SITE_ROOT)/pkg/$(OUTPUT_NAME).css
 	cp -R public/. $(SITE_ROOT)/
 	find $(SITE_ROOT) -type f \( -name '*.wasm' -o -name '*.js' -o -name '*.css' -o -name '*.svg' \) \

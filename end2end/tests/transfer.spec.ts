@@ -80,7 +80,7 @@ test("another page's code arrives when the page is first shown, and it works", a
   page.on("requestfinished", (request) => fetched.push(new URL(request.url()).pathname));
   await page.getByRole("navigation", { name: "Console" }).getByRole("link", { name: "Teams" }).click();
   await expect(page.getByRole("heading", { name: "Teams", level: 1 })).toBeVisible();
-  await expect.poll(() => fetched.filter((p) => /^\/pkg\/split___teams_view_\d+\.wasm$/.test(p)).length).toBe(1);
+  await expect.poll(() => fetched.filter((p) => /^\/pkg\/split___teams_view_\d+\.[0-9a-f]{16}\.wasm$/.test(p)).length).toBe(1);
   // Its own code runs: the new-team form is handled in the browser.
   const teams = page.getByRole("region", { name: "Teams of demo-org" });
   await teams.getByLabel("New team's key").fill("qa");
