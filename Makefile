@@ -21,7 +21,9 @@ WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/ { getline; gsub(/
 # leaves in the module; both are released together under one version.
 WASM_SPLIT_VERSION = $(shell awk '/^name = "wasm_split_helpers"$$/ { getline; gsub(/"/, "", $$3); print $$3 }' Cargo.lock)
 # The splitter needs the linker's relocations to cut the module apart. Set
-# for every WASM build (`make check` too), so they share one cache.
+# for every WASM build here (`make check` too), so that neither finds its
+# cache built with other flags. Cargo ignores it when RUSTFLAGS is set: keep
+# that out of the environment when building the front end.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS := -Clink-args=--emit-relocs
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 

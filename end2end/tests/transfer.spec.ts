@@ -60,11 +60,19 @@ test("the console's first visit and a repeat visit, in bytes on the wire", async
     others[where] = (await visit(page, cdp, where)).bytes;
   }
 
+  // Split files are named by their content and kept for good: landing on a
+  // page again fetches none of them (not even a 304).
+  await visit(page, cdp, "/teams");
+  const landingAgain = await visit(page, cdp, "/teams");
+  const splitAgain = landingAgain.requests.filter((r) => /\/pkg\/(split|chunk)_/.test(r.url));
+  expect(splitAgain.length).toBeGreaterThan(0);
+  expect(splitAgain.filter((r) => r.bytes > 0)).toEqual([]);
+
   const out = path.join(__dirname, "..", "..", "target", "console-transfer.json");
   fs.mkdirSync(path.dirname(out), { recursive: true });
-  fs.writeFileSync(out, JSON.stringify({ first, repeat, others }, null, 2));
+  fs.writeFileSync(out, JSON.stringify({ first, repeat, others, landingAgain: { where: "/teams", bytes: landingAgain.bytes } }, null, 2));
   console.log(`console transfer: first visit ${first.bytes} bytes in ${first.requests.length} requests, repeat visit ${repeat.bytes} bytes`);
-  console.log(`first visits landing elsewhere: ${JSON.stringify(others)}`);
+  console.log(`first visits landing elsewhere: ${JSON.stringify(others)}; /teams again: ${landingAgain.bytes} bytes`);
 
   // Every file the page needs came compressed, and the repeat visit came
   // from the cache (304s without bodies).

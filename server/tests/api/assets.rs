@@ -94,6 +94,32 @@ async fn assets_are_revalidated_and_answered_304_until_they_change() {
 }
 
 #[tokio::test]
+async fn split_files_named_by_their_content_are_kept_for_good() {
+    let app = app_with_wasm().await;
+    let pkg = app.data_dir.path().join("site/pkg");
+    // As `make front` names a page's split-out file, and as it would be
+    // without the hash (or with one that is not lowercase hex).
+    for name in ["split___teams_view_45.0123456789abcdef.wasm", "chunk_12.wasm", "chunk_13.0123456789ABCDEF.wasm"] {
+        std::fs::write(pkg.join(name), "a split file").unwrap();
+        std::fs::write(pkg.join(format!("{name}.br")), "split, in brotli").unwrap();
+    }
+    let hashed = get_with(&app, "/pkg/split___teams_view_45.0123456789abcdef.wasm", &[("accept-encoding", "br")]).await;
+    assert_eq!(hashed.status, StatusCode::OK);
+    assert_eq!(hashed.body, "split, in brotli");
+    assert_eq!(header(&hashed.headers, "cache-control"), Some("public, max-age=31536000, immutable"));
+    assert_eq!(header(&hashed.headers, "vary"), Some("accept-encoding"));
+    for unhashed in ["/pkg/chunk_12.wasm", "/pkg/chunk_13.0123456789ABCDEF.wasm", WASM] {
+        let answer = get_with(&app, unhashed, &[]).await;
+        assert_eq!(answer.status, StatusCode::OK, "{unhashed}");
+        assert_eq!(header(&answer.headers, "cache-control"), Some("no-cache"), "{unhashed}");
+    }
+    // A hashed name that is not there is the 404 page, not cached.
+    let missing = get_with(&app, "/pkg/chunk_14.0123456789abcdef.wasm", &[]).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert_eq!(header(&missing.headers, "cache-control"), Some("no-store"));
+}
+
+#[tokio::test]
 async fn a_missing_asset_is_the_consoles_404_page_without_cache_headers() {
     let app = app_with_wasm().await;
     for path in ["/pkg/no-such-file.js", "/pkg", "/pkg/"] {
