@@ -69,8 +69,8 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 # brotli and gzip copies: the server sends those to browsers that accept
 # them (server/src/assets.rs), the WASM at about a fifth of its size.
 # wasm-split first cuts every page but the board out of the module (the
-# `lazy_pages!` routes in app/src/lib.rs) into files of their own, which the
-# browser fetches when a page is first shown; wasm-bindgen then binds what
+# `split_pages!` groups in app/src/lib.rs) into files of their own, which
+# the browser fetches when one of their pages is first shown; wasm-bindgen then binds what
 # is left, keeping the exports the split files link against. The folder is
 # made anew, so no split file of an earlier build is left behind. Each split
 # file's name then gets a hash of its content (wasm-split numbers its shared

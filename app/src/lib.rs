@@ -17,7 +17,7 @@ pub mod pages;
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Title};
 use leptos_router::components::{Route, Router, Routes, A};
-use leptos_router::{lazy_route, path, Lazy, LazyRoute, SsrMode};
+use leptos_router::{path, Lazy, LazyRoute, SsrMode};
 
 use document::{page_title, DocumentHead};
 use pages::{
@@ -91,41 +91,68 @@ pub fn App() -> impl IntoView {
     }
 }
 
-/// Every page but the board is its own route-sized piece of the front end:
-/// `make front` splits each into a WASM file of its own (wasm-split), which
-/// the browser fetches the first time the page is shown. The board, where
-/// the console opens, stays in the main module, so a first visit downloads
-/// only what the board needs (issue 12: at most 300 KB on the wire).
-macro_rules! lazy_pages {
-    ($($route:ident => $page:ident),* $(,)?) => {$(
-        #[derive(Clone, Copy)]
-        struct $route;
-
-        #[lazy_route]
-        impl LazyRoute for $route {
-            // The page loads its own data once its code is here.
-            fn data() -> Self {
-                $route
-            }
-
-            fn view(_this: Self) -> AnyView {
-                view! { <$page/> }.into_any()
-            }
+/// Every page but the board is split out of the front end's main module:
+/// `make front` cuts each group below into a WASM file of its own
+/// (wasm-split), which the browser fetches the first time one of its pages
+/// is shown. The board, where the console opens, stays in the main module,
+/// so a first visit downloads only what the board needs (issue 12: at most
+/// 300 KB on the wire). Pages are split in groups, not one by one: code
+/// that two split files share goes to a file of its own, and ten pages
+/// made some eighty such files, each a request on a first visit.
+macro_rules! split_pages {
+    ($($group:ident ($preload:ident): $($route:ident => $page:ident),+;)+) => {
+        /// A page drawn by one of the split-out groups.
+        #[derive(Clone, Copy, Debug)]
+        #[repr(u8)]
+        enum SplitPage {
+            $($($route,)+)+
         }
-    )*};
+
+        $(
+            #[lazy]
+            fn $group(page: SplitPage) -> AnyView {
+                match page {
+                    $(SplitPage::$route => view! { <$page/> }.into_any(),)+
+                    #[allow(unreachable_patterns)]
+                    other => unreachable!("{other:?} is in another group"),
+                }
+            }
+
+            $(
+                #[derive(Clone, Copy)]
+                struct $route;
+
+                impl LazyRoute for $route {
+                    // The page loads its own data once its code is here.
+                    fn data() -> Self {
+                        $route
+                    }
+
+                    async fn view(_this: Self) -> AnyView {
+                        $group(SplitPage::$route).await
+                    }
+
+                    // Hydrating a page the visit landed on waits for this:
+                    // the group's file, fetched by the function `#[lazy]`
+                    // makes beside the group's.
+                    async fn preload() {
+                        #[cfg(feature = "hydrate")]
+                        $preload().await;
+                    }
+                }
+            )+
+        )+
+    };
 }
 
-lazy_pages! {
-    Deliveries => DeliveriesPage,
-    Delivery => DeliveryPage,
-    Installations => InstallationsPage,
-    Outbox => OutboxPage,
-    Ticket => TicketPage,
-    Teams => TeamsPage,
-    Components => ComponentsPage,
-    CodeMappings => CodeMappingsPage,
-    Settings => SettingsPage,
-    Activity => ActivityPage,
+split_pages! {
+    // What came in and went out: the logs a person reads.
+    log_pages (__preload_log_pages): Deliveries => DeliveriesPage, Delivery => DeliveryPage, Outbox => OutboxPage, Activity => ActivityPage;
+    // What an organization's admin sets up.
+    admin_pages (__preload_admin_pages): Installations => InstallationsPage, Teams => TeamsPage, CodeMappings => CodeMappingsPage, Settings => SettingsPage;
+    // Where Sentry's links to a ticket land.
+    ticket_page (__preload_ticket_page): Ticket => TicketPage;
+    components_page (__preload_components_page): Components => ComponentsPage;
 }
 
 /// Tells people at a glance whether they are looking at demo data.
@@ -185,7 +212,7 @@ fn ViewerMenu() -> impl IntoView {
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     // Asynchronous hydration (what `leptos::mount::hydrate_lazy` does): a
-    // page split out of the main module (`lazy_pages!`) is fetched before
+    // page split out of the main module (`split_pages!`) is fetched before
     // its part of the document hydrates. Only then does the body say the
     // console works, so tests and people can tell a working page from
     // server-rendered HTML (or one whose page code is still on its way).
