@@ -98,7 +98,8 @@ pub fn App() -> impl IntoView {
 /// so a first visit downloads only what the board needs (issue 12: at most
 /// 300 KB on the wire). Pages are split in groups, not one by one: code
 /// that two split files share goes to a file of its own, and ten pages
-/// made some eighty such files, each a request on a first visit.
+/// split one by one made 145 such files, up to 80 of them requested by
+/// one visit (BENCHMARKS.md).
 macro_rules! split_pages {
     ($($group:ident ($preload:ident): $($route:ident => $page:ident),+;)+) => {
         /// A page drawn by one of the split-out groups.
@@ -133,8 +134,8 @@ macro_rules! split_pages {
                     }
 
                     // Hydrating a page the visit landed on waits for this:
-                    // the group's file, fetched by the function `#[lazy]`
-                    // makes beside the group's.
+                    // it fetches the group's files (`#[lazy]` makes a
+                    // `__preload_<group>` function for it).
                     async fn preload() {
                         #[cfg(feature = "hydrate")]
                         $preload().await;
