@@ -70,13 +70,14 @@ end2end/node_modules/.installed: end2end/package.json end2end/package-lock.json
 # them (server/src/assets.rs), the WASM at about a fifth of its size.
 # wasm-split first cuts every page but the board out of the module (the
 # `split_pages!` groups in app/src/lib.rs) into files of their own, which
-# the browser fetches when one of their pages is first shown; wasm-bindgen then binds what
-# is left, keeping the exports the split files link against. The folder is
-# made anew, so no split file of an earlier build is left behind. Each split
-# file's name then gets a hash of its content (wasm-split numbers its shared
-# chunks, and names a page's file by where its route is declared): a
-# console left open across a deployment asks for its own build's files and
-# finds none, rather than loading another build's code into its module.
+# the browser fetches when one of their pages is first shown; wasm-bindgen
+# then binds what is left, keeping the exports the split files link
+# against. The folder is made anew, so no split file of an earlier build is
+# left behind. Each split file's name then gets a hash of its content
+# (wasm-split numbers its shared chunks, and names a group's file by where
+# it is declared): a console left open across a deployment asks for its own
+# build's files and finds none, rather than loading another build's code
+# into its module.
 # Compressed before the WASM gets its second name, so brotli's slowest
 # level runs on it once.
 front:
