@@ -159,6 +159,92 @@ async fn sqlite_creates_the_database_folder_with_wal_and_foreign_keys() {
     let foreign_keys: i64 = sqlx::query_scalar("pragma foreign_keys").fetch_one(pool).await.unwrap();
     assert_eq!(foreign_keys, 1);
     assert!(dir.path().join("nested/deeper/ib.db").exists());
+    // The deliveries' own file, as durable as the database.
+    let inbox_mode: String = sqlx::query_scalar("pragma inbox.journal_mode").fetch_one(pool).await.unwrap();
+    assert_eq!(inbox_mode, "wal");
+    let inbox_sync: i64 = sqlx::query_scalar("pragma inbox.synchronous").fetch_one(pool).await.unwrap();
+    assert_eq!(inbox_sync, 2, "FULL: the inbox's WAL is synced at every commit");
+    assert!(dir.path().join("nested/deeper/ib.inbox.db").exists());
+}
+
+// An acknowledgement waits for its delivery's commit only: not for a
+// transaction on the board, such as the worker's batch, still open. On
+// SQLite the deliveries are in a file of their own for this; it fails (the
+// insert waits for the whole batch) with them in the database file.
+on_both_stores!(deliveries_are_stored_and_claimed_while_a_board_transaction_is_open, |db: TestDatabase| async move {
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let mut batch = store.begin_apply().await.unwrap();
+    batch.open_ticket(&to_open("a ticket the worker's batch opens")).await.unwrap();
+    let within = std::time::Duration::from_secs(5);
+    let stored = tokio::time::timeout(within, store.insert_deliveries(&[delivery("while the batch runs")]))
+        .await
+        .expect("the delivery is stored while the batch is open")
+        .unwrap();
+    let claimed = tokio::time::timeout(within, store.claim_deliveries(10, 60_000)).await.expect("and claimed").unwrap();
+    assert_eq!(claimed.len(), 1);
+    batch.commit().await.unwrap();
+    let issuebridge::store::DeliveryInsert::Stored(id) = stored[0] else { panic!("{stored:?}") };
+    assert_eq!(store.delivery(id).await.unwrap().unwrap().state, DeliveryState::Processing);
+    assert_eq!(store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(), 1);
+});
+
+/// A database made before the inbox file kept its deliveries in the
+/// database file. They move into the inbox file at the next start, with
+/// their ids and attempts, and the ids go on after them.
+#[tokio::test]
+async fn deliveries_of_an_older_database_move_into_the_inbox_file() {
+    use sqlx::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ib.db");
+    let url = issuebridge::config::DatabaseUrl::sqlite_file(&file);
+    // The older layout: the migrations alone, on a connection with no inbox.
+    let mut old = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&file).create_if_missing(true),
+    )
+    .await
+    .unwrap();
+    let migrations = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    sqlx::migrate::Migrator::new(migrations).await.unwrap().run(&mut old).await.unwrap();
+    sqlx::query(
+        "insert into delivery (id, received_at, source, resource, action, dedupe_key, headers, body, state, attempts, note)
+         values (41, 1000, 'webhook', 'issue', 'created', 'old-key', '{}', x'7b7d', 'processed', 1, 'opened IB-1')",
+    )
+    .execute(&mut old)
+    .await
+    .unwrap();
+    sqlx::query(
+        "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome) values (41, 1, 1001, 'processed')",
+    )
+    .execute(&mut old)
+    .await
+    .unwrap();
+    old.close().await.unwrap();
+
+    let store = migrated_at(&url).await;
+    let moved = store.delivery(41).await.unwrap().expect("the old delivery is kept");
+    assert_eq!((moved.body.as_slice(), moved.note.as_deref()), (&b"{}"[..], Some("opened IB-1")));
+    assert_eq!(store.delivery_attempts(41).await.unwrap().len(), 1);
+    assert!(store.has_delivery("old-key").await.unwrap(), "its dedupe key still marks a retry");
+    let Store::Sqlite(pool) = &store else { panic!("a SQLite store") };
+    let left: i64 = sqlx::query_scalar("select count(*) from main.sqlite_master where name like 'delivery%'")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "nothing of the deliveries is left in the database file");
+    let next = store.insert_deliveries(&[delivery("new")]).await.unwrap();
+    assert!(matches!(next[0], issuebridge::store::DeliveryInsert::Stored(id) if id > 41), "{next:?}");
+    store.close().await;
+
+    // Started again, nothing moves twice.
+    let store = migrated_at(&url).await;
+    assert_eq!(store.count_deliveries().await.unwrap(), 2);
+}
+
+async fn migrated_at(url: &issuebridge::config::DatabaseUrl) -> Store {
+    let store = Store::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
 }
 
 on_both_stores!(a_batch_stores_new_deliveries_once_and_counts_repeats, |db: TestDatabase| async move {

@@ -18,8 +18,9 @@ use crate::AppState;
 /// How long a claim lasts before another worker may take it over.
 pub const LEASE_MS: i64 = 60_000;
 /// Deliveries claimed at once. A batch is one transaction; on SQLite it
-/// holds the write lock while it runs, which the inbox waits for, so it
-/// stays small enough to take a few milliseconds.
+/// holds the database file's write lock while it runs (not the inbox's),
+/// which the console and Sentry's sidebar wait for, so it stays small
+/// enough to take a few milliseconds.
 const BATCH: i64 = 128;
 
 /// While deliveries are arriving, the worker takes small batches and pauses

@@ -36,8 +36,9 @@ pub struct ApplyTx {
     unnumbered_at_savepoint: usize,
 }
 
-/// On SQLite the transaction holds the write gate until it ends, so the
-/// inbox queues behind it rather than sleeping in SQLite's busy handler.
+/// On SQLite the transaction holds the database file's write gate until it
+/// ends, so other writers of the board queue behind it rather than sleeping
+/// in SQLite's busy handler.
 pub(crate) enum Tx {
     Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
     Postgres(Transaction<'static, Postgres>),
@@ -88,15 +89,20 @@ impl Renames {
 }
 
 impl Store {
-    /// Opens the worker's write transaction. On SQLite it takes the write
-    /// lock at once (`BEGIN IMMEDIATE`): a deferred transaction that read
-    /// first could not upgrade while the inbox writes, and would fail
-    /// instead of waiting.
+    /// Opens the worker's write transaction. On SQLite it takes the
+    /// database file's write lock at once: a deferred transaction that read
+    /// first could not upgrade once another connection had written (a
+    /// session, say), and would fail instead of waiting. Not with `BEGIN
+    /// IMMEDIATE`, which would lock the inbox file too and hold up every
+    /// acknowledgement until the transaction ends; a write that changes
+    /// nothing in the database file takes its lock alone.
     pub async fn begin_apply(&self) -> Result<ApplyTx, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => {
-                let turn = super::sqlite_write_gate(pool).lock_owned().await;
-                ApplyTx::new(Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?, turn))
+                let turn = super::sqlite_board_gate(pool).lock_owned().await;
+                let mut tx = pool.begin().await?;
+                sqlx::query("update main.installation set uuid = uuid where 0").execute(&mut *tx).await?;
+                ApplyTx::new(Tx::Sqlite(tx, turn))
             }
             Store::Postgres(pool) => ApplyTx::new(Tx::Postgres(pool.begin().await?)),
         })
@@ -119,6 +125,12 @@ impl ApplyTx {
 
     pub(crate) fn tx(&mut self) -> &mut Tx {
         &mut self.tx
+    }
+
+    /// Whether the transaction is SQLite's, whose deliveries live in
+    /// another file than the board (see [`super::inbox_file`]).
+    pub(crate) fn writes_inbox_apart(&self) -> bool {
+        matches!(self.tx, Tx::Sqlite(..))
     }
 
     /// Numbers the tickets it opened, then commits.

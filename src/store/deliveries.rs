@@ -2,7 +2,7 @@
 //! processing it went (the delivery log and the worker's queue).
 
 use super::access::push_org_scope;
-use super::conn::on_conn;
+use super::conn::{on_conn, Conn};
 use super::ApplyTx;
 use super::{on_pool, Store, StoreError};
 use crate::domain::access::OrgScope;
@@ -113,7 +113,7 @@ impl Store {
         if deliveries.is_empty() {
             return Ok(Vec::new());
         }
-        let _turn = self.write_turn().await;
+        let _turn = self.inbox_turn().await;
         let outcomes = on_pool!(self, |pool| {
             let mut tx = pool.begin().await?;
             // One statement for the whole batch: the rows whose key is new
@@ -184,7 +184,7 @@ impl Store {
                  limit $3)
              returning id, received_at, resource, action, installation_uuid, headers, body, attempts"
         );
-        let _turn = self.write_turn().await;
+        let _turn = self.inbox_turn().await;
         let mut claimed = on_pool!(self, |pool| sqlx::query_as::<_, ClaimedDelivery>(&sql)
             .bind(now + lease_ms)
             .bind(now)
@@ -204,7 +204,7 @@ impl Store {
     /// run out with their lease. Returns how many were freed.
     pub async fn release_orphaned_claims(&self) -> Result<u64, StoreError> {
         let Self::Sqlite(pool) = self else { return Ok(0) };
-        let _turn = self.write_turn().await;
+        let _turn = self.inbox_turn().await;
         let sql = "update delivery set state = $1, next_attempt_at = 0 where state = $2";
         let query = sqlx::query(sql).bind(DeliveryState::Retry.as_str()).bind(DeliveryState::Processing.as_str());
         Ok(query.execute(pool).await?.rows_affected())
@@ -217,10 +217,23 @@ impl Store {
         delivery: &ClaimedDelivery,
         outcome: &DeliveryOutcome,
     ) -> Result<(), StoreError> {
-        let mut tx = self.begin_apply().await?;
         let finished = FinishedDelivery { id: delivery.id, attempt: delivery.attempts, outcome, note: None };
-        tx.finish_deliveries(&[finished]).await?;
-        tx.commit().await
+        self.finish_deliveries(&[finished]).await
+    }
+
+    /// Records how deliveries went, in a transaction of its own: on SQLite
+    /// one that writes the inbox file only.
+    pub async fn finish_deliveries(&self, finished: &[FinishedDelivery<'_>]) -> Result<(), StoreError> {
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let _turn = self.inbox_turn().await;
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin().await?;
+            write_outcomes((&mut *tx).into(), finished).await?;
+            tx.commit().await?;
+            Ok::<_, StoreError>(())
+        })
     }
 
     /// Puts deliveries back in the queue so the worker applies them again
@@ -246,7 +259,7 @@ impl Store {
         let mut count = 0;
         let mut start = low;
         while start <= high {
-            let _turn = self.write_turn().await;
+            let _turn = self.inbox_turn().await;
             count += on_pool!(self, |pool| {
                 let mut requeue = sqlx::QueryBuilder::new("update delivery set state = ");
                 requeue
@@ -515,41 +528,62 @@ impl DeliveryRecord {
 }
 
 impl ApplyTx {
-    /// Records how deliveries went: each one's state and note, and an
-    /// attempt row each, in two statements however many there are.
-    pub async fn finish_deliveries(&mut self, finished: &[FinishedDelivery<'_>]) -> Result<(), StoreError> {
-        if finished.is_empty() {
-            return Ok(());
+    /// Records how deliveries went and commits. On PostgreSQL the outcomes
+    /// are written in the transaction: one commit. On SQLite the
+    /// deliveries live in the inbox file, which this transaction must not
+    /// lock (acknowledgements would wait for it), so they are written after
+    /// the commit, in a transaction of their own; if the process stops
+    /// between the two, the deliveries are applied again, which changes
+    /// nothing twice (see [`super::inbox_file`]).
+    pub async fn commit_finishing(
+        mut self,
+        store: &Store,
+        finished: &[FinishedDelivery<'_>],
+    ) -> Result<(), StoreError> {
+        if self.writes_inbox_apart() {
+            self.commit().await?;
+            store.finish_deliveries(finished).await
+        } else {
+            write_outcomes(self.conn(), finished).await?;
+            self.commit().await
         }
-        let now = now_ms();
-        let rows: Vec<_> = finished.iter().map(|f| (f, f.outcome.columns(now))).collect();
-        on_conn!(self.conn(), |conn| {
-            // `values` names its columns column1, column2, … in both dialects.
-            let mut update = sqlx::QueryBuilder::new(
-                "update delivery set state = v.column2, next_attempt_at = v.column3, last_error = v.column4,
-                        processed_at = v.column5, note = v.column6
-                 from (",
-            );
-            update.push_values(&rows, |mut row, (f, (state, next_attempt, error, processed_at))| {
-                row.push_bind(f.id)
-                    .push_bind(*state)
-                    .push_bind(*next_attempt)
-                    .push_bind(*error)
-                    .push_bind(*processed_at)
-                    .push_bind(f.note);
-            });
-            update.push(") as v where delivery.id = v.column1");
-            update.build().execute(&mut *conn).await?;
-            let mut attempts = sqlx::QueryBuilder::new(
-                "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome, error) ",
-            );
-            attempts.push_values(&rows, |mut row, (f, (state, _, error, _))| {
-                row.push_bind(f.id).push_bind(f.attempt).push_bind(now).push_bind(*state).push_bind(*error);
-            });
-            attempts.build().execute(&mut *conn).await.map(|_| ())
-        })?;
-        Ok(())
     }
+}
+
+/// Each delivery's state and note, and an attempt row each, in two
+/// statements however many there are.
+async fn write_outcomes(conn: Conn<'_>, finished: &[FinishedDelivery<'_>]) -> Result<(), StoreError> {
+    if finished.is_empty() {
+        return Ok(());
+    }
+    let now = now_ms();
+    let rows: Vec<_> = finished.iter().map(|f| (f, f.outcome.columns(now))).collect();
+    on_conn!(conn, |conn| {
+        // `values` names its columns column1, column2, … in both dialects.
+        let mut update = sqlx::QueryBuilder::new(
+            "update delivery set state = v.column2, next_attempt_at = v.column3, last_error = v.column4,
+                    processed_at = v.column5, note = v.column6
+             from (",
+        );
+        update.push_values(&rows, |mut row, (f, (state, next_attempt, error, processed_at))| {
+            row.push_bind(f.id)
+                .push_bind(*state)
+                .push_bind(*next_attempt)
+                .push_bind(*error)
+                .push_bind(*processed_at)
+                .push_bind(f.note);
+        });
+        update.push(") as v where delivery.id = v.column1");
+        update.build().execute(&mut *conn).await?;
+        let mut attempts = sqlx::QueryBuilder::new(
+            "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome, error) ",
+        );
+        attempts.push_values(&rows, |mut row, (f, (state, _, error, _))| {
+            row.push_bind(f.id).push_bind(f.attempt).push_bind(now).push_bind(*state).push_bind(*error);
+        });
+        attempts.build().execute(&mut *conn).await.map(|_| ())
+    })?;
+    Ok(())
 }
 
 /// How processing one claimed delivery ended.

@@ -9,7 +9,7 @@
 //! connection and a transaction both give.
 //!
 //! This file holds the store itself: connecting, migrations, readiness and
-//! SQLite's write gate. Each kind of data has a module of its own; console
+//! SQLite's write gates. Each kind of data has a module of its own; console
 //! access (scoping, login links, the audit log) is `access`.
 
 pub mod access;
@@ -19,6 +19,7 @@ pub mod components;
 pub mod conn;
 pub mod deliveries;
 pub mod effects;
+pub mod inbox_file;
 pub mod installations;
 pub mod outbox;
 pub mod sentry_issues;
@@ -178,13 +179,21 @@ impl Store {
                 // shared-memory files take the database's permissions.
                 // Already there is fine.
                 let _ = private_files::create_new(&file);
+                let inbox = inbox_file::inbox_file_beside(&file);
+                let _ = private_files::create_new(&inbox);
+                let attached = inbox.clone();
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(5))
+                    .after_connect(move |conn, _| {
+                        let attached = attached.clone();
+                        Box::pin(async move { inbox_file::attach(conn, &attached).await })
+                    })
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
                 private_files::keep_database_private(&file);
+                private_files::keep_database_private(&inbox);
                 spawn_checkpointer(pool.clone());
                 Ok(Self::Sqlite(pool))
             }
@@ -219,6 +228,9 @@ impl Store {
     /// several instances at once: sqlx takes an advisory lock on PostgreSQL.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         on_pool!(self, |pool| self.migrator().run(pool).await)?;
+        if let Self::Sqlite(pool) = self {
+            inbox_file::make_and_fill(pool).await?;
+        }
         Ok(())
     }
 
@@ -339,25 +351,45 @@ pub mod private_files {
     }
 }
 
-/// SQLite lets one connection write at a time. A writer that finds the lock
-/// taken waits in SQLite's busy handler, which sleeps in steps that grow to
-/// 100 ms, so an acknowledgement could wait a whole step after the lock was
-/// already free. The busy writers (the inbox and the worker) queue on this
-/// gate instead and go the moment the previous one is done. One gate per
-/// database file, shared by every pool on it in the process.
-pub(crate) fn sqlite_write_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+/// SQLite lets one connection write to a file at a time. A writer that
+/// finds the lock taken waits in SQLite's busy handler, which sleeps in
+/// steps that grow to 100 ms, so an acknowledgement could wait a whole step
+/// after the lock was already free. The busy writers queue on these gates
+/// instead and go the moment the previous one is done. One gate per file
+/// (the database, and the inbox file beside it), shared by every pool on
+/// it in the process.
+fn sqlite_write_gate(file: PathBuf) -> Arc<tokio::sync::Mutex<()>> {
     static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
-    let file = pool.connect_options().get_filename().to_path_buf();
     let mut gates = GATES.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     gates.entry(file).or_default().clone()
 }
 
+/// The gate of the database file: tickets, teams, installations, the board.
+pub(crate) fn sqlite_board_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    sqlite_write_gate(pool.connect_options().get_filename().to_path_buf())
+}
+
+/// The gate of the inbox file: deliveries and their attempts.
+fn sqlite_inbox_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+    sqlite_write_gate(inbox_file::inbox_file_beside(pool.connect_options().get_filename()))
+}
+
 impl Store {
-    /// Waits for the SQLite write gate (see [`sqlite_write_gate`]); nothing
-    /// to wait for on PostgreSQL, which has row locks.
+    /// Waits for the SQLite database file's write gate (see
+    /// [`sqlite_write_gate`]); nothing to wait for on PostgreSQL, which has
+    /// row locks.
     pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
         match self {
-            Self::Sqlite(pool) => Some(sqlite_write_gate(pool).lock_owned().await),
+            Self::Sqlite(pool) => Some(sqlite_board_gate(pool).lock_owned().await),
+            Self::Postgres(_) => None,
+        }
+    }
+
+    /// Waits for the SQLite inbox file's write gate: for writes to
+    /// deliveries only, which never wait for the board's.
+    pub(crate) async fn inbox_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match self {
+            Self::Sqlite(pool) => Some(sqlite_inbox_gate(pool).lock_owned().await),
             Self::Postgres(_) => None,
         }
     }

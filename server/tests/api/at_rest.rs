@@ -1,5 +1,6 @@
-//! Data at rest: the SQLite files are the owner's alone, and an old
-//! encryption key can be retired by sealing everything again.
+//! Data at rest: the SQLite files (the database and its inbox) are the
+//! owner's alone, and an old encryption key can be retired by sealing
+//! everything again.
 
 use std::collections::HashMap;
 
@@ -36,20 +37,26 @@ async fn the_data_folder_the_database_and_the_key_are_the_owners_alone() {
     assert_eq!(mode(&root.path().join("fresh")), 0o700, "every folder made for it");
     assert_eq!(mode(&db), 0o600, "the database");
     assert_eq!(mode(&data.join("issuebridge.db-wal")), 0o600, "its write-ahead log");
+    assert_eq!(mode(&data.join("issuebridge.inbox.db")), 0o600, "the inbox file beside it");
+    assert_eq!(mode(&data.join("issuebridge.inbox.db-wal")), 0o600, "the inbox's write-ahead log");
     assert_eq!(mode(&data.join("secret.key")), 0o600, "the generated key");
     state.store.close().await;
 
     // A database left readable by others (an older version, a copy) is
     // made the owner's again at the next start.
-    for suffix in ["", "-wal", "-shm"] {
-        let path = data.join(format!("issuebridge.db{suffix}"));
-        if path.exists() {
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    for file in ["issuebridge.db", "issuebridge.inbox.db"] {
+        for suffix in ["", "-wal", "-shm"] {
+            let path = data.join(format!("{file}{suffix}"));
+            if path.exists() {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+            }
         }
     }
     let state = issuebridge_server::startup::prepare_state(config()).await.unwrap();
     assert_eq!(mode(&db), 0o600);
     assert_eq!(mode(&data.join("issuebridge.db-wal")), 0o600);
+    assert_eq!(mode(&data.join("issuebridge.inbox.db")), 0o600);
+    assert_eq!(mode(&data.join("issuebridge.inbox.db-wal")), 0o600);
     state.store.close().await;
     assert_eq!(mode(root.path()), 0o755, "a folder that existed is not changed");
 }

@@ -60,8 +60,10 @@ impl From<TeamError> for ApplyError {
     }
 }
 
-/// How long one transaction may run before it commits and lets the inbox
-/// write: on SQLite the inbox waits for it, and acknowledgements with it.
+/// How long one transaction may run before it commits and lets the board's
+/// other writers in: on SQLite the sidebar's issue-link create and a
+/// person's edit wait for it (deliveries do not: they are in a file of
+/// their own, `crate::store::inbox_file`).
 const MAX_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(4);
 
 /// An installation as its deliveries need it, read and parsed once per
@@ -88,7 +90,7 @@ type InstallationCache = std::collections::HashMap<String, Option<KnownInstallat
 /// failure is recorded alone and the others still apply. Failures are rare;
 /// savepoints cost two statements a delivery.
 pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Result<(), StoreError> {
-    // Only SQLite's inbox waits for the worker's transaction.
+    // Only on SQLite do other writers wait for the whole transaction.
     let cut_short = store.backend() == crate::config::Backend::Sqlite;
     let mut rest = deliveries;
     while !rest.is_empty() {
@@ -116,7 +118,7 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
         }
         let (run, after) = rest.split_at(applied.len());
         if all_applied {
-            finish_run(tx, run, &applied).await?;
+            finish_run(store, tx, run, &applied).await?;
         } else {
             tx.rollback().await?;
             apply_carefully(store, run, &mut installations).await?;
@@ -130,6 +132,7 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
 /// `ApplyTx`), puts their numbers in the notes that named them, records
 /// how each delivery ended, and commits.
 async fn finish_run(
+    store: &Store,
     mut tx: ApplyTx,
     deliveries: &[ClaimedDelivery],
     outcomes: &[(DeliveryOutcome, Option<String>)],
@@ -147,8 +150,7 @@ async fn finish_run(
             note: note.as_deref(),
         })
         .collect();
-    tx.finish_deliveries(&finished).await?;
-    tx.commit().await
+    tx.commit_finishing(store, &finished).await
 }
 
 /// The slow path: each delivery in its own savepoint, one transaction.
@@ -176,7 +178,7 @@ async fn apply_carefully(
         }
         outcomes.push((outcome, note));
     }
-    finish_run(tx, deliveries, &outcomes).await
+    finish_run(store, tx, deliveries, &outcomes).await
 }
 
 /// How far after its arrival a delivery may say it was sent: clocks differ
