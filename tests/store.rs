@@ -239,6 +239,16 @@ async fn deliveries_of_an_older_database_move_into_the_inbox_file() {
     // Started again, nothing moves twice.
     let store = migrated_at(&url).await;
     assert_eq!(store.count_deliveries().await.unwrap(), 2);
+    store.close().await;
+
+    // Restored without its inbox file, the database does not start with an
+    // empty one: delivery ids would begin again at 1.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(format!("ib.inbox.db{suffix}")));
+    }
+    let store = Store::connect(&url).await.unwrap();
+    let refused = store.migrate().await.expect_err("a database without its inbox file");
+    assert!(refused.to_string().contains("ib.inbox.db is missing"), "{refused}");
 }
 
 async fn migrated_at(url: &issuebridge::config::DatabaseUrl) -> Store {

@@ -101,6 +101,12 @@ const DELIVERY_COLUMNS: &str = "id, received_at, source, request_id, resource, a
      last_duplicate_at, note";
 const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempt, finished_at, outcome, error";
 
+/// Records in the database file that its deliveries are in the inbox file,
+/// so a start that finds the database without them stops instead of making
+/// an empty inbox (delivery ids would start again at 1, and the board keeps
+/// delivery ids to order changes by).
+const MOVED_MARK: &str = "inbox_file_moved";
+
 /// Makes the inbox's tables, and moves the deliveries that the migrations
 /// keep in the database file (all of them, in a database made before the
 /// inbox file) into it. Runs after the migrations, at every start.
@@ -108,27 +114,104 @@ const ATTEMPT_COLUMNS: &str = "id, delivery_id, attempt, finished_at, outcome, e
 /// The move is two transactions, in this order, because a transaction
 /// over both files could commit in one and not the other: the copy, which
 /// writes only the inbox; then, once it is durable, the old tables are
-/// dropped from the database. Stopped between the two, the next start
-/// copies again (rows already there are kept) and drops.
+/// dropped from the database, in a transaction that first takes the
+/// database's write lock and checks that every row is in the inbox as it
+/// is in the database (a process still writing the old tables, such as the
+/// previous version left running, would otherwise lose what it wrote
+/// meanwhile; the copy then runs again). Stopped between the two, the next start copies again and drops.
 pub(super) async fn make_and_fill(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
+    let exists =
+        |schema: &str, name: &str| format!("select count(*) from {schema}.sqlite_master where name = '{name}'");
+    let moved_before: i64 = sqlx::query_scalar(&exists("main", MOVED_MARK)).fetch_one(&mut *conn).await?;
+    let inbox_made: i64 = sqlx::query_scalar(&exists("inbox", "delivery")).fetch_one(&mut *conn).await?;
+    if moved_before > 0 && inbox_made == 0 {
+        let file: Option<String> = sqlx::query_scalar("select file from pragma_database_list where name = 'inbox'")
+            .fetch_optional(&mut *conn)
+            .await?;
+        return Err(StoreError::InboxMissing(file.unwrap_or_else(|| "beside the database".into())));
+    }
     sqlx::raw_sql(INBOX_SCHEMA).execute(&mut *conn).await?;
-    let sql = "select count(*) from main.sqlite_master where type = 'table' and name = 'delivery'";
-    let left_in_database: i64 = sqlx::query_scalar(sql).fetch_one(&mut *conn).await?;
-    if left_in_database == 0 {
+    const MOVES_TRIED: usize = 5;
+    for _ in 0..MOVES_TRIED {
+        let left_in_database: i64 = sqlx::query_scalar(&exists("main", "delivery")).fetch_one(&mut *conn).await?;
+        if left_in_database == 0 {
+            if moved_before == 0 {
+                mark_moved(&mut conn).await?;
+            }
+            return Ok(());
+        }
+        copy_into_inbox(&mut conn).await?;
+        let mut drop = conn.begin().await?;
+        sqlx::query("update main.installation set uuid = uuid where 0").execute(&mut *drop).await?;
+        let mut missing = 0;
+        for (table, columns) in [("delivery", DELIVERY_COLUMNS), ("delivery_attempt", ATTEMPT_COLUMNS)] {
+            // Rows not in the inbox as they are now in the database file.
+            let same: Vec<String> =
+                columns.split(',').map(str::trim).map(|column| format!("new.{column} is old.{column}")).collect();
+            let sql = format!(
+                "select count(*) from main.{table} as old
+                 where not exists (select 1 from inbox.{table} as new where {})",
+                same.join(" and ")
+            );
+            missing += sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut *drop).await?;
+        }
+        if missing > 0 {
+            tracing::warn!(missing, "deliveries changed in the database file during the move; copying again");
+            drop.rollback().await?;
+            continue;
+        }
+        sqlx::query("drop table if exists main.delivery_attempt").execute(&mut *drop).await?;
+        sqlx::query("drop table if exists main.delivery").execute(&mut *drop).await?;
+        mark_moved(&mut drop).await?;
+        drop.commit().await?;
         return Ok(());
     }
+    Err(StoreError::Corrupt(format!(
+        "deliveries kept changing in the database file during {MOVES_TRIED} attempts to move them into the \
+         inbox file: stop the previous version of issuebridge, then start again"
+    )))
+}
+
+/// Writes the mark, once.
+async fn mark_moved(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query(&format!("create table if not exists main.{MOVED_MARK} (moved_at bigint not null)"))
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(&format!(
+        "insert into main.{MOVED_MARK} (moved_at) select $1 where not exists (select 1 from main.{MOVED_MARK})"
+    ))
+    .bind(crate::domain::time::now_ms())
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Copies the database file's deliveries and attempts into the inbox, in
+/// a transaction that writes only the inbox. A row copied before is
+/// copied again (its state may have changed since); a row that clashes
+/// with another (a dedupe key taken by a different delivery) fails the
+/// copy rather than being left behind.
+async fn copy_into_inbox(conn: &mut SqliteConnection) -> Result<(), StoreError> {
     let mut copy = conn.begin().await?;
     for (table, columns) in [("delivery", DELIVERY_COLUMNS), ("delivery_attempt", ATTEMPT_COLUMNS)] {
-        let sql = format!("insert or ignore into inbox.{table} ({columns}) select {columns} from main.{table}");
+        let updates: Vec<String> = columns
+            .split(',')
+            .map(str::trim)
+            .filter(|column| *column != "id")
+            .map(|column| format!("{column} = excluded.{column}"))
+            .collect();
+        // `where true` tells SQLite's parser that `on conflict` belongs to
+        // the insert, not to a join of the select.
+        let sql = format!(
+            "insert into inbox.{table} ({columns}) select {columns} from main.{table} where true
+             on conflict (id) do update set {}",
+            updates.join(", ")
+        );
         let moved = sqlx::query(&sql).execute(&mut *copy).await?.rows_affected();
-        tracing::info!(table, moved, "moved into the inbox file");
+        tracing::info!(table, moved, "copied into the inbox file");
     }
     copy.commit().await?;
-    let mut drop = conn.begin().await?;
-    sqlx::query("drop table main.delivery_attempt").execute(&mut *drop).await?;
-    sqlx::query("drop table main.delivery").execute(&mut *drop).await?;
-    drop.commit().await?;
     Ok(())
 }
 

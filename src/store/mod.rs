@@ -84,6 +84,11 @@ pub enum StoreError {
     Query(#[from] sqlx::Error),
     #[error("the database holds a value this version cannot read: {0}")]
     Corrupt(String),
+    #[error(
+        "the inbox file {0} is missing or empty, but the database's deliveries were moved into it: \
+         restore it beside the database from the same backup (the two files are one database)"
+    )]
+    InboxMissing(String),
 }
 
 impl StoreError {
@@ -286,8 +291,9 @@ impl Store {
     }
 }
 
-/// The SQLite database holds the delivery log, tickets and sealed tokens:
-/// it, its WAL and the folder made for it are readable by the owner only.
+/// The SQLite database holds tickets and sealed tokens, its inbox file the
+/// delivery log: they, their WALs and the folder made for them are readable
+/// by the owner only.
 pub mod private_files {
     use std::path::Path;
 
