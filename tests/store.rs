@@ -189,6 +189,26 @@ on_both_stores!(deliveries_are_stored_and_claimed_while_a_board_transaction_is_o
     assert_eq!(store.list_tickets(&OrgScope::Everything, 10).await.unwrap().len(), 1);
 });
 
+/// The worker's transaction takes the database file's write lock as it
+/// begins, not at its first write: a transaction that read first could not
+/// take it later once another connection (a session) had written, and would
+/// fail rather than wait. It opens without `BEGIN IMMEDIATE`, which would
+/// lock the inbox file too; this fails if its first write goes.
+#[tokio::test]
+async fn the_workers_transaction_holds_the_database_files_lock_from_its_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated_at(&issuebridge::config::DatabaseUrl::sqlite_file(&dir.path().join("ib.db"))).await;
+    let Store::Sqlite(pool) = &store else { panic!("a SQLite store") };
+    let batch = store.begin_apply().await.unwrap();
+    let mut other = pool.acquire().await.unwrap();
+    sqlx::query("pragma busy_timeout = 0").execute(&mut *other).await.unwrap();
+    let write = sqlx::query("create table main.another_writer (x)").execute(&mut *other).await;
+    let error = write.expect_err("the database file is locked by the open transaction");
+    assert!(error.to_string().contains("locked"), "{error}");
+    batch.rollback().await.unwrap();
+    sqlx::query("pragma busy_timeout = 5000").execute(&mut *other).await.unwrap();
+}
+
 /// A database made before the inbox file kept its deliveries in the
 /// database file. They move into the inbox file at the next start, with
 /// their ids and attempts, and the ids go on after them.
