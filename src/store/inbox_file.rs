@@ -4,8 +4,9 @@
 //! SQLite lets one connection write to a file at a time. With the deliveries
 //! in the database file, every acknowledgement waited for the worker's
 //! transaction on the board to commit, which made the tail of webhook
-//! latency (docs/architecture.md, "The inbox file (SQLite)"). Each attached file has
-//! its own write lock: the inbox commits while the worker writes tickets.
+//! latency (docs/architecture.md, "The inbox file (SQLite)"). Each attached
+//! file has its own write lock: the inbox commits while the worker writes
+//! tickets.
 //!
 //! What that costs: a transaction that writes both files is atomic in each
 //! but not across them (SQLite's WAL mode has no shared commit). So nothing
@@ -118,7 +119,8 @@ const MOVED_MARK: &str = "inbox_file_moved";
 /// database's write lock and checks that every row is in the inbox as it
 /// is in the database (a process still writing the old tables, such as the
 /// previous version left running, would otherwise lose what it wrote
-/// meanwhile; the copy then runs again). Stopped between the two, the next start copies again and drops.
+/// meanwhile; the copy then runs again). Stopped between the two, the next
+/// start copies again and drops.
 pub(super) async fn make_and_fill(pool: &SqlitePool) -> Result<(), StoreError> {
     let mut conn = pool.acquire().await?;
     let exists =
