@@ -94,14 +94,13 @@ impl Store {
     /// first could not upgrade once another connection had written (a
     /// session, say), and would fail instead of waiting. Not with `BEGIN
     /// IMMEDIATE`, which would lock the inbox file too and hold up every
-    /// acknowledgement until the transaction ends; a write that changes
-    /// nothing in the database file takes its lock alone.
+    /// acknowledgement until the transaction ends.
     pub async fn begin_apply(&self) -> Result<ApplyTx, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => {
                 let turn = super::sqlite_board_gate(pool).lock_owned().await;
                 let mut tx = pool.begin().await?;
-                sqlx::query("update main.installation set uuid = uuid where 0").execute(&mut *tx).await?;
+                super::inbox_file::lock_database_file(&mut tx).await?;
                 ApplyTx::new(Tx::Sqlite(tx, turn))
             }
             Store::Postgres(pool) => ApplyTx::new(Tx::Postgres(pool.begin().await?)),

@@ -56,6 +56,13 @@ pub(super) async fn attach(conn: &mut SqliteConnection, inbox: &Path) -> Result<
     Ok(())
 }
 
+/// Takes the database file's write lock in the transaction that `conn` has
+/// open, and only that file's: a write that changes nothing locks the file
+/// it names. `BEGIN IMMEDIATE` would lock the inbox file too.
+pub(super) async fn lock_database_file(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("update main.installation set uuid = uuid where 0").execute(conn).await.map(|_| ())
+}
+
 /// The inbox's tables, as migrations 0001 to 0005 left them in the
 /// database file. A later change to them goes here, as a statement that can
 /// run again.
@@ -145,7 +152,7 @@ pub(super) async fn make_and_fill(pool: &SqlitePool) -> Result<(), StoreError> {
         }
         copy_into_inbox(&mut conn).await?;
         let mut drop = conn.begin().await?;
-        sqlx::query("update main.installation set uuid = uuid where 0").execute(&mut *drop).await?;
+        lock_database_file(&mut drop).await?;
         let mut missing = 0;
         for (table, columns) in [("delivery", DELIVERY_COLUMNS), ("delivery_attempt", ATTEMPT_COLUMNS)] {
             // Rows not in the inbox as they are now in the database file.
