@@ -209,6 +209,32 @@ async fn the_workers_transaction_holds_the_database_files_lock_from_its_start() 
     sqlx::query("pragma busy_timeout = 5000").execute(&mut *other).await.unwrap();
 }
 
+/// The worker's transaction is long while nobody else writes the database
+/// file (one fsync for a whole claim) and commits once someone queues at
+/// the file's write gate (`pipeline::apply`): it must see them queue, and
+/// stop counting them once they went. This fails if the gate stops
+/// counting who waits.
+#[tokio::test]
+async fn the_workers_transaction_sees_another_writer_queue_for_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated_at(&issuebridge::config::DatabaseUrl::sqlite_file(&dir.path().join("ib.db"))).await;
+    let batch = store.begin_apply().await.unwrap();
+    assert!(!batch.holds_others_up(), "nobody waits yet");
+    let other = store.clone();
+    let writer = tokio::spawn(async move { other.write_turn().await.is_some() });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !batch.holds_others_up() {
+        assert!(std::time::Instant::now() < deadline, "the waiting writer is never seen");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    assert!(!writer.is_finished(), "the writer waits for the transaction");
+    batch.commit().await.unwrap();
+    assert!(writer.await.unwrap(), "and goes once it commits");
+    let next = store.begin_apply().await.unwrap();
+    assert!(!next.holds_others_up(), "a writer that went is no longer counted");
+    next.rollback().await.unwrap();
+}
+
 /// A database made before the inbox file kept its deliveries in the
 /// database file. They move into the inbox file at the next start, with
 /// their ids and attempts, and the ids go on after them.

@@ -40,7 +40,7 @@ pub struct ApplyTx {
 /// ends, so other writers of the board queue behind it rather than sleeping
 /// in SQLite's busy handler.
 pub(crate) enum Tx {
-    Sqlite(Transaction<'static, Sqlite>, tokio::sync::OwnedMutexGuard<()>),
+    Sqlite(Transaction<'static, Sqlite>, super::WriteTurn, std::sync::Arc<super::WriteGate>),
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -98,10 +98,11 @@ impl Store {
     pub async fn begin_apply(&self) -> Result<ApplyTx, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => {
-                let turn = super::sqlite_board_gate(pool).lock_owned().await;
+                let gate = super::sqlite_board_gate(pool);
+                let turn = gate.enter().await;
                 let mut tx = pool.begin().await?;
                 super::inbox_file::lock_database_file(&mut tx).await?;
-                ApplyTx::new(Tx::Sqlite(tx, turn))
+                ApplyTx::new(Tx::Sqlite(tx, turn, gate))
             }
             Store::Postgres(pool) => ApplyTx::new(Tx::Postgres(pool.begin().await?)),
         })
@@ -132,6 +133,15 @@ impl ApplyTx {
         matches!(self.tx, Tx::Sqlite(..))
     }
 
+    /// Whether another writer of the database file waits for this
+    /// transaction to end (only SQLite makes anyone wait).
+    pub fn holds_others_up(&self) -> bool {
+        match &self.tx {
+            Tx::Sqlite(_, _, gate) => gate.others_queued(),
+            Tx::Postgres(_) => false,
+        }
+    }
+
     /// Numbers the tickets it opened, then commits.
     pub async fn commit(self) -> Result<(), StoreError> {
         self.commit_numbering().await.map(|_| ())
@@ -141,7 +151,7 @@ impl ApplyTx {
     pub async fn commit_numbering(mut self) -> Result<Vec<Numbered>, StoreError> {
         let numbered = self.number_new_tickets().await?;
         match self.tx {
-            Tx::Sqlite(tx, _turn) => tx.commit().await?,
+            Tx::Sqlite(tx, _turn, _) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
         }
         Ok(numbered)
@@ -150,7 +160,7 @@ impl ApplyTx {
     /// Undoes everything the transaction did.
     pub async fn rollback(self) -> Result<(), StoreError> {
         match self.tx {
-            Tx::Sqlite(tx, _turn) => tx.rollback().await?,
+            Tx::Sqlite(tx, _turn, _) => tx.rollback().await?,
             Tx::Postgres(tx) => tx.rollback().await?,
         }
         Ok(())

@@ -78,7 +78,7 @@ impl ApplyTx {
     /// The transaction's connection.
     pub fn conn(&mut self) -> Conn<'_> {
         match self.tx() {
-            Tx::Sqlite(tx, _) => Conn::Sqlite(tx),
+            Tx::Sqlite(tx, ..) => Conn::Sqlite(tx),
             Tx::Postgres(tx) => Conn::Postgres(tx),
         }
     }

@@ -33,6 +33,7 @@ pub mod tickets;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -364,38 +365,75 @@ pub mod private_files {
 /// instead and go the moment the previous one is done. One gate per file
 /// (the database, and the inbox file beside it), shared by every pool on
 /// it in the process.
-fn sqlite_write_gate(file: PathBuf) -> Arc<tokio::sync::Mutex<()>> {
-    static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>> = OnceLock::new();
+fn sqlite_write_gate(file: PathBuf) -> Arc<WriteGate> {
+    static GATES: OnceLock<std::sync::Mutex<HashMap<PathBuf, Arc<WriteGate>>>> = OnceLock::new();
     let mut gates = GATES.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     gates.entry(file).or_default().clone()
 }
 
+/// A file's write gate, and how many writers are queued at it: the
+/// worker's transaction, long while nobody else writes, commits as soon as
+/// someone does (`pipeline::apply`).
+#[derive(Default)]
+pub(crate) struct WriteGate {
+    turn: Arc<tokio::sync::Mutex<()>>,
+    queued: AtomicUsize,
+}
+
+/// Holding it is having the file's write turn.
+pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
+
+impl WriteGate {
+    /// Waits for the turn, counted as queued while waiting (also when the
+    /// wait is given up).
+    pub(crate) async fn enter(&self) -> WriteTurn {
+        if let Ok(turn) = self.turn.clone().try_lock_owned() {
+            return turn;
+        }
+        struct Queued<'a>(&'a AtomicUsize);
+        impl Drop for Queued<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.queued.fetch_add(1, Ordering::SeqCst);
+        let _queued = Queued(&self.queued);
+        self.turn.clone().lock_owned().await
+    }
+
+    /// Whether another writer waits for the turn now.
+    pub(crate) fn others_queued(&self) -> bool {
+        self.queued.load(Ordering::SeqCst) > 0
+    }
+}
+
 /// The gate of the database file: tickets, teams, installations, the board.
-pub(crate) fn sqlite_board_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+pub(crate) fn sqlite_board_gate(pool: &SqlitePool) -> Arc<WriteGate> {
     sqlite_write_gate(pool.connect_options().get_filename().to_path_buf())
 }
 
 /// The gate of the inbox file: deliveries and their attempts.
-fn sqlite_inbox_gate(pool: &SqlitePool) -> Arc<tokio::sync::Mutex<()>> {
+fn sqlite_inbox_gate(pool: &SqlitePool) -> Arc<WriteGate> {
     sqlite_write_gate(inbox_file::inbox_file_beside(pool.connect_options().get_filename()))
 }
 
 impl Store {
     /// Waits for the SQLite database file's write gate (see
     /// [`sqlite_write_gate`]); nothing to wait for on PostgreSQL, which has
-    /// row locks.
-    pub(crate) async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    /// row locks. Every writer of the database file takes it, the session
+    /// store's too, so the worker knows when someone waits.
+    pub async fn write_turn(&self) -> Option<WriteTurn> {
         match self {
-            Self::Sqlite(pool) => Some(sqlite_board_gate(pool).lock_owned().await),
+            Self::Sqlite(pool) => Some(sqlite_board_gate(pool).enter().await),
             Self::Postgres(_) => None,
         }
     }
 
     /// Waits for the SQLite inbox file's write gate: for writes to
     /// deliveries only, which never wait for the board's.
-    pub(crate) async fn inbox_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    pub(crate) async fn inbox_turn(&self) -> Option<WriteTurn> {
         match self {
-            Self::Sqlite(pool) => Some(sqlite_inbox_gate(pool).lock_owned().await),
+            Self::Sqlite(pool) => Some(sqlite_inbox_gate(pool).enter().await),
             Self::Postgres(_) => None,
         }
     }

@@ -23,7 +23,10 @@ const CLEAN_UP_EVERY: Duration = Duration::from_secs(10 * 60);
 
 #[derive(Debug, Clone)]
 pub enum ConsoleSessions {
-    Sqlite(SqliteStore),
+    /// With the store, whose database-file write gate every write takes:
+    /// the session table is in that file, and the worker's transaction
+    /// commits early for whoever queues at the gate.
+    Sqlite(SqliteStore, Store),
     Postgres(PostgresStore),
 }
 
@@ -31,7 +34,7 @@ impl ConsoleSessions {
     /// Over the store's pool; [`ConsoleSessions::migrate`] creates the table.
     pub fn new(store: &Store) -> Self {
         match store {
-            Store::Sqlite(pool) => Self::Sqlite(SqliteStore::new(pool.clone())),
+            Store::Sqlite(pool) => Self::Sqlite(SqliteStore::new(pool.clone()), store.clone()),
             Store::Postgres(pool) => Self::Postgres(PostgresStore::new(pool.clone())),
         }
     }
@@ -40,7 +43,7 @@ impl ConsoleSessions {
     /// idempotent, so several instances may run it at once.
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         match self {
-            Self::Sqlite(store) => store.migrate().await,
+            Self::Sqlite(store, _) => store.migrate().await,
             Self::Postgres(store) => store.migrate().await,
         }
     }
@@ -92,28 +95,37 @@ pub fn cookie_name(https: bool) -> &'static str {
 impl SessionStore for ConsoleSessions {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(store) => store.create(record).await,
+            Self::Sqlite(store, board) => {
+                let _turn = board.write_turn().await;
+                store.create(record).await
+            }
             Self::Postgres(store) => store.create(record).await,
         }
     }
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(store) => store.save(record).await,
+            Self::Sqlite(store, board) => {
+                let _turn = board.write_turn().await;
+                store.save(record).await
+            }
             Self::Postgres(store) => store.save(record).await,
         }
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
         match self {
-            Self::Sqlite(store) => store.load(id).await,
+            Self::Sqlite(store, _) => store.load(id).await,
             Self::Postgres(store) => store.load(id).await,
         }
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(store) => store.delete(id).await,
+            Self::Sqlite(store, board) => {
+                let _turn = board.write_turn().await;
+                store.delete(id).await
+            }
             Self::Postgres(store) => store.delete(id).await,
         }
     }
@@ -123,8 +135,44 @@ impl SessionStore for ConsoleSessions {
 impl ExpiredDeletion for ConsoleSessions {
     async fn delete_expired(&self) -> session_store::Result<()> {
         match self {
-            Self::Sqlite(store) => store.delete_expired().await,
+            Self::Sqlite(store, board) => {
+                let _turn = board.write_turn().await;
+                store.delete_expired().await
+            }
             Self::Postgres(store) => store.delete_expired().await,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session's save writes the database file: it queues at the file's
+    /// write gate like every other writer of the board, so the worker's
+    /// transaction, long while nobody waits, commits for it. This fails if
+    /// sessions write past the gate.
+    #[tokio::test]
+    async fn a_session_save_queues_for_the_workers_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = issuebridge::config::DatabaseUrl::sqlite_file(&dir.path().join("ib.db"));
+        let store = Store::connect(&url).await.unwrap();
+        store.migrate().await.unwrap();
+        let sessions = ConsoleSessions::new(&store);
+        sessions.migrate().await.unwrap();
+        let batch = store.begin_apply().await.unwrap();
+        let record = Record {
+            id: Id::default(),
+            data: Default::default(),
+            expiry_date: time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        };
+        let saving = tokio::spawn(async move { sessions.save(&record).await.is_ok() });
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !batch.holds_others_up() {
+            assert!(std::time::Instant::now() < deadline, "the session's save never queued at the gate");
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        batch.commit().await.unwrap();
+        assert!(saving.await.unwrap(), "the save goes once the transaction commits");
     }
 }

@@ -60,11 +60,14 @@ impl From<TeamError> for ApplyError {
     }
 }
 
-/// How long one transaction may run before it commits and lets the board's
-/// other writers in: on SQLite the sidebar's issue-link create and a
-/// person's edit wait for it (deliveries do not: they are in a file of
-/// their own, `crate::store::inbox_file`).
-const MAX_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(4);
+/// On SQLite the worker's transaction holds the database file's write
+/// lock, which the sidebar's issue-link create, a person's edit and the
+/// console's session writes wait for (deliveries do not: they are in a file
+/// of their own, `crate::store::inbox_file`). It commits as soon as one of
+/// them queues for the lock, and after this long in any case, so a writer
+/// that does not queue at the gate waits no longer than that. While nobody
+/// waits, one transaction (one fsync) applies a whole claim.
+const MAX_TRANSACTION: std::time::Duration = std::time::Duration::from_millis(50);
 
 /// An installation as its deliveries need it, read and parsed once per
 /// transaction.
@@ -102,7 +105,7 @@ pub async fn apply_batch(store: &Store, deliveries: &[ClaimedDelivery]) -> Resul
         let mut applied = Vec::new();
         let mut all_applied = true;
         for delivery in rest {
-            if !applied.is_empty() && cut_short && started.elapsed() > MAX_TRANSACTION {
+            if !applied.is_empty() && cut_short && (tx.holds_others_up() || started.elapsed() > MAX_TRANSACTION) {
                 break;
             }
             match apply_one(&mut tx, delivery, &mut installations).await {
