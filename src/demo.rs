@@ -78,14 +78,18 @@ pub async fn seed_tickets(store: &Store, installation: &InstallationUuid) -> Res
     let mut tx = store.begin_apply().await?;
     for (title, issue_id, short_id) in issues {
         let project = short_id.split('-').next().map(str::to_lowercase);
-        tx.upsert_issue(&crate::store::sentry_issues::IssueFacts {
-            installation: installation.as_str(),
-            issue_id,
-            short_id: Some(short_id),
-            title: Some(title),
-            project_slug: project.as_deref(),
-            web_url: None,
-        })
+        tx.record_issue(
+            &crate::store::sentry_issues::IssueFacts {
+                installation: installation.as_str(),
+                issue_id,
+                short_id: Some(short_id),
+                title: Some(title),
+                project_slug: project.as_deref(),
+                web_url: None,
+            },
+            None,
+            None,
+        )
         .await?;
     }
     tx.commit().await?;

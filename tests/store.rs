@@ -723,6 +723,7 @@ fn to_open(title: &str) -> TicketToOpen<'_> {
         title,
         description: "",
         status: TicketStatus::Todo,
+        status_order: None,
         assignee: None,
         source: "console",
         metric_alert_id: None,

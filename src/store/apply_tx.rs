@@ -17,11 +17,12 @@
 //! that opens a ticket in that team (the other worker loops, the sidebar's
 //! create) queued behind it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use sqlx::{Postgres, Sqlite, Transaction};
 
 use super::conn::on_conn;
+use super::teams::{TeamChoice, TeamError};
 use super::{Store, StoreError};
 use crate::domain::ids::TicketId;
 use crate::domain::team::{TeamKey, TicketKey};
@@ -34,6 +35,10 @@ pub struct ApplyTx {
     /// How many of `unnumbered` there were when the delivery's savepoint
     /// began: rolling back to it forgets the ones opened since.
     unnumbered_at_savepoint: usize,
+    /// Each installation's default team, read once per transaction (a
+    /// batch opens many tickets in it); forgotten when a savepoint is
+    /// rolled back, which may have undone the team's creation.
+    default_teams: HashMap<String, (i64, TeamKey)>,
 }
 
 /// On SQLite the transaction holds the database file's write gate until it
@@ -120,7 +125,7 @@ pub(crate) fn unless_newer(prefix: &str, at: u8, delivery: u8) -> String {
 
 impl ApplyTx {
     fn new(tx: Tx) -> Self {
-        Self { tx, unnumbered: Vec::new(), unnumbered_at_savepoint: 0 }
+        Self { tx, unnumbered: Vec::new(), unnumbered_at_savepoint: 0, default_teams: HashMap::new() }
     }
 
     pub(crate) fn tx(&mut self) -> &mut Tx {
@@ -131,6 +136,14 @@ impl ApplyTx {
     /// another file than the board (see [`super::inbox_file`]).
     pub(crate) fn writes_inbox_apart(&self) -> bool {
         matches!(self.tx, Tx::Sqlite(..))
+    }
+
+    /// The database the transaction is in.
+    pub(crate) fn backend(&self) -> crate::config::Backend {
+        match self.tx {
+            Tx::Sqlite(..) => crate::config::Backend::Sqlite,
+            Tx::Postgres(_) => crate::config::Backend::Postgres,
+        }
     }
 
     /// Whether another writer of the database file waits for this
@@ -208,6 +221,23 @@ impl ApplyTx {
         Ok(numbered)
     }
 
+    /// The team a ticket opens in (see [`super::teams::team_for_ticket`]).
+    pub(crate) async fn team_for_ticket(
+        &mut self,
+        installation: &str,
+        team: &TeamChoice,
+    ) -> Result<(i64, TeamKey), TeamError> {
+        if *team != TeamChoice::Default {
+            return super::teams::team_for_ticket(self.conn(), installation, team).await;
+        }
+        if let Some(known) = self.default_teams.get(installation) {
+            return Ok(known.clone());
+        }
+        let found = super::teams::team_for_ticket(self.conn(), installation, team).await?;
+        self.default_teams.insert(installation.to_owned(), found.clone());
+        Ok(found)
+    }
+
     async fn execute(&mut self, sql: &str) -> Result<(), StoreError> {
         on_conn!(self.conn(), |conn| sqlx::query(sql).execute(conn).await.map(|_| ()))?;
         Ok(())
@@ -227,6 +257,7 @@ impl ApplyTx {
     /// Undoes the delivery's changes, keeping the rest of the batch.
     pub async fn rollback_to_savepoint(&mut self) -> Result<(), StoreError> {
         self.unnumbered.truncate(self.unnumbered_at_savepoint);
+        self.default_teams.clear();
         self.execute("rollback to savepoint delivery").await?;
         self.execute("release savepoint delivery").await
     }

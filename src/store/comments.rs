@@ -2,6 +2,7 @@
 
 use super::apply_tx::unless_newer;
 use super::conn::on_conn;
+use super::tickets::{TicketState, TicketStateRow};
 use super::ApplyTx;
 use super::{on_pool, Store, StoreError};
 use crate::domain::ids::TicketId;
@@ -46,6 +47,44 @@ pub struct CommentRecord {
 }
 
 impl ApplyTx {
+    /// Adds a new Sentry comment to the ticket linked to its issue, in one
+    /// statement (most comments the worker sees are new); returns that
+    /// ticket. None if the issue has no linked ticket or the ticket has the
+    /// comment already: then [`ApplyTx::mirror_comment`] tells which. Not
+    /// for the app's own comments, which may be echoes of console ones.
+    pub async fn add_comment_to_linked_ticket(
+        &mut self,
+        installation: &str,
+        issue: &str,
+        comment: &MirroredComment<'_>,
+    ) -> Result<Option<TicketState>, StoreError> {
+        // The ticket as `linked_ticket` reads it, which joins its team.
+        let sql = "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at,
+                                        edit_at, edit_delivery)
+                   select l.ticket_id, $3, 'sentry', $4, $5, $6, $7, $8, $9
+                   from ticket_link l join ticket t on t.id = l.ticket_id join team tm on tm.id = t.team_id
+                   where l.installation_uuid = $1 and l.sentry_issue_id = $2
+                   on conflict (ticket_id, sentry_comment_id) do nothing
+                   returning ticket_id as id,
+                             (select t.status from ticket t where t.id = comment.ticket_id) as status,
+                             (select tm.key from ticket t join team tm on tm.id = t.team_id
+                              where t.id = comment.ticket_id) as team_key,
+                             (select t.number from ticket t where t.id = comment.ticket_id) as number";
+        let row = on_conn!(self.conn(), |conn| sqlx::query_as::<_, TicketStateRow>(sql)
+            .bind(installation)
+            .bind(issue)
+            .bind(comment.sentry_id)
+            .bind(comment.author)
+            .bind(comment.body)
+            .bind(comment.created_at_ms)
+            .bind(now_ms())
+            .bind(comment.order.sent_at_ms)
+            .bind(comment.order.delivery_id)
+            .fetch_optional(conn)
+            .await)?;
+        row.map(TryInto::try_into).transpose()
+    }
+
     /// Mirrors a Sentry comment on a ticket, keyed by Sentry's comment id.
     /// Returns what happened, for the delivery's note.
     pub async fn mirror_comment(
@@ -120,31 +159,42 @@ impl ApplyTx {
                     }
                 }
                 let deleted_at = (kind == CommentKind::Deleted).then_some(now);
-                on_conn!(self.conn(), |conn| {
-                    sqlx::query(
-                    "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at,
-                                          deleted_at, edit_at, edit_delivery)
-                     values ($1, $2, 'sentry', $3, $4, $5, $6, $7, $8, $9)"
-                )
-                .bind(ticket.0)
-                .bind(comment.sentry_id)
-                .bind(comment.author)
-                .bind(comment.body)
-                .bind(comment.created_at_ms)
-                .bind(now)
-                .bind(deleted_at)
-                .bind(comment.order.sent_at_ms)
-                .bind(comment.order.delivery_id)
-                .execute(conn)
-                .await
-                .map(|_| ())
-                })?;
+                self.insert_sentry_comment(ticket, comment, now, deleted_at).await?;
                 Ok(match kind {
                     CommentKind::Deleted => CommentChange::Deleted,
                     _ => CommentChange::Created,
                 })
             }
         }
+    }
+
+    /// Adds a comment from Sentry unless the ticket has one with its id;
+    /// true if it was added.
+    async fn insert_sentry_comment(
+        &mut self,
+        ticket: TicketId,
+        comment: &MirroredComment<'_>,
+        now: i64,
+        deleted_at: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let sql = "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at,
+                                        deleted_at, edit_at, edit_delivery)
+                   values ($1, $2, 'sentry', $3, $4, $5, $6, $7, $8, $9)
+                   on conflict (ticket_id, sentry_comment_id) do nothing";
+        let added = on_conn!(self.conn(), |conn| sqlx::query(sql)
+            .bind(ticket.0)
+            .bind(comment.sentry_id)
+            .bind(comment.author)
+            .bind(comment.body)
+            .bind(comment.created_at_ms)
+            .bind(now)
+            .bind(deleted_at)
+            .bind(comment.order.sent_at_ms)
+            .bind(comment.order.delivery_id)
+            .execute(conn)
+            .await
+            .map(|d| d.rows_affected()))?;
+        Ok(added == 1)
     }
 }
 

@@ -235,6 +235,7 @@ impl Store {
                 title: ticket.title,
                 description: ticket.description,
                 status: ticket.status,
+                status_order: None,
                 assignee: ticket.assignee,
                 source: "issue_link",
                 metric_alert_id: None,

@@ -21,4 +21,31 @@ impl ApplyTx {
             .map(|d| d.rows_affected()))?;
         Ok(written == 1)
     }
+
+    /// Writes the key of opening a ticket for a Sentry issue, unless the
+    /// issue is linked to a ticket already (then no ticket is to open):
+    /// true if the ticket is to be opened now. One statement for the check
+    /// and the claim.
+    pub async fn claim_effect_unless_linked(
+        &mut self,
+        installation: &str,
+        key: &str,
+        delivery: i64,
+        issue: &str,
+    ) -> Result<bool, StoreError> {
+        let sql = "insert into applied_effect (installation_uuid, effect_key, delivery_id, created_at)
+                   select $1, $2, $3, $4
+                   where not exists (select 1 from ticket_link where installation_uuid = $1 and sentry_issue_id = $5)
+                   on conflict do nothing";
+        let written = on_conn!(self.conn(), |conn| sqlx::query(sql)
+            .bind(installation)
+            .bind(key)
+            .bind(delivery)
+            .bind(now_ms())
+            .bind(issue)
+            .execute(conn)
+            .await
+            .map(|d| d.rows_affected()))?;
+        Ok(written == 1)
+    }
 }

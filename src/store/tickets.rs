@@ -3,8 +3,9 @@
 use super::access::push_org_scope;
 use super::apply_tx::{unless_newer, unnumbered_key};
 use super::conn::{on_conn, Conn};
-use super::teams::{team_for_ticket, TeamChoice, TeamError};
+use super::teams::{TeamChoice, TeamError};
 use super::{on_pool, ApplyTx, Store, StoreError};
+use crate::config::Backend;
 use crate::domain::access::OrgScope;
 use crate::domain::ids::{InstallationUuid, SentryIssueId, TicketId};
 use crate::domain::team::{TeamKey, TicketKey};
@@ -96,6 +97,7 @@ impl Store {
             title: &new.title,
             description: &new.description,
             status: new.status,
+            status_order: None,
             assignee: new.assignee_email.as_deref(),
             source: "console",
             metric_alert_id: None,
@@ -264,17 +266,17 @@ impl ApplyTx {
     /// transaction commits; until then its key is
     /// [`super::apply_tx::unnumbered_key`].
     pub async fn open_ticket(&mut self, ticket: &TicketToOpen<'_>) -> Result<TicketState, TeamError> {
-        let (team_id, team) = team_for_ticket(self.conn(), ticket.installation, &ticket.team).await?;
-        // A ticket opened after its issue's events were counted starts
-        // with them.
-        let sql = "insert into ticket (installation_uuid, title, description, status, assignee_email, source,
-                                       metric_alert_id, severity, occurrences, created_at, updated_at, team_id)
-                   values ($1, $2, $3, $4, $5, $6, $7, $8,
-                           coalesce((select event_count from sentry_issue
-                                     where installation_uuid = $1 and issue_id = $10), 0),
-                           $9, $9, $11)
-                   returning id";
-        let id = on_conn!(self.conn(), |conn| sqlx::query_scalar::<_, i64>(sql)
+        let (team_id, team) = self.team_for_ticket(ticket.installation, &ticket.team).await?;
+        // A ticket issuebridge opened by itself shows in Sentry's sidebar
+        // through an external-issue link. One made from the sidebar's
+        // issue-link form needs none: Sentry records that link itself.
+        let shows_in_sidebar = ticket.issue.is_some() && ticket.source != "issue_link";
+        let sql = match (shows_in_sidebar, self.backend()) {
+            (false, _) => OPEN_TICKET.to_owned(),
+            (true, Backend::Sqlite) => format!("{OPEN_TICKET}; {SQLITE_THEN_QUEUE_AND_LINK}"),
+            (true, Backend::Postgres) => format!("with t as ({OPEN_TICKET}) {POSTGRES_THEN_LINK_AND_QUEUE}"),
+        };
+        let ids = on_conn!(self.conn(), |conn| sqlx::query_scalar::<_, i64>(&sql)
             .bind(ticket.installation)
             .bind(ticket.title)
             .bind(ticket.description)
@@ -286,21 +288,17 @@ impl ApplyTx {
             .bind(now_ms())
             .bind(ticket.issue)
             .bind(team_id)
-            .fetch_one(conn)
+            .bind(ticket.status_order.map(|o| o.sent_at_ms))
+            .bind(ticket.status_order.map(|o| o.delivery_id))
+            // Every statement of the text runs only if every row is read.
+            .fetch_all(conn)
             .await)
         .map_err(StoreError::from)?;
-        let id = TicketId(id);
+        let id = TicketId(*ids.first().ok_or_else(|| StoreError::Corrupt("a ticket insert returned no id".into()))?);
         let key = self.awaits_number(id, team_id, team);
-        if let Some(issue) = ticket.issue {
+        if let (Some(issue), false) = (ticket.issue, shows_in_sidebar) {
             let link = LinkFacts { installation: ticket.installation, issue_id: issue, ..Default::default() };
             insert_link(self.conn(), id, &link, IfLinked::KeepTheFirst).await?;
-            // A ticket issuebridge opened by itself shows in Sentry's sidebar
-            // through an external-issue link. One made from the sidebar's
-            // issue-link form needs none: Sentry records that link itself.
-            if ticket.source != "issue_link" {
-                let (kind, payload) = (crate::domain::outbox::OutboxKind::LinkExternal, serde_json::json!({}));
-                self.enqueue_for_issue(ticket.installation, issue, id, kind, &payload, now_ms()).await?;
-            }
         }
         // Its history starts from the ticket's own row (`Store::ticket_history`),
         // not a line written here: the worker opens tickets by the thousand.
@@ -424,6 +422,9 @@ pub struct TicketToOpen<'a> {
     pub title: &'a str,
     pub description: &'a str,
     pub status: TicketStatus,
+    /// The change its status comes from, if it starts where a Sentry
+    /// issue's status stands: a change older than that one cannot move it.
+    pub status_order: Option<ChangeOrder>,
     pub assignee: Option<&'a str>,
     /// `issue`, `event_alert` or `metric_alert`.
     pub source: &'static str,
@@ -622,3 +623,48 @@ impl Store {
             .await)?)
     }
 }
+
+/// A ticket the worker opens; `$1`… as [`ApplyTx::open_ticket`] binds them.
+/// It starts with the events its issue has counted already.
+const OPEN_TICKET: &str = "insert into ticket (installation_uuid, title, description, status, assignee_email, source,
+                                               metric_alert_id, severity, occurrences, created_at, updated_at,
+                                               team_id, status_at, status_delivery)
+                           values ($1, $2, $3, $4, $5, $6, $7, $8,
+                                   coalesce((select event_count from sentry_issue
+                                             where installation_uuid = $1 and issue_id = $10), 0),
+                                   $9, $9, $11, $12, $13)
+                           returning id";
+
+// A ticket opened for a Sentry issue is linked to it (unless a replay
+// linked it before) and queues its external-issue link, in the same round
+// trip as its insert: the worker opens tickets by the thousand, and each
+// round trip costs it more than the writes do. The row's kind is
+// `OutboxKind::LinkExternal`, written out. The statements are written per
+// dialect, since SQLite has no writes in `with` and
+// PostgreSQL no statements after `;` in one prepared query.
+
+/// SQLite: after `OPEN_TICKET`, in the same query text (sqlx binds `$N`
+/// in every statement). `last_insert_rowid()` is the ticket's id, then
+/// the outbox row's.
+const SQLITE_THEN_QUEUE_AND_LINK: &str = "
+    insert into outbox (installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, next_attempt_at,
+                        created_at)
+    values ($1, $10, last_insert_rowid(), 'link_external', '{}', $9, $9, $9);
+    insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, short_id, title, web_url, project_slug,
+                             created_at)
+    select $1, $10, o.ticket_id, s.short_id, s.title, s.web_url, s.project_slug, $9
+    from outbox o left join sentry_issue s on s.installation_uuid = $1 and s.issue_id = $10
+    where o.id = last_insert_rowid()
+    on conflict (installation_uuid, sentry_issue_id) do nothing";
+
+/// PostgreSQL: after `with t as (OPEN_TICKET)`.
+const POSTGRES_THEN_LINK_AND_QUEUE: &str = ",
+    link as (insert into ticket_link (installation_uuid, sentry_issue_id, ticket_id, short_id, title, web_url,
+                                      project_slug, created_at)
+             select $1, $10, t.id, s.short_id, s.title, s.web_url, s.project_slug, $9
+             from t left join sentry_issue s on s.installation_uuid = $1 and s.issue_id = $10
+             on conflict (installation_uuid, sentry_issue_id) do nothing),
+    queued as (insert into outbox (installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at,
+                                   next_attempt_at, created_at)
+               select $1, $10, t.id, 'link_external', '{}', $9, $9, $9 from t)
+    select id from t";

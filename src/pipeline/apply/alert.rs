@@ -65,6 +65,7 @@ pub(super) async fn event_alert(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Ap
                 title: &rule.title,
                 description: &description,
                 status: rule.status,
+                status_order: None,
                 assignee: rule.assignee.as_deref(),
                 source: "event_alert",
                 metric_alert_id: None,
@@ -114,6 +115,7 @@ pub(super) async fn metric_alert(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<A
                 description: &description,
                 // A metric alert's ticket follows the alert's severity.
                 status: state.ticket_status(),
+                status_order: None,
                 assignee: rule.assignee.as_deref(),
                 source: "metric_alert",
                 metric_alert_id: Some(alert_id),

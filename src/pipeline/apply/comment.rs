@@ -17,25 +17,27 @@ pub(super) async fn comment(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applie
     let envelope: Envelope<CommentData> = cx.parse()?;
     let data = &envelope.data;
     let issue_id = data.issue_id.as_str();
+    let created_at_ms = data.timestamp.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
+    let author = envelope.actor.as_ref().and_then(|a| a.name.as_deref());
+    let comment = MirroredComment {
+        kind,
+        sentry_id: data.comment_id.as_str(),
+        author,
+        body: &data.comment,
+        created_at_ms,
+        by_this_app: envelope.actor.as_ref().is_some_and(|actor| actor.is_this_app()),
+        order: change_order(cx.delivery),
+    };
+    let comment_id = &data.comment_id;
+    if kind == CommentKind::Created && !comment.by_this_app {
+        if let Some(ticket) = tx.add_comment_to_linked_ticket(cx.installation, issue_id, &comment).await? {
+            return Ok(Applied::Done(format!("comment {comment_id} added to {}", ticket.key)));
+        }
+    }
     let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? else {
         return Ok(Applied::Done(format!("issue {issue_id} has no linked ticket; comment not mirrored")));
     };
-    let created_at_ms = data.timestamp.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
-    let author = envelope.actor.as_ref().and_then(|a| a.name.as_deref());
-    let change = tx
-        .mirror_comment(
-            ticket.id,
-            &MirroredComment {
-                kind,
-                sentry_id: data.comment_id.as_str(),
-                author,
-                body: &data.comment,
-                created_at_ms,
-                by_this_app: envelope.actor.as_ref().is_some_and(|actor| actor.is_this_app()),
-                order: change_order(cx.delivery),
-            },
-        )
-        .await?;
+    let change = tx.mirror_comment(ticket.id, &comment).await?;
     let comment_id = &data.comment_id;
     Ok(Applied::Done(match change {
         CommentChange::Created => format!("comment {comment_id} added to {}", ticket.key),

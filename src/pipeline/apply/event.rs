@@ -16,17 +16,18 @@ pub(super) async fn record_event(
     event: &Event,
     facts: IssueFacts<'_>,
 ) -> Result<(Option<TicketState>, bool), ApplyError> {
-    tx.upsert_issue(&facts).await?;
-    let ticket = tx.linked_ticket(cx.installation, facts.issue_id).await?;
     let counted = match event.key() {
         Some(key) => tx.claim_effect(cx.installation, &format!("event:{key}"), cx.delivery.id).await?,
         None => false,
     };
-    if counted {
-        let at = event.datetime.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
-        tx.count_event(cx.installation, facts.issue_id, ticket.as_ref().map(|t| t.id), at).await?;
+    if !counted {
+        tx.record_issue(&facts, None, None).await?;
+        return Ok((tx.linked_ticket(cx.installation, facts.issue_id).await?, false));
     }
-    Ok((ticket, counted))
+    let at = event.datetime.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
+    tx.record_issue(&facts, None, Some(at)).await?;
+    let ticket = tx.count_event_on_linked_ticket(cx.installation, facts.issue_id, at).await?;
+    Ok((ticket, true))
 }
 
 pub(super) fn event_issue(event: &Event) -> Result<&str, ApplyError> {

@@ -7,7 +7,7 @@ use crate::domain::ticket::TicketStatus;
 use crate::domain::ticket_rules::{next_ticket_status, IssueStatus};
 use crate::sentry::payload::{Envelope, IssueData};
 use crate::store::apply_tx::ApplyTx;
-use crate::store::sentry_issues::IssueFacts;
+use crate::store::sentry_issues::{IssueFacts, StatusChange};
 use crate::store::tickets::TicketToOpen;
 use crate::store::TeamChoice;
 
@@ -28,30 +28,52 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         )));
     }
     let actor = event.actor.as_ref().and_then(|a| a.name.as_deref());
-    tx.upsert_issue(&IssueFacts {
+    let facts = IssueFacts {
         installation: cx.installation,
         issue_id,
         short_id: group.short_id.as_deref(),
         title: group.title.as_deref(),
         project_slug: group.project.as_ref().and_then(|p| p.slug.as_deref()),
         web_url: group.page_url(),
-    })
-    .await?;
+    };
     let order = change_order(cx.delivery);
+    // `created` and the status actions carry a status to record with the
+    // issue; `assigned` carries the status of when it was assigned, which
+    // may be old news.
+    let status_action = IssueStatus::from_action(cx.action);
+    let status = match (cx.action, status_action) {
+        ("created", _) => group.status.as_deref(),
+        (_, Some(status)) => Some(status.as_str()),
+        _ => None,
+    }
+    .map(|status| StatusChange { status, substatus: group.substatus.as_deref(), order });
+    let recorded = tx.record_issue(&facts, status, None).await?;
 
     if cx.action == "created" {
-        if let Some(status) = group.status.as_deref() {
-            tx.set_issue_status(cx.installation, issue_id, status, group.substatus.as_deref(), order).await?;
+        let key = format!("ticket:issue:{issue_id}");
+        let to_open = cx.settings.open_ticket_on_new_issue
+            && tx.claim_effect_unless_linked(cx.installation, &key, cx.delivery.id, issue_id).await?;
+        if !to_open {
+            if let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? {
+                return Ok(Applied::Done(format!("issue {issue_id} is linked to {} already", ticket.key)));
+            }
+            return Ok(Applied::Done(match cx.settings.open_ticket_on_new_issue {
+                true => format!("a ticket was opened for issue {issue_id} before"),
+                false => format!("recorded issue {issue_id}; new issues do not open tickets here"),
+            }));
         }
-        if let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? {
-            return Ok(Applied::Done(format!("issue {issue_id} is linked to {} already", ticket.key)));
-        }
-        if !cx.settings.open_ticket_on_new_issue {
-            return Ok(Applied::Done(format!("recorded issue {issue_id}; new issues do not open tickets here")));
-        }
-        if !tx.claim_effect(cx.installation, &format!("ticket:issue:{issue_id}"), cx.delivery.id).await? {
-            return Ok(Applied::Done(format!("a ticket was opened for issue {issue_id} before")));
-        }
+        // A `resolved` sent later may have been applied first: the ticket
+        // starts where the issue stands, as of that change.
+        let (status, status_order) = match &recorded.status {
+            Some((status, changed)) => match IssueStatus::from_action(status) {
+                Some(status) => (
+                    next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status)),
+                    Some(*changed),
+                ),
+                None => (TicketStatus::Todo, None),
+            },
+            None => (TicketStatus::Todo, None),
+        };
         let assignee = group.assigned_to.as_ref().and_then(|a| cx.settings.assignee_for(a));
         let title = group.title.clone().unwrap_or_else(|| format!("Sentry issue {issue_id}"));
         let description = describe(&[group.culprit.as_deref(), group.page_url()]);
@@ -61,7 +83,8 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
                 team: TeamChoice::Default,
                 title: &title,
                 description: &description,
-                status: TicketStatus::Todo,
+                status,
+                status_order,
                 assignee: assignee.as_deref(),
                 source: "issue",
                 metric_alert_id: None,
@@ -69,15 +92,6 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
                 issue: Some(issue_id),
             })
             .await?;
-        // A `resolved` sent later may have been applied first: the ticket
-        // starts where the issue stands, as of that change.
-        if let Some((status, changed)) = tx.issue_status(cx.installation, issue_id).await? {
-            if let Some(status) = IssueStatus::from_action(&status) {
-                let mapped =
-                    next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status));
-                tx.set_ticket_status(ticket.id, mapped, None, changed).await?;
-            }
-        }
         return Ok(Applied::Done(format!("opened {} for issue {issue_id}", ticket.key)));
     }
 
@@ -108,8 +122,8 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         return Ok(Applied::Done(format!("{} assigned to {email}", ticket.key)));
     }
 
-    let status = IssueStatus::from_action(cx.action).expect("checked above");
-    if !tx.set_issue_status(cx.installation, issue_id, status.as_str(), group.substatus.as_deref(), order).await? {
+    let status = status_action.expect("checked above");
+    if !recorded.status_set {
         return Ok(Applied::Done(format!("a newer status of issue {issue_id} was applied already")));
     }
     let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? else {
