@@ -38,7 +38,6 @@ pub(super) async fn comment(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applie
         return Ok(Applied::Done(format!("issue {issue_id} has no linked ticket; comment not mirrored")));
     };
     let change = tx.mirror_comment(ticket.id, &comment).await?;
-    let comment_id = &data.comment_id;
     Ok(Applied::Done(match change {
         CommentChange::Created => format!("comment {comment_id} added to {}", ticket.key),
         CommentChange::Updated => format!("comment {comment_id} updated on {}", ticket.key),
