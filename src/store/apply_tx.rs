@@ -135,7 +135,7 @@ impl ApplyTx {
     /// Whether the transaction is SQLite's, whose deliveries live in
     /// another file than the board (see [`super::inbox_file`]).
     pub(crate) fn writes_inbox_apart(&self) -> bool {
-        matches!(self.tx, Tx::Sqlite(..))
+        self.backend() == crate::config::Backend::Sqlite
     }
 
     /// The database the transaction is in.

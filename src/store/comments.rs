@@ -159,42 +159,31 @@ impl ApplyTx {
                     }
                 }
                 let deleted_at = (kind == CommentKind::Deleted).then_some(now);
-                self.insert_sentry_comment(ticket, comment, now, deleted_at).await?;
+                on_conn!(self.conn(), |conn| {
+                    sqlx::query(
+                    "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at,
+                                          deleted_at, edit_at, edit_delivery)
+                     values ($1, $2, 'sentry', $3, $4, $5, $6, $7, $8, $9)"
+                )
+                .bind(ticket.0)
+                .bind(comment.sentry_id)
+                .bind(comment.author)
+                .bind(comment.body)
+                .bind(comment.created_at_ms)
+                .bind(now)
+                .bind(deleted_at)
+                .bind(comment.order.sent_at_ms)
+                .bind(comment.order.delivery_id)
+                .execute(conn)
+                .await
+                .map(|_| ())
+                })?;
                 Ok(match kind {
                     CommentKind::Deleted => CommentChange::Deleted,
                     _ => CommentChange::Created,
                 })
             }
         }
-    }
-
-    /// Adds a comment from Sentry unless the ticket has one with its id;
-    /// true if it was added.
-    async fn insert_sentry_comment(
-        &mut self,
-        ticket: TicketId,
-        comment: &MirroredComment<'_>,
-        now: i64,
-        deleted_at: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let sql = "insert into comment (ticket_id, sentry_comment_id, origin, author, body, created_at, updated_at,
-                                        deleted_at, edit_at, edit_delivery)
-                   values ($1, $2, 'sentry', $3, $4, $5, $6, $7, $8, $9)
-                   on conflict (ticket_id, sentry_comment_id) do nothing";
-        let added = on_conn!(self.conn(), |conn| sqlx::query(sql)
-            .bind(ticket.0)
-            .bind(comment.sentry_id)
-            .bind(comment.author)
-            .bind(comment.body)
-            .bind(comment.created_at_ms)
-            .bind(now)
-            .bind(deleted_at)
-            .bind(comment.order.sent_at_ms)
-            .bind(comment.order.delivery_id)
-            .execute(conn)
-            .await
-            .map(|d| d.rows_affected()))?;
-        Ok(added == 1)
     }
 }
 

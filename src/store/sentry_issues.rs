@@ -48,12 +48,9 @@ impl ApplyTx {
         status: Option<StatusChange<'_>>,
         event_at_ms: Option<i64>,
     ) -> Result<RecordedIssue, StoreError> {
-        // `excluded` is the row the insert proposed: its status only if the
-        // delivery carries one, and newer than the stored one.
-        let newer = "excluded.status_at is not null and (sentry_issue.status_at is null
-                       or sentry_issue.status_at < excluded.status_at
-                       or (sentry_issue.status_at = excluded.status_at
-                           and sentry_issue.status_delivery <= excluded.status_delivery))";
+        // The delivery's status ($8 to $11) only if it carries one, and only
+        // if nothing newer set the stored one.
+        let newer = format!("$10 is not null and {}", unless_newer("sentry_issue.status", 10, 11));
         let sql = format!(
             "insert into sentry_issue (installation_uuid, issue_id, short_id, title, project_slug, web_url, updated_at,
                                        status, substatus, status_at, status_delivery, event_count, last_event_at)

@@ -20,14 +20,14 @@ pub(super) async fn record_event(
         Some(key) => tx.claim_effect(cx.installation, &format!("event:{key}"), cx.delivery.id).await?,
         None => false,
     };
-    if !counted {
-        tx.record_issue(&facts, None, None).await?;
-        return Ok((tx.linked_ticket(cx.installation, facts.issue_id).await?, false));
-    }
-    let at = event.datetime.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at);
-    tx.record_issue(&facts, None, Some(at)).await?;
-    let ticket = tx.count_event_on_linked_ticket(cx.installation, facts.issue_id, at).await?;
-    Ok((ticket, true))
+    let counted_at =
+        counted.then(|| event.datetime.as_deref().and_then(parse_datetime_ms).unwrap_or(cx.delivery.received_at));
+    tx.record_issue(&facts, None, counted_at).await?;
+    let ticket = match counted_at {
+        Some(at) => tx.count_event_on_linked_ticket(cx.installation, facts.issue_id, at).await?,
+        None => tx.linked_ticket(cx.installation, facts.issue_id).await?,
+    };
+    Ok((ticket, counted))
 }
 
 pub(super) fn event_issue(event: &Event) -> Result<&str, ApplyError> {

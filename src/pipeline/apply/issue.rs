@@ -64,14 +64,13 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         }
         // A `resolved` sent later may have been applied first: the ticket
         // starts where the issue stands, as of that change.
-        let (status, status_order) = match &recorded.status {
-            Some((status, changed)) => match IssueStatus::from_action(status) {
-                Some(status) => (
-                    next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status)),
-                    Some(*changed),
-                ),
-                None => (TicketStatus::Todo, None),
-            },
+        let issue_status =
+            recorded.status.as_ref().and_then(|(status, changed)| Some((IssueStatus::from_action(status)?, *changed)));
+        let (status, status_order) = match issue_status {
+            Some((status, changed)) => (
+                next_ticket_status(TicketStatus::Todo, cx.settings.status_mapping.for_issue_status(status)),
+                Some(changed),
+            ),
             None => (TicketStatus::Todo, None),
         };
         let assignee = group.assigned_to.as_ref().and_then(|a| cx.settings.assignee_for(a));
