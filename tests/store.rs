@@ -731,3 +731,28 @@ fn to_open(title: &str) -> TicketToOpen<'_> {
         issue: None,
     }
 }
+
+/// The PostgreSQL pool does not ping a connection before every use (a round
+/// trip before each statement), but it still pings one that sat idle: when
+/// the server has cut it meanwhile (a restart, a proxy's idle timeout), the
+/// next query gets a new connection instead of failing on the dead one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_connection_cut_while_idle_is_replaced_before_use() {
+    use sqlx::{Connection, PgConnection};
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let store = migrated(&db).await;
+    store.count_deliveries().await.expect("the pool has a connection");
+
+    let mut admin = PgConnection::connect(db.url.expose()).await.unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "select count(*) from (select pg_terminate_backend(pid) from pg_stat_activity
+                               where datname = current_database() and pid <> pg_backend_pid()) as cut",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the server cut the pool's connections");
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+
+    assert_eq!(store.count_deliveries().await.expect("a live connection, not the cut one"), 0);
+}

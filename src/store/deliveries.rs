@@ -92,12 +92,18 @@ impl Store {
         self.insert_deliveries_within(deliveries, DEFAULT_DEDUPE_WINDOW_MS).await
     }
 
-    /// Writes deliveries in one transaction. A delivery whose dedupe key was
-    /// stored less than `dedupe_window_ms` before it arrived is a retry: it
-    /// is not written again, and the stored one counts it. After the window
-    /// the same body is a new delivery (an issue resolved, reopened and
-    /// resolved again can send identical bodies): the old row keeps its
-    /// key with its id appended, out of the new one's way.
+    /// Writes deliveries. A delivery whose dedupe key was stored less than
+    /// `dedupe_window_ms` before it arrived is a retry: it is not written
+    /// again, and the stored one counts it. After the window the same body
+    /// is a new delivery (an issue resolved, reopened and resolved again can
+    /// send identical bodies): the old row keeps its key with its id
+    /// appended, out of the new one's way.
+    ///
+    /// The batch's new rows are one statement in a transaction of its own:
+    /// a single statement is atomic, and without `BEGIN` and `COMMIT` the
+    /// usual batch costs one round trip to the database instead of three
+    /// (every acknowledgement waits for it). Only keys seen before take a
+    /// transaction, after it.
     pub async fn insert_deliveries_within(
         &self,
         deliveries: &[NewDelivery],
@@ -115,44 +121,42 @@ impl Store {
         }
         let _turn = self.inbox_turn().await;
         let outcomes = on_pool!(self, |pool| {
-            let mut tx = pool.begin().await?;
-            // One statement for the whole batch: the rows whose key is new
-            // come back with their ids; the others were seen before.
-            let stored = insert_new_deliveries!(tx, deliveries);
+            let mut conn = pool.acquire().await?;
+            // The rows whose key is new come back with their ids; the
+            // first occurrence of a new key is the stored one.
+            let stored = insert_new_deliveries!(conn, deliveries);
             let mut new_ids: std::collections::HashMap<String, i64> =
                 stored.into_iter().map(|(id, key)| (key, id)).collect();
-            let mut outcomes = Vec::with_capacity(deliveries.len());
-            for d in deliveries {
-                // The first occurrence of a new key is the stored one.
-                if let Some(id) = new_ids.remove(&d.dedupe_key) {
-                    outcomes.push(DeliveryInsert::Stored(id));
-                    continue;
-                }
-                // Seen before (rare): a retry, or the same body after the
-                // window. On PostgreSQL another instance may be retiring
-                // or inserting the same key at once, hence a few turns.
-                let mut outcome = None;
-                for _ in 0..3 {
-                    let retry: Option<i64> = sqlx::query_scalar(DUPLICATE)
-                        .bind(&d.dedupe_key)
-                        .bind(d.received_at_ms)
-                        .bind(d.received_at_ms.saturating_sub(dedupe_window_ms))
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if let Some(id) = retry {
-                        outcome = Some(DeliveryInsert::Duplicate(id));
-                        break;
+            let mut outcomes: Vec<Option<DeliveryInsert>> =
+                deliveries.iter().map(|d| new_ids.remove(&d.dedupe_key).map(DeliveryInsert::Stored)).collect();
+            if outcomes.iter().any(Option::is_none) {
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+                for (d, outcome) in deliveries.iter().zip(&mut outcomes).filter(|(_, o)| o.is_none()) {
+                    // Seen before (rare): a retry, or the same body after
+                    // the window. On PostgreSQL another instance may be
+                    // retiring or inserting the same key at once, hence a
+                    // few turns.
+                    for _ in 0..3 {
+                        let retry: Option<i64> = sqlx::query_scalar(DUPLICATE)
+                            .bind(&d.dedupe_key)
+                            .bind(d.received_at_ms)
+                            .bind(d.received_at_ms.saturating_sub(dedupe_window_ms))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        if let Some(id) = retry {
+                            *outcome = Some(DeliveryInsert::Duplicate(id));
+                            break;
+                        }
+                        sqlx::query(RETIRE).bind(&d.dedupe_key).execute(&mut *tx).await?;
+                        if let Some((id, _)) = insert_new_deliveries!(tx, std::slice::from_ref(d)).pop() {
+                            *outcome = Some(DeliveryInsert::Stored(id));
+                            break;
+                        }
                     }
-                    sqlx::query(RETIRE).bind(&d.dedupe_key).execute(&mut *tx).await?;
-                    if let Some((id, _)) = insert_new_deliveries!(tx, std::slice::from_ref(d)).pop() {
-                        outcome = Some(DeliveryInsert::Stored(id));
-                        break;
-                    }
                 }
-                outcomes.push(outcome.ok_or(sqlx::Error::RowNotFound)?);
+                tx.commit().await?;
             }
-            tx.commit().await?;
-            Ok::<_, sqlx::Error>(outcomes)
+            outcomes.into_iter().map(|o| o.ok_or(sqlx::Error::RowNotFound)).collect::<Result<Vec<_>, _>>()
         })?;
         Ok(outcomes)
     }

@@ -148,6 +148,9 @@ pub enum NotReady {
     Unmigrated { missing: usize },
 }
 
+/// A pooled PostgreSQL connection idle this long is pinged before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 #[derive(Clone, Debug)]
 pub enum Store {
     Sqlite(SqlitePool),
@@ -191,6 +194,11 @@ impl Store {
                 let pool = SqlitePoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(Duration::from_secs(5))
+                    // A SQLite connection is a handle in this process, not
+                    // a socket that the other end may have closed: pinging
+                    // it before each use checks nothing, and costs a round
+                    // trip to its thread on every statement run on the pool.
+                    .test_before_acquire(false)
                     .after_connect(move |conn, _| {
                         let attached = attached.clone();
                         Box::pin(async move { inbox_file::attach(conn, &attached).await })
@@ -208,6 +216,21 @@ impl Store {
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(5))
+                    // sqlx pings every connection before handing it out: a
+                    // round trip to PostgreSQL before each statement run on
+                    // the pool. Only a connection that sat idle may have been
+                    // cut (a restart, a proxy's idle timeout); one in steady
+                    // use fails its next statement at worst, which is retried
+                    // like any other failure.
+                    .test_before_acquire(false)
+                    .before_acquire(|conn, meta| {
+                        Box::pin(async move {
+                            if meta.idle_for >= PING_IF_IDLE_FOR {
+                                sqlx::Connection::ping(conn).await?;
+                            }
+                            Ok(true)
+                        })
+                    })
                     .connect_with(options)
                     .await
                     .map_err(connect_error)?;
