@@ -76,7 +76,10 @@ macro_rules! insert_new_deliveries {
                 .push_bind(d.state.as_str());
         });
         insert.push(" on conflict (dedupe_key) do nothing returning id, dedupe_key");
-        let stored: Vec<(i64, String)> = insert.build_query_as().fetch_all(&mut *$tx).await?;
+        // Its text differs with the batch's size: not kept among each
+        // connection's prepared statements, where it would push out the
+        // worker's (a hundred a connection), each copy used once or twice.
+        let stored: Vec<(i64, String)> = insert.build_query_as().persistent(false).fetch_all(&mut *$tx).await?;
         stored
     }};
 }
@@ -578,14 +581,15 @@ async fn write_outcomes(conn: Conn<'_>, finished: &[FinishedDelivery<'_>]) -> Re
                 .push_bind(f.note);
         });
         update.push(") as v where delivery.id = v.column1");
-        update.build().execute(&mut *conn).await?;
+        // Sized by the batch, so not kept prepared (as the inbox's insert).
+        update.build().persistent(false).execute(&mut *conn).await?;
         let mut attempts = sqlx::QueryBuilder::new(
             "insert into delivery_attempt (delivery_id, attempt, finished_at, outcome, error) ",
         );
         attempts.push_values(&rows, |mut row, (f, (state, _, error, _))| {
             row.push_bind(f.id).push_bind(f.attempt).push_bind(now).push_bind(*state).push_bind(*error);
         });
-        attempts.build().execute(&mut *conn).await.map(|_| ())
+        attempts.build().persistent(false).execute(&mut *conn).await.map(|_| ())
     })?;
     Ok(())
 }

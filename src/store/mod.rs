@@ -196,8 +196,9 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     // A SQLite connection is a handle in this process, not
                     // a socket that the other end may have closed: pinging
-                    // it before each use checks nothing, and costs a round
-                    // trip to its thread on every statement run on the pool.
+                    // it before each use (sqlx's default) checks nothing, and
+                    // costs a round trip to its thread on every statement
+                    // run on the pool.
                     .test_before_acquire(false)
                     .after_connect(move |conn, _| {
                         let attached = attached.clone();
@@ -218,10 +219,10 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(5))
                     // sqlx pings every connection before handing it out: a
                     // round trip to PostgreSQL before each statement run on
-                    // the pool. Only a connection that sat idle may have been
-                    // cut (a restart, a proxy's idle timeout); one in steady
-                    // use fails its next statement at worst, which is retried
-                    // like any other failure.
+                    // the pool. It pings it when it comes back too, and
+                    // closes it if that fails, so only a connection that sat
+                    // idle since may have been cut (a restart, a proxy's idle
+                    // timeout).
                     .test_before_acquire(false)
                     .before_acquire(|conn, meta| {
                         Box::pin(async move {
