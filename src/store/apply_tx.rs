@@ -216,7 +216,9 @@ impl ApplyTx {
                 row.push_bind(n.ticket.0).push_bind(n.key.number).push_bind(n.key.to_string());
             });
             update.push(") as v where ticket.id = v.column1");
-            update.build().execute(&mut *c).await.map(|_| ())
+            // Sized by the batch, so not kept prepared (as the inbox's insert
+            // and the deliveries' outcomes, `super::deliveries`).
+            update.build().persistent(false).execute(&mut *c).await.map(|_| ())
         })?;
         Ok(numbered)
     }
