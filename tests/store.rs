@@ -756,3 +756,37 @@ async fn a_postgres_connection_cut_while_idle_is_replaced_before_use() {
 
     assert_eq!(store.count_deliveries().await.expect("a live connection, not the cut one"), 0);
 }
+
+/// PostgreSQL gives a statement kept prepared a generic plan after five
+/// runs, costed with the statistics of that moment. The outbox's claim,
+/// planned so while the outbox held a few rows, walked the whole outbox for
+/// each due row once it filled: one claim over 10,000 rows ran for half a
+/// minute, and went on in PostgreSQL after its instance had stopped. The
+/// claim is planned at each run; this fails if it is kept prepared again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_first_planned_on_a_nearly_empty_postgres_outbox_stays_quick_when_it_fills() {
+    use sqlx::{Connection, PgConnection};
+    let Some(db) = TestDatabase::postgres().await else { return };
+    let store = migrated(&db).await;
+    let mut admin = PgConnection::connect(db.url.expose()).await.unwrap();
+    let add_rows = |from: i64, to: i64| {
+        format!(
+            "insert into outbox (installation_uuid, sentry_issue_id, ticket_id, kind, change_at, next_attempt_at, created_at)
+             select 'an-installation', cast(g as text), g, 'status', g, g, g from generate_series({from}, {to}) g"
+        )
+    };
+    sqlx::query(&add_rows(1, 20)).execute(&mut admin).await.unwrap();
+    // More runs than PostgreSQL needs to settle on a generic plan, on each
+    // of the pool's connections that may take them.
+    for _ in 0..24 {
+        assert_eq!(store.claim_outbox(32, 60_000).await.unwrap().len(), 20);
+        sqlx::query("update outbox set claimed_until = null").execute(&mut admin).await.unwrap();
+    }
+
+    sqlx::query(&add_rows(21, 10_000)).execute(&mut admin).await.unwrap();
+    // Milliseconds when planned for what the table holds; about thirty
+    // seconds on this kind of machine with the plan made for twenty rows.
+    let claim = tokio::time::timeout(std::time::Duration::from_secs(10), store.claim_outbox(32, 60_000)).await;
+    let claimed = claim.expect("a claim over 10,000 rows within 10 s").unwrap();
+    assert_eq!(claimed.len(), 32);
+}

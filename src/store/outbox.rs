@@ -239,7 +239,15 @@ impl Store {
              returning id, installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, attempts"
         );
         let _turn = self.write_turn().await;
+        // Planned at each run, not kept prepared. PostgreSQL gives a kept
+        // statement a generic plan after five runs, costed with the
+        // statistics of that moment: planned while the outbox was nearly
+        // empty, the `not exists` became a walk of the whole outbox for each
+        // due row, and one claim over 10,000 rows ran for half a minute (a
+        // burst of webhooks fills the outbox that fast). Planning costs
+        // under a millisecond a claim.
         let mut rows = on_pool!(self, |pool| sqlx::query_as::<_, OutboxRow>(&sql)
+            .persistent(false)
             .bind(now + lease_ms)
             .bind(now)
             .bind(limit)
