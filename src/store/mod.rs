@@ -178,7 +178,10 @@ impl Store {
                     // Checkpoints run in the background (below), never in
                     // the commit that happens to cross the threshold: that
                     // commit's requests would wait for the whole checkpoint.
-                    .pragma("wal_autocheckpoint", "0");
+                    .pragma("wal_autocheckpoint", "0")
+                    // A WAL that a burst grew is cut back to this when it
+                    // starts over, so the disk gets the space back.
+                    .pragma("journal_size_limit", inbox_file::WAL_SIZE_LIMIT);
                 let file = options.get_filename().to_path_buf();
                 if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
                     private_files::create_dir_all(parent)
