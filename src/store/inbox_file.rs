@@ -44,11 +44,6 @@ pub fn inbox_file_beside(database: &Path) -> PathBuf {
     database.with_file_name(name)
 }
 
-/// Bytes of WAL each file keeps once its WAL starts over (SQLite's
-/// `journal_size_limit`): a burst's WAL is cut back to this, and the
-/// WAL's usual size is reused without growing the file at each commit.
-pub(super) const WAL_SIZE_LIMIT: &str = "67108864";
-
 /// Attaches the inbox file to a new connection, with the database's own
 /// durability: WAL, and a sync of the WAL at every commit, so an
 /// acknowledged delivery survives a power cut. Both are settings of each
@@ -58,7 +53,7 @@ pub(super) async fn attach(conn: &mut SqliteConnection, inbox: &Path) -> Result<
     sqlx::query("attach database $1 as inbox").bind(file.as_ref()).execute(&mut *conn).await?;
     sqlx::query("pragma inbox.journal_mode = wal").execute(&mut *conn).await?;
     sqlx::query("pragma inbox.synchronous = full").execute(&mut *conn).await?;
-    sqlx::query(&format!("pragma inbox.journal_size_limit = {WAL_SIZE_LIMIT}")).execute(&mut *conn).await?;
+    sqlx::query(&format!("pragma inbox.journal_size_limit = {}", super::WAL_SIZE_LIMIT)).execute(&mut *conn).await?;
     Ok(())
 }
 

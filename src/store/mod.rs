@@ -148,6 +148,12 @@ pub enum NotReady {
     Unmigrated { missing: usize },
 }
 
+/// Bytes of WAL each SQLite file (the database and its inbox file) keeps
+/// once its WAL starts over (`journal_size_limit`): a burst's WAL is cut
+/// back to this, and the WAL's usual size is reused without growing the
+/// file at each commit.
+const WAL_SIZE_LIMIT: u64 = 64 << 20;
+
 /// A pooled PostgreSQL connection idle this long is pinged before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
@@ -181,7 +187,7 @@ impl Store {
                     .pragma("wal_autocheckpoint", "0")
                     // A WAL that a burst grew is cut back to this when it
                     // starts over, so the disk gets the space back.
-                    .pragma("journal_size_limit", inbox_file::WAL_SIZE_LIMIT);
+                    .pragma("journal_size_limit", WAL_SIZE_LIMIT.to_string());
                 let file = options.get_filename().to_path_buf();
                 if let Some(parent) = file.parent().filter(|p| !p.as_os_str().is_empty()) {
                     private_files::create_dir_all(parent)
