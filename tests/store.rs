@@ -241,6 +241,149 @@ async fn the_workers_transaction_sees_another_writer_queue_for_the_database_file
     next.rollback().await.unwrap();
 }
 
+// The sender records a claim's outcomes in two statements, however many
+// rows it claimed: each row still gets its own state and error, and only
+// the failed and skipped ones a line in their ticket's history.
+on_both_stores!(a_claims_outbox_outcomes_are_recorded_each_on_its_own_row, |db: TestDatabase| async move {
+    use issuebridge::domain::outbox::OutboxState;
+    use issuebridge::store::outbox::{FinishedRow, OutboxOutcome, OutboxQuery};
+    let store = migrated(&db).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let issues = ["101", "102", "103", "104"];
+    let mut tx = store.begin_apply().await.unwrap();
+    let mut tickets = Vec::new();
+    for issue in issues {
+        let ticket = tx.open_ticket(&TicketToOpen { issue: Some(issue), source: "issue", ..to_open(issue) }).await;
+        tickets.push(ticket.unwrap().id);
+    }
+    tx.commit().await.unwrap();
+    let rows = store.claim_outbox(32, 60_000).await.unwrap();
+    assert_eq!(rows.len(), 4, "each ticket queued its link");
+    let retry_at = 4_000_000_000_000;
+    let outcomes = [
+        OutboxOutcome::Sent { sentry_ref: Some("ext-1".into()) },
+        OutboxOutcome::Failed { error: "refused".into() },
+        OutboxOutcome::Retry { at_ms: retry_at, error: "unreachable".into() },
+        OutboxOutcome::Skipped { why: "nothing to send".into() },
+    ];
+    let mut finished: Vec<FinishedRow> = rows
+        .into_iter()
+        .map(|row| FinishedRow { row, outcome: OutboxOutcome::Sent { sentry_ref: None }, issue_status: None })
+        .collect();
+    finished.sort_by(|a, b| a.row.sentry_issue_id.cmp(&b.row.sentry_issue_id));
+    for (row, outcome) in finished.iter_mut().zip(outcomes) {
+        row.outcome = outcome;
+    }
+    store.finish_outbox(&finished).await.unwrap();
+    let query = OutboxQuery { state: None, ticket: None, before: None, limit: 10 };
+    let items = store.outbox_items(&OrgScope::Everything, &query).await.unwrap();
+    let item = |issue: &str| items.iter().find(|i| i.sentry_issue_id == issue).unwrap();
+    assert_eq!((item("101").state, item("101").last_error.as_deref()), (OutboxState::Sent, None));
+    assert!(item("101").finished_at_ms.is_some());
+    assert_eq!((item("102").state, item("102").last_error.as_deref()), (OutboxState::Failed, Some("refused")));
+    assert_eq!((item("103").state, item("103").last_error.as_deref()), (OutboxState::Pending, Some("unreachable")));
+    assert_eq!((item("103").next_attempt_at_ms, item("103").finished_at_ms), (retry_at, None));
+    assert_eq!((item("104").state, item("104").last_error.as_deref()), (OutboxState::Skipped, Some("nothing to send")));
+    let mut history = Vec::new();
+    for ticket in &tickets {
+        let lines = store.ticket_history(*ticket).await.unwrap();
+        history.push(lines.into_iter().map(|line| line.summary).filter(|s| !s.contains("opened")).collect::<Vec<_>>());
+    }
+    assert!(history[0].is_empty() && history[2].is_empty(), "{history:?}");
+    assert_eq!(history[1].len(), 1, "{history:?}");
+    assert!(
+        history[1][0].starts_with("Sentry did not take a change") && history[1][0].ends_with("refused"),
+        "{history:?}"
+    );
+    assert_eq!(history[3], ["nothing to send"]);
+});
+
+/// The outbox sender writes the database file in the background: it lets
+/// the worker's transaction run on for a while (10 ms) before asking it to
+/// commit. Asking at once, its claims and outcomes (one of each for every
+/// few tickets the worker opens, each ticket queueing its link to Sentry)
+/// made the worker commit after every delivery or two (BENCHMARKS.md,
+/// notes). Fails if the sender's claim hurries the worker at once, or never.
+#[tokio::test]
+async fn the_outbox_sender_lets_the_workers_transaction_run_on_for_a_while() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated_at(&issuebridge::config::DatabaseUrl::sqlite_file(&dir.path().join("ib.db"))).await;
+    let batch = store.begin_apply().await.unwrap();
+    let sender = store.clone();
+    let started = std::time::Instant::now();
+    let claim = tokio::spawn(async move { sender.claim_outbox(32, 60_000).await.unwrap().len() });
+    let deadline = started + std::time::Duration::from_secs(5);
+    while !batch.holds_others_up() {
+        assert!(std::time::Instant::now() < deadline, "the waiting sender never asks the worker to commit");
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    let waited = started.elapsed();
+    assert!(waited >= std::time::Duration::from_millis(10), "the sender hurried the worker after {waited:?}");
+    assert!(!claim.is_finished(), "the claim waits for the transaction");
+    batch.commit().await.unwrap();
+    assert_eq!(claim.await.unwrap(), 0, "and goes once it commits");
+}
+
+/// SQLite starts a WAL over only when a writer begins after every frame was
+/// copied back, which never happens while transactions follow each other
+/// without a pause, as the worker's do through a backlog: the board's WAL
+/// grew by a gigabyte in a minute, and every read and write of the board
+/// slowed with it. The checkpointer then copies the rest holding the
+/// board's write gate, so the WAL starts over (its header counts the
+/// times). Fails without that gated pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_boards_wal_starts_over_while_the_worker_writes_without_a_pause() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = migrated_at(&issuebridge::config::DatabaseUrl::sqlite_file(&dir.path().join("ib.db"))).await;
+    store.upsert_installation(&installation()).await.unwrap();
+    let wal = dir.path().join("ib.db-wal");
+    // The WAL header's checkpoint sequence: one more each time it starts over.
+    let restarts = || {
+        let header = std::fs::read(&wal).map(|bytes| bytes.get(12..16).map(<[u8]>::to_vec)).ok().flatten();
+        header.map_or(0, |b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let writing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let writer = {
+        let (store, writing) = (store.clone(), writing.clone());
+        tokio::spawn(async move {
+            let description = "a long description ".repeat(2_000);
+            while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut batch = store.begin_apply().await.unwrap();
+                for _ in 0..8 {
+                    batch.open_ticket(&TicketToOpen { description: &description, ..to_open("busy") }).await.unwrap();
+                }
+                batch.commit().await.unwrap();
+            }
+        })
+    };
+    // People reading the board meanwhile, as the console and the outbox
+    // sender do: a read still open on the old log keeps it from starting over.
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (store, writing) = (store.clone(), writing.clone());
+            tokio::spawn(async move {
+                while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                    store.list_tickets(&OrgScope::Everything, 50).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    let before = restarts();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut grown = 0;
+    while restarts() == before {
+        grown = grown.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        assert!(std::time::Instant::now() < deadline, "the WAL never started over (grew to {grown} bytes)");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!writer.is_finished(), "the writer never paused");
+    writing.store(false, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    for reader in readers {
+        reader.await.unwrap();
+    }
+}
+
 /// A database made before the inbox file kept its deliveries in the
 /// database file. They move into the inbox file at the next start, with
 /// their ids and attempts, and the ids go on after them.

@@ -101,10 +101,21 @@ impl Store {
     /// IMMEDIATE`, which would lock the inbox file too and hold up every
     /// acknowledgement until the transaction ends.
     pub async fn begin_apply(&self) -> Result<ApplyTx, StoreError> {
+        self.begin_apply_when(false).await
+    }
+
+    /// [`Store::begin_apply`] for a writer in the background, which lets
+    /// the worker's transaction run on for a while
+    /// ([`super::WriteGate::enter_patiently`]).
+    pub(crate) async fn begin_apply_patiently(&self) -> Result<ApplyTx, StoreError> {
+        self.begin_apply_when(true).await
+    }
+
+    async fn begin_apply_when(&self, patient: bool) -> Result<ApplyTx, StoreError> {
         Ok(match self {
             Store::Sqlite(pool) => {
                 let gate = super::sqlite_board_gate(pool);
-                let turn = gate.enter().await;
+                let turn = if patient { gate.enter_patiently().await } else { gate.enter().await };
                 let mut tx = pool.begin().await?;
                 super::inbox_file::lock_database_file(&mut tx).await?;
                 ApplyTx::new(Tx::Sqlite(tx, turn, gate))

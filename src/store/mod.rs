@@ -413,6 +413,10 @@ pub(crate) struct WriteGate {
     queued: AtomicUsize,
 }
 
+/// How long a writer in the background waits for the turn before the
+/// worker's transaction is asked to end ([`WriteGate::enter_patiently`]).
+pub(crate) const PATIENCE: Duration = Duration::from_millis(10);
+
 /// Holding it is having the file's write turn.
 pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
 
@@ -423,6 +427,27 @@ impl WriteGate {
         if let Ok(turn) = self.turn.clone().try_lock_owned() {
             return turn;
         }
+        self.wait_queued(std::pin::pin!(self.turn.clone().lock_owned())).await
+    }
+
+    /// Waits for the turn, counted as queued only once it has waited
+    /// [`PATIENCE`]: for writers in the background (the outbox sender, the
+    /// checkpointer), which then leave the worker's transaction its length.
+    /// Counted at once, the sender's claims and outcomes (one of each for
+    /// every few tickets the worker opens, as each ticket queues its link to
+    /// Sentry) made the worker commit after every delivery or two: an fsync
+    /// each. Never counted, the sender waited out every transaction and fell
+    /// behind by tens of thousands of rows (BENCHMARKS.md, notes).
+    pub(crate) async fn enter_patiently(&self) -> WriteTurn {
+        let mut waiting = std::pin::pin!(self.turn.clone().lock_owned());
+        tokio::select! {
+            turn = &mut waiting => turn,
+            () = tokio::time::sleep(PATIENCE) => self.wait_queued(waiting).await,
+        }
+    }
+
+    /// Waits for `turn` (already in the queue), counted as queued.
+    async fn wait_queued(&self, turn: std::pin::Pin<&mut impl std::future::Future<Output = WriteTurn>>) -> WriteTurn {
         struct Queued<'a>(&'a AtomicUsize);
         impl Drop for Queued<'_> {
             fn drop(&mut self) {
@@ -431,7 +456,7 @@ impl WriteGate {
         }
         self.queued.fetch_add(1, Ordering::SeqCst);
         let _queued = Queued(&self.queued);
-        self.turn.clone().lock_owned().await
+        turn.await
     }
 
     /// Whether another writer waits for the turn now.
@@ -462,6 +487,15 @@ impl Store {
         }
     }
 
+    /// [`Store::write_turn`] for a writer in the background, which lets the
+    /// worker's transaction run on for a while ([`WriteGate::enter_patiently`]).
+    pub(crate) async fn write_turn_patiently(&self) -> Option<WriteTurn> {
+        match self {
+            Self::Sqlite(pool) => Some(sqlite_board_gate(pool).enter_patiently().await),
+            Self::Postgres(_) => None,
+        }
+    }
+
     /// Waits for the SQLite inbox file's write gate: for writes to
     /// deliveries only, which never wait for the board's.
     pub(crate) async fn inbox_turn(&self) -> Option<WriteTurn> {
@@ -472,18 +506,32 @@ impl Store {
     }
 }
 
-/// Copies the WAL back into the database every second without blocking
-/// writers (PASSIVE), so the WAL stays small while no commit pays for it.
+/// Copies the WALs back into their files every second without blocking
+/// writers (PASSIVE), so the WALs stay small while no commit pays for it.
 /// Stops when the pool is closed.
+///
+/// SQLite starts a WAL over only when a writer begins after every frame was
+/// copied back, which never happens while commits follow each other without
+/// a pause: as the worker's do while it applies a backlog. The board's WAL
+/// then grew to 3 GB in a minute of the bench, all of it on disk, and in
+/// the index that every read of the board looks pages up in. So when
+/// the board's WAL holds more than [`BOARD_WAL_RESTART_FRAMES`] after a free
+/// pass, a second, short pass copies the rest while holding the board's
+/// write gate: no writer is at work when it ends, and the next one starts
+/// the WAL over. That holds up the worker and the console's writes for the
+/// pass, never an acknowledgement. The inbox's WAL is left to grow during a
+/// burst (cut back after it, [`WAL_SIZE_LIMIT`]): there the gated pass held
+/// up acknowledgements (BENCHMARKS.md, notes).
 fn spawn_checkpointer(pool: SqlitePool) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(1));
+        let gate = sqlite_board_gate(&pool);
         loop {
             tick.tick().await;
             if pool.is_closed() {
                 return;
             }
-            if let Err(error) = sqlx::query("pragma wal_checkpoint(PASSIVE)").execute(&pool).await {
+            if let Err(error) = checkpoint_pass(&pool, &gate).await {
                 if pool.is_closed() {
                     return;
                 }
@@ -491,4 +539,19 @@ fn spawn_checkpointer(pool: SqlitePool) {
             }
         }
     });
+}
+
+/// Frames in the board's WAL (4 KB each) past which the checkpointer makes
+/// sure it starts over: 16 MB, a quarter of [`WAL_SIZE_LIMIT`].
+const BOARD_WAL_RESTART_FRAMES: i64 = 4096;
+
+async fn checkpoint_pass(pool: &SqlitePool, gate: &WriteGate) -> Result<(), sqlx::Error> {
+    sqlx::query("pragma inbox.wal_checkpoint(PASSIVE)").execute(pool).await?;
+    // (busy, frames in the WAL, frames copied back)
+    let (_, frames, _): (i64, i64, i64) = sqlx::query_as("pragma main.wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
+    if frames > BOARD_WAL_RESTART_FRAMES {
+        let _turn = gate.enter_patiently().await;
+        sqlx::query("pragma main.wal_checkpoint(PASSIVE)").execute(pool).await?;
+    }
+    Ok(())
 }

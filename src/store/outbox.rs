@@ -238,7 +238,9 @@ impl Store {
                  order by o.next_attempt_at, o.id limit $3{lock})
              returning id, installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, attempts"
         );
-        let _turn = self.write_turn().await;
+        // The sender is in less of a hurry than a person: it lets the
+        // worker's transaction run on for a while.
+        let _turn = self.write_turn_patiently().await;
         // Planned at each run, not kept prepared. PostgreSQL gives a kept
         // statement a generic plan after five runs, costed with the
         // statistics of that moment: planned while the outbox was nearly
@@ -262,56 +264,92 @@ impl Store {
     /// failure or a skip is also written into the ticket's history, so it
     /// shows where people look; a status Sentry reported back is recorded on
     /// its issue, unless a newer webhook said otherwise already.
+    ///
+    /// The rows' outcomes are one statement and the history's lines another,
+    /// however many rows there are: a statement is a round trip, and written
+    /// row by row the sender spent as long recording a row as the worker
+    /// applying a delivery, and fell behind the tickets the worker opened.
     pub async fn finish_outbox(&self, finished: &[FinishedRow]) -> Result<(), StoreError> {
         if finished.is_empty() {
             return Ok(());
         }
         let now = now_ms();
-        let mut tx = self.begin_apply().await?;
-        for FinishedRow { row, outcome, issue_status } in finished {
-            let (error, sentry_ref, next_attempt_at, finished_at) = match outcome {
-                OutboxOutcome::Sent { sentry_ref } => (None, sentry_ref.as_deref(), now, Some(now)),
-                OutboxOutcome::Retry { at_ms, error } => (Some(error.as_str()), None, *at_ms, None),
-                OutboxOutcome::Failed { error } => (Some(error.as_str()), None, now, Some(now)),
-                OutboxOutcome::Superseded { why } | OutboxOutcome::Skipped { why } => {
-                    (Some(why.as_str()), None, now, Some(now))
-                }
-            };
-            let sql = "update outbox set state = $2, claimed_until = null, last_error = $3,
-                              sentry_ref = coalesce($4, sentry_ref), next_attempt_at = $5, finished_at = $6
-                       where id = $1";
+        let outcomes: Vec<_> = finished
+            .iter()
+            .map(|FinishedRow { row, outcome, .. }| {
+                let (error, sentry_ref, next_attempt_at, finished_at) = match outcome {
+                    OutboxOutcome::Sent { sentry_ref } => (None, sentry_ref.as_deref(), now, Some(now)),
+                    OutboxOutcome::Retry { at_ms, error } => (Some(error.as_str()), None, *at_ms, None),
+                    OutboxOutcome::Failed { error } => (Some(error.as_str()), None, now, Some(now)),
+                    OutboxOutcome::Superseded { why } | OutboxOutcome::Skipped { why } => {
+                        (Some(why.as_str()), None, now, Some(now))
+                    }
+                };
+                (row.id, outcome.state().as_str(), error, sentry_ref, next_attempt_at, finished_at)
+            })
+            .collect();
+        let notes: Vec<(i64, String)> = finished
+            .iter()
+            .filter_map(|FinishedRow { row, outcome, .. }| {
+                let note = match outcome {
+                    OutboxOutcome::Failed { error } => {
+                        format!("Sentry did not take a change ({}): {error}", kind_label(row))
+                    }
+                    OutboxOutcome::Skipped { why } => why.clone(),
+                    _ => return None,
+                };
+                Some((row.ticket_id, note))
+            })
+            .collect();
+        let mut tx = self.begin_apply_patiently().await?;
+        on_conn!(tx.conn(), |conn| {
+            // `values` names its columns column1, column2, … in both dialects.
+            let mut update = sqlx::QueryBuilder::new(
+                "update outbox set state = v.column2, claimed_until = null, last_error = v.column3,
+                        sentry_ref = coalesce(v.column4, outbox.sentry_ref), next_attempt_at = v.column5,
+                        finished_at = v.column6
+                 from (",
+            );
+            update.push_values(&outcomes, |mut values, (id, state, error, sentry_ref, next, finished_at)| {
+                values
+                    .push_bind(*id)
+                    .push_bind(*state)
+                    .push_bind(*error)
+                    .push_bind(*sentry_ref)
+                    .push_bind(*next)
+                    .push_bind(*finished_at);
+            });
+            update.push(") as v where outbox.id = v.column1");
+            // Sized by the batch, so not kept prepared (as the worker's
+            // outcomes, `super::deliveries`).
+            update.build().persistent(false).execute(&mut *conn).await?;
+            if !notes.is_empty() {
+                let mut history =
+                    sqlx::QueryBuilder::new("insert into ticket_event (ticket_id, at, source, actor, summary) ");
+                history.push_values(&notes, |mut values, (ticket, note)| {
+                    values
+                        .push_bind(*ticket)
+                        .push_bind(now)
+                        .push_bind(ChangeSource::Sync.as_str())
+                        .push_bind(None::<&str>)
+                        .push_bind(note.as_str());
+                });
+                history.build().persistent(false).execute(&mut *conn).await?;
+            }
+            Ok::<_, sqlx::Error>(())
+        })?;
+        for FinishedRow { row, issue_status, .. } in finished {
+            let Some(status) = issue_status else { continue };
+            let sql = "update sentry_issue set status = $3, updated_at = $4
+                       where installation_uuid = $1 and issue_id = $2 and (status_at is null or status_at <= $4)";
             on_conn!(tx.conn(), |conn| sqlx::query(sql)
-                .bind(row.id)
-                .bind(outcome.state().as_str())
-                .bind(error)
-                .bind(sentry_ref)
-                .bind(next_attempt_at)
-                .bind(finished_at)
+                .bind(&row.installation_uuid)
+                .bind(&row.sentry_issue_id)
+                .bind(status)
+                .bind(now)
                 .execute(conn)
                 .await
                 .map(|_| ()))?;
-            let note = match outcome {
-                OutboxOutcome::Failed { error } => {
-                    Some(format!("Sentry did not take a change ({}): {error}", kind_label(row)))
-                }
-                OutboxOutcome::Skipped { why } => Some(why.clone()),
-                _ => None,
-            };
-            if let Some(note) = note {
-                tx.record_ticket_event(TicketId(row.ticket_id), ChangeSource::Sync, None, &note).await?;
-            }
-            if let Some(status) = issue_status {
-                let sql = "update sentry_issue set status = $3, updated_at = $4
-                           where installation_uuid = $1 and issue_id = $2 and (status_at is null or status_at <= $4)";
-                on_conn!(tx.conn(), |conn| sqlx::query(sql)
-                    .bind(&row.installation_uuid)
-                    .bind(&row.sentry_issue_id)
-                    .bind(status)
-                    .bind(now)
-                    .execute(conn)
-                    .await
-                    .map(|_| ()))?;
-            }
         }
         tx.commit().await
     }
