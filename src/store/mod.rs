@@ -180,7 +180,7 @@ impl Store {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true)
-                    .busy_timeout(Duration::from_secs(5))
+                    .busy_timeout(BUSY_TIMEOUT)
                     // Checkpoints run in the background (below), never in
                     // the commit that happens to cross the threshold: that
                     // commit's requests would wait for the whole checkpoint.
@@ -517,8 +517,9 @@ impl Store {
 /// the index that every read of the board looks pages up in. So when
 /// the board's WAL holds more than [`BOARD_WAL_RESTART_FRAMES`] after a free
 /// pass, a second, short pass copies the rest while holding the board's
-/// write gate: no writer is at work when it ends, and the next one starts
-/// the WAL over. That holds up the worker and the console's writes for the
+/// write gate, and waits for the reads still on the WAL: no writer is at
+/// work when it ends and nobody reads the old WAL, so the next writer
+/// starts it over. That holds up the worker and the console's writes for the
 /// pass, never an acknowledgement. The inbox's WAL is left to grow during a
 /// burst (cut back after it, [`WAL_SIZE_LIMIT`]): there the gated pass held
 /// up acknowledgements (BENCHMARKS.md, notes).
@@ -541,17 +542,36 @@ fn spawn_checkpointer(pool: SqlitePool) {
     });
 }
 
+/// How long a SQLite statement waits for a lock another connection holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Frames in the board's WAL (4 KB each) past which the checkpointer makes
 /// sure it starts over: 16 MB, a quarter of [`WAL_SIZE_LIMIT`].
 const BOARD_WAL_RESTART_FRAMES: i64 = 4096;
+
+/// How long the gated pass waits for readers still on the old WAL.
+const RESTART_WAIT: Duration = Duration::from_millis(100);
 
 async fn checkpoint_pass(pool: &SqlitePool, gate: &WriteGate) -> Result<(), sqlx::Error> {
     sqlx::query("pragma inbox.wal_checkpoint(PASSIVE)").execute(pool).await?;
     // (busy, frames in the WAL, frames copied back)
     let (_, frames, _): (i64, i64, i64) = sqlx::query_as("pragma main.wal_checkpoint(PASSIVE)").fetch_one(pool).await?;
-    if frames > BOARD_WAL_RESTART_FRAMES {
-        let _turn = gate.enter_patiently().await;
-        sqlx::query("pragma main.wal_checkpoint(PASSIVE)").execute(pool).await?;
+    if frames <= BOARD_WAL_RESTART_FRAMES {
+        return Ok(());
     }
-    Ok(())
+    let _turn = gate.enter_patiently().await;
+    let mut conn = pool.acquire().await?;
+    // RESTART also waits for the reads still on the old WAL to end, so the
+    // next writer surely starts it over (after PASSIVE, a read that was
+    // under way could stop it). Readers of the board take milliseconds;
+    // the board's writers wait meanwhile, so not for long.
+    sqlx::query(&format!("pragma busy_timeout = {}", RESTART_WAIT.as_millis())).execute(&mut *conn).await?;
+    let restarted = sqlx::query("pragma main.wal_checkpoint(RESTART)").execute(&mut *conn).await;
+    let restored =
+        sqlx::query(&format!("pragma busy_timeout = {}", BUSY_TIMEOUT.as_millis())).execute(&mut *conn).await;
+    if restored.is_err() {
+        // Not back in the pool with the short wait.
+        conn.close_on_drop();
+    }
+    restarted.and(restored).map(|_| ())
 }
