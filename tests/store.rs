@@ -327,10 +327,10 @@ async fn the_outbox_sender_lets_the_workers_transaction_run_on_for_a_while() {
 /// SQLite starts a WAL over only when a writer begins after every frame was
 /// copied back, which never happens while transactions follow each other
 /// without a pause, as the worker's do through a backlog: the board's WAL
-/// grew by a gigabyte in a minute, and every read and write of the board
-/// slowed with it. The checkpointer then copies the rest holding the
-/// board's write gate, so the WAL starts over (its header counts the
-/// times). Fails without that gated pass.
+/// grew to 3 GB in a minute of the bench. The checkpointer then copies the
+/// rest holding the board's write gate and waits for the reads still on
+/// the WAL, so it starts over (its header counts the times), readers or
+/// not. Fails without that gated pass.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_boards_wal_starts_over_while_the_worker_writes_without_a_pause() {
     let dir = tempfile::tempdir().unwrap();

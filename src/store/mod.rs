@@ -154,6 +154,9 @@ pub enum NotReady {
 /// file at each commit.
 const WAL_SIZE_LIMIT: u64 = 64 << 20;
 
+/// How long a SQLite statement waits for a lock another connection holds.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A pooled PostgreSQL connection idle this long is pinged before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
@@ -415,7 +418,7 @@ pub(crate) struct WriteGate {
 
 /// How long a writer in the background waits for the turn before the
 /// worker's transaction is asked to end ([`WriteGate::enter_patiently`]).
-pub(crate) const PATIENCE: Duration = Duration::from_millis(10);
+const PATIENCE: Duration = Duration::from_millis(10);
 
 /// Holding it is having the file's write turn.
 pub(crate) type WriteTurn = tokio::sync::OwnedMutexGuard<()>;
@@ -541,9 +544,6 @@ fn spawn_checkpointer(pool: SqlitePool) {
         }
     });
 }
-
-/// How long a SQLite statement waits for a lock another connection holds.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Frames in the board's WAL (4 KB each) past which the checkpointer makes
 /// sure it starts over: 16 MB, a quarter of [`WAL_SIZE_LIMIT`].
