@@ -542,20 +542,26 @@ fn spawn_checkpointer(pool: SqlitePool) {
             if pool.is_closed() {
                 return;
             }
-            if let Err(error) = merge_search_index(&pool, &gate).await {
-                if pool.is_closed() {
-                    return;
-                }
-                tracing::warn!(%error, "merging the ticket search index failed");
-            }
-            if let Err(error) = checkpoint_pass(&pool, &gate).await {
-                if pool.is_closed() {
-                    return;
-                }
-                tracing::warn!(%error, "WAL checkpoint failed");
+            if !goes_on(&pool, "merging the ticket search index", merge_search_index(&pool, &gate).await)
+                || !goes_on(&pool, "WAL checkpoint", checkpoint_pass(&pool, &gate).await)
+            {
+                return;
             }
         }
     });
+}
+
+/// Whether the checkpointer goes on after a pass: a pass that failed
+/// because the pool closed ends it; any other failure is logged.
+fn goes_on(pool: &SqlitePool, pass: &str, result: Result<(), sqlx::Error>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(_) if pool.is_closed() => false,
+        Err(error) => {
+            tracing::warn!(%error, pass, "a background pass over the SQLite files failed");
+            true
+        }
+    }
 }
 
 /// Pages of the ticket search index one merge step writes, and the most
