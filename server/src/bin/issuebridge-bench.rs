@@ -22,6 +22,10 @@
 //! stacktrace link, one request at a time (latency at the HTTP boundary
 //! over loopback, as Sentry's single request while a person types sees it).
 //!
+//! With the figures, where the time went ([`usage`]): the CPU of the
+//! server, of the bench and of PostgreSQL while each webhook part ran, and
+//! one statement's round trip to each database.
+//!
 //! `BENCH_PHASES=components` (or `webhooks`, `outbox`) runs one part only,
 //! `BENCH_PHASES=backlog` the worker's backlog alone;
 //! `BENCH_STORES=sqlite` (or `postgres`) one store only.
@@ -41,6 +45,10 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[path = "../bench/soak.rs"]
 mod soak;
+#[path = "../bench/usage.rs"]
+mod usage;
+
+use usage::{CpuSnapshot, CpuUsage, RoundTrip};
 
 const SECRET: &str = "bench-client-secret";
 /// Connections the load comes over, as a load tester such as wrk opens
@@ -84,6 +92,14 @@ struct Figures {
     log_rows: i64,
     /// What was asked of the delivery log, and the median milliseconds.
     paging: Vec<(&'static str, f64)>,
+    /// How the machine's CPU was shared while the load ran as fast as it
+    /// could, at the fixed rate, and while the worker drained the backlog.
+    cpu_max: Option<CpuUsage>,
+    cpu_fixed: Option<CpuUsage>,
+    cpu_backlog: Option<CpuUsage>,
+    /// One statement's round trip to the database, measured before the
+    /// server starts.
+    round_trip: Option<RoundTrip>,
 }
 
 /// p50 / p99 (ms) of each component with [`TICKETS`] tickets.
@@ -260,6 +276,10 @@ async fn run(
     let store = Store::connect(&url).await?;
     store.migrate().await?;
     issuebridge::store::testing::add_installed(&store, INSTALLATION, "bench").await?;
+    let round_trip = match phases.webhooks || phases.backlog_only {
+        true => Some(usage::statement_round_trip(database_url).await?),
+        false => None,
+    };
     let mut figures = if phases.webhooks {
         webhooks(backend, server, database_url, data_dir, seconds, &store).await?
     } else if phases.backlog_only {
@@ -271,11 +291,13 @@ async fn run(
             applied_per_sec: drained.applied_per_sec,
             apply_failed: drained.failed,
             apply_peak_rss_mb: drained.peak_rss_mb,
+            cpu_backlog: Some(drained.cpu),
             ..Default::default()
         }
     } else {
         Figures { backend, ..Default::default() }
     };
+    figures.round_trip = round_trip;
     if phases.components {
         figures.components = Some(components(backend, server, database_url, data_dir, &store).await?);
     }
@@ -315,9 +337,13 @@ async fn webhooks(
     let sequence = Arc::new(AtomicU64::new(0));
 
     eprintln!("{backend}: {seconds} s as fast as {CONCURRENCY} senders go");
+    let cpu = CpuSnapshot::take(server_process.pid);
     let (latencies_max, elapsed) = saturate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
+    let cpu_max = cpu.until_now(server_process.pid);
     eprintln!("{backend}: {seconds} s at {FIXED_RATE}/s");
+    let cpu = CpuSnapshot::take(server_process.pid);
     let (latencies_fixed, fixed_elapsed) = fixed_rate(&client, &url, &sequence, Duration::from_secs(seconds)).await;
+    let cpu_fixed = cpu.until_now(server_process.pid);
     // The worker ran all along: how far it got, then how long the rest takes.
     let applied_during_load = count_where(store, "state in ('processed', 'ignored', 'dead')").await?;
     let draining = Instant::now();
@@ -360,6 +386,10 @@ async fn webhooks(
         apply_peak_rss_mb: drained.peak_rss_mb,
         log_rows,
         paging,
+        cpu_max: Some(cpu_max),
+        cpu_fixed: Some(cpu_fixed),
+        cpu_backlog: Some(drained.cpu),
+        round_trip: None,
     })
 }
 
@@ -370,6 +400,7 @@ struct Drained {
     applied_per_sec: f64,
     failed: i64,
     peak_rss_mb: f64,
+    cpu: CpuUsage,
 }
 
 /// Stores [`APPLY_BACKLOG`] pending deliveries while the server is down,
@@ -390,6 +421,7 @@ async fn drain_backlog(
     let pending = unfinished(store).await?;
     let server_process = Server::start(server, database_url, data_dir).await?;
     let started = Instant::now();
+    let cpu = CpuSnapshot::take(server_process.pid);
     loop {
         tokio::time::sleep(POLL).await;
         if !any_unfinished(store).await? {
@@ -398,6 +430,7 @@ async fn drain_backlog(
         anyhow::ensure!(started.elapsed() < Duration::from_secs(900), "the worker did not drain the backlog");
     }
     let elapsed = started.elapsed();
+    let cpu = cpu.until_now(server_process.pid);
     let peak_rss_mb = server_process.stop().await;
     Ok(Drained {
         backlog: pending,
@@ -405,6 +438,7 @@ async fn drain_backlog(
         applied_per_sec: pending as f64 / elapsed.as_secs_f64(),
         failed: count_where(store, "state in ('dead', 'retry')").await?,
         peak_rss_mb,
+        cpu,
     })
 }
 
@@ -1061,6 +1095,7 @@ fn report(results: &[Figures], seconds: u64) -> String {
             ));
         }
     }
+    out.push_str(&where_the_time_goes(results));
     if webhooks_ran {
         out.push_str("\n### The delivery log at a million rows\n\n");
         out.push_str(
@@ -1118,6 +1153,53 @@ fn report(results: &[Figures], seconds: u64) -> String {
                     "| {} | {:.0} | {} for {} changes | {:.2} / {:.2} ({} samples) |\n",
                     r.backend, o.sent_per_sec, o.calls, o.items, o.latency.0, o.latency.1, o.latency_samples
                 ));
+            }
+        }
+    }
+    out
+}
+
+/// The CPU each part used and a statement's round trip: what limits the
+/// figures above (docs in [`usage`]).
+fn where_the_time_goes(results: &[Figures]) -> String {
+    let mut out = String::new();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let parts = |r: &Figures| {
+        [
+            (format!("{CONCURRENCY} senders, as fast as they go"), r.cpu_max),
+            (format!("{FIXED_RATE}/s"), r.cpu_fixed),
+            ("the worker's backlog".to_owned(), r.cpu_backlog),
+        ]
+    };
+    if results.iter().any(|r| parts(r).iter().any(|(_, cpu)| cpu.is_some())) {
+        out.push_str("\n### Where the time goes\n\n");
+        out.push_str(&format!(
+            "CPU while each part ran, in cores (the machine has {cores}): the server's process, this bench's (the load it sends: bodies, signatures, HTTP), PostgreSQL's processes, the share of all the cores' time nobody used (waiting on the disk included), and the share the virtual machine's host kept (steal). A server below its cores while the machine idles is waiting, not computing.\n\n"
+        ));
+        out.push_str("| Store | Part | Server | Bench | PostgreSQL | Idle | Steal |\n| --- | --- | ---: | ---: | ---: | ---: | ---: |\n");
+        for r in results {
+            for (part, cpu) in parts(r) {
+                let Some(cpu) = cpu else { continue };
+                out.push_str(&format!(
+                    "| {} | {part} | {:.2} | {:.2} | {:.2} | {:.0} % | {:.0} % |\n",
+                    r.backend,
+                    cpu.server_cores,
+                    cpu.bench_cores,
+                    cpu.postgres_cores,
+                    cpu.idle * 100.0,
+                    cpu.steal * 100.0
+                ));
+            }
+        }
+    }
+    if results.iter().any(|r| r.round_trip.is_some()) {
+        out.push_str(
+            "\nOne statement sent alone and awaited (`select 1`, 5,000 times over a connection of its own, as sqlx sends each of the worker's statements), against 5,000 in one script (which the database parses as it goes): what a statement costs before the database does any work (µs).\n\n",
+        );
+        out.push_str("| Store | A statement's round trip | The same inside one script |\n| --- | ---: | ---: |\n");
+        for r in results {
+            if let Some(trip) = r.round_trip {
+                out.push_str(&format!("| {} | {:.1} | {:.1} |\n", r.backend, trip.each_us, trip.in_script_us));
             }
         }
     }
