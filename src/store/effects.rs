@@ -33,11 +33,8 @@ impl ApplyTx {
         delivery: i64,
         issue: &str,
     ) -> Result<bool, StoreError> {
-        let sql = "insert into applied_effect (installation_uuid, effect_key, delivery_id, created_at)
-                   select $1, $2, $3, $4
-                   where not exists (select 1 from ticket_link where installation_uuid = $1 and sentry_issue_id = $5)
-                   on conflict do nothing";
-        let written = on_conn!(self.conn(), |conn| sqlx::query(sql)
+        let sql = claim_unless_linked_sql(["$1", "$2", "$3", "$4", "$5"]);
+        let written = on_conn!(self.conn(), |conn| sqlx::query(&sql)
             .bind(installation)
             .bind(key)
             .bind(delivery)
@@ -48,4 +45,17 @@ impl ApplyTx {
             .map(|d| d.rows_affected()))?;
         Ok(written == 1)
     }
+}
+
+/// The statement of [`ApplyTx::claim_effect_unless_linked`], its values
+/// named by the placeholders that hold them: the installation, the key,
+/// the delivery, the time and the Sentry issue (a query that runs it after
+/// another statement shares that statement's parameters).
+pub(crate) fn claim_unless_linked_sql([installation, key, delivery, at, issue]: [&str; 5]) -> String {
+    format!(
+        "insert into applied_effect (installation_uuid, effect_key, delivery_id, created_at)
+         select {installation}, {key}, {delivery}, {at}
+         where not exists (select 1 from ticket_link where installation_uuid = {installation} and sentry_issue_id = {issue})
+         on conflict do nothing"
+    )
 }

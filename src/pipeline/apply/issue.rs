@@ -47,12 +47,13 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         _ => None,
     }
     .map(|status| StatusChange { status, substatus: group.substatus.as_deref(), order });
-    let recorded = tx.record_issue(&facts, status, None).await?;
 
     if cx.action == "created" {
         let key = format!("ticket:issue:{issue_id}");
-        let to_open = cx.settings.open_ticket_on_new_issue
-            && tx.claim_effect_unless_linked(cx.installation, &key, cx.delivery.id, issue_id).await?;
+        let (recorded, to_open) = match cx.settings.open_ticket_on_new_issue {
+            true => tx.record_new_issue_claiming_ticket(&facts, status, &key, cx.delivery.id).await?,
+            false => (tx.record_issue(&facts, status, None).await?, false),
+        };
         if !to_open {
             if let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? {
                 return Ok(Applied::Done(format!("issue {issue_id} is linked to {} already", ticket.key)));
@@ -95,6 +96,7 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
     }
 
     if cx.action == "assigned" {
+        tx.record_issue(&facts, status, None).await?;
         let Some(assignee) = &event.data.assignee else {
             return Err(ApplyError::Invalid("issue.assigned without an assignee".into()));
         };
@@ -121,11 +123,12 @@ pub(super) async fn issue(tx: &mut ApplyTx, cx: &Context<'_>) -> Result<Applied,
         return Ok(Applied::Done(format!("{} assigned to {email}", ticket.key)));
     }
 
+    let (recorded, linked) = tx.record_issue_reading_linked_ticket(&facts, status).await?;
     let status = status_action.expect("checked above");
     if !recorded.status_set {
         return Ok(Applied::Done(format!("a newer status of issue {issue_id} was applied already")));
     }
-    let Some(ticket) = tx.linked_ticket(cx.installation, issue_id).await? else {
+    let Some(ticket) = linked else {
         return Ok(Applied::Done(format!("issue {issue_id} is {}; no linked ticket", status.as_str())));
     };
     let next = next_ticket_status(ticket.status, cx.settings.status_mapping.for_issue_status(status));
