@@ -1,6 +1,8 @@
 //! Effects that must happen once (counting an event, opening a ticket),
 //! keyed, so a replayed delivery changes nothing twice.
 
+use std::sync::LazyLock;
+
 use super::conn::on_conn;
 use super::{ApplyTx, StoreError};
 use crate::domain::time::now_ms;
@@ -33,8 +35,7 @@ impl ApplyTx {
         delivery: i64,
         issue: &str,
     ) -> Result<bool, StoreError> {
-        let sql = claim_unless_linked_sql(["$1", "$2", "$3", "$4", "$5"]);
-        let written = on_conn!(self.conn(), |conn| sqlx::query(&sql)
+        let written = on_conn!(self.conn(), |conn| sqlx::query(&CLAIM_UNLESS_LINKED)
             .bind(installation)
             .bind(key)
             .bind(delivery)
@@ -46,6 +47,11 @@ impl ApplyTx {
         Ok(written == 1)
     }
 }
+
+/// The text of [`ApplyTx::claim_effect_unless_linked`]'s statement, made
+/// once (it runs for every new issue).
+static CLAIM_UNLESS_LINKED: LazyLock<String> =
+    LazyLock::new(|| claim_unless_linked_sql(["$1", "$2", "$3", "$4", "$5"]));
 
 /// The statement of [`ApplyTx::claim_effect_unless_linked`], its values
 /// named by the placeholders that hold them: the installation, the key,

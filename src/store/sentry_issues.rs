@@ -1,5 +1,7 @@
 //! Sentry issues as the webhooks describe them: status, assignee, events.
 
+use std::sync::LazyLock;
+
 use sqlx::{FromRow, Row};
 
 use super::apply_tx::{unless_newer, Tx};
@@ -50,9 +52,8 @@ impl ApplyTx {
         status: Option<StatusChange<'_>>,
         event_at_ms: Option<i64>,
     ) -> Result<RecordedIssue, StoreError> {
-        let sql = record_issue_sql();
         let row = on_conn!(self.conn(), |conn| bind_issue!(
-            sqlx::query_as::<_, RecordRow>(&sql),
+            sqlx::query_as::<_, RecordRow>(&RECORD_ISSUE),
             facts,
             status,
             event_at_ms
@@ -80,11 +81,7 @@ impl ApplyTx {
         delivery: i64,
     ) -> Result<(RecordedIssue, bool), StoreError> {
         if let Tx::Sqlite(tx, ..) = self.tx() {
-            // The record's installation ($1), time ($7) and issue ($2);
-            // the claim returns a row if it was written.
-            let claim = super::effects::claim_unless_linked_sql(["$1", "$14", "$15", "$7", "$2"]);
-            let sql = format!("{}; {claim} returning 1", record_issue_sql());
-            let rows = bind_issue!(sqlx::query(&sql), facts, status, None::<i64>)
+            let rows = bind_issue!(sqlx::query(&RECORD_ISSUE_AND_CLAIM_TICKET), facts, status, None::<i64>)
                 .bind(key)
                 .bind(delivery)
                 .fetch_all(&mut **tx)
@@ -106,8 +103,9 @@ impl ApplyTx {
         status: Option<StatusChange<'_>>,
     ) -> Result<(RecordedIssue, Option<TicketState>), StoreError> {
         if let Tx::Sqlite(tx, ..) = self.tx() {
-            let sql = format!("{}; {}", record_issue_sql(), super::tickets::linked_ticket_sql());
-            let rows = bind_issue!(sqlx::query(&sql), facts, status, None::<i64>).fetch_all(&mut **tx).await?;
+            let rows = bind_issue!(sqlx::query(&RECORD_ISSUE_AND_READ_LINKED_TICKET), facts, status, None::<i64>)
+                .fetch_all(&mut **tx)
+                .await?;
             let (record, linked) = record_row_and_rest(&rows)?;
             let ticket = match linked.first() {
                 Some(row) => Some(TicketStateRow::from_row(row)?.try_into()?),
@@ -171,6 +169,19 @@ impl ApplyTx {
         row.map(TryInto::try_into).transpose()
     }
 }
+
+/// The worker's texts, made once: they run for nearly every delivery.
+static RECORD_ISSUE: LazyLock<String> = LazyLock::new(record_issue_sql);
+/// SQLite only ([`ApplyTx::record_new_issue_claiming_ticket`]): the claim
+/// takes the record's installation ($1), time ($7) and issue ($2), and
+/// returns a row if it was written.
+static RECORD_ISSUE_AND_CLAIM_TICKET: LazyLock<String> = LazyLock::new(|| {
+    let claim = super::effects::claim_unless_linked_sql(["$1", "$14", "$15", "$7", "$2"]);
+    format!("{}; {claim} returning 1", *RECORD_ISSUE)
+});
+/// SQLite only ([`ApplyTx::record_issue_reading_linked_ticket`]).
+static RECORD_ISSUE_AND_READ_LINKED_TICKET: LazyLock<String> =
+    LazyLock::new(|| format!("{}; {}", *RECORD_ISSUE, super::tickets::linked_ticket_sql()));
 
 /// The statement that records an issue ([`ApplyTx::record_issue`]), with
 /// parameters $1 to $13 as [`bind_issue`] binds them. The delivery's status
