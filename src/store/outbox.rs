@@ -159,6 +159,36 @@ impl ApplyTx {
     }
 }
 
+/// The claim's statement: `$1` the lease's end, `$2` now, `$3` the most
+/// rows.
+///
+/// On SQLite it names the index to walk. Without statistics (nothing runs
+/// `ANALYZE`), SQLite's planner took `outbox_state` for `state = 'pending'`
+/// and sorted every pending row by due time for each claim: a claim cost
+/// what the whole queue does, 20 to 40 ms with the tens of thousands of
+/// links a burst of new issues queues, holding the board's write gate
+/// the worker needs (BENCHMARKS.md, notes). Walking `outbox_due` in order
+/// stops after `$3` rows that qualify. PostgreSQL plans with statistics
+/// and walks it already.
+pub(crate) fn claim_outbox_sql(backend: crate::config::Backend) -> String {
+    let (due_index, lock) = match backend {
+        crate::config::Backend::Sqlite => (" indexed by outbox_due", ""),
+        crate::config::Backend::Postgres => ("", " for update skip locked"),
+    };
+    format!(
+        "update outbox set claimed_until = $1, attempts = attempts + 1
+         where id in (
+             select o.id from outbox o{due_index}
+             where o.state = 'pending' and o.next_attempt_at <= $2
+               and (o.claimed_until is null or o.claimed_until < $2)
+               and not exists (select 1 from outbox e
+                               where e.state = 'pending' and e.installation_uuid = o.installation_uuid
+                                 and e.sentry_issue_id = o.sentry_issue_id and e.id < o.id)
+             order by o.next_attempt_at, o.id limit $3{lock})
+         returning id, installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, attempts"
+    )
+}
+
 #[derive(sqlx::FromRow)]
 struct ItemRow {
     id: i64,
@@ -222,22 +252,7 @@ impl Store {
     /// which the `not exists` keeps.
     pub async fn claim_outbox(&self, limit: i64, lease_ms: i64) -> Result<Vec<OutboxRow>, StoreError> {
         let now = now_ms();
-        let lock = match self {
-            Self::Postgres(_) => " for update skip locked",
-            Self::Sqlite(_) => "",
-        };
-        let sql = format!(
-            "update outbox set claimed_until = $1, attempts = attempts + 1
-             where id in (
-                 select o.id from outbox o
-                 where o.state = 'pending' and o.next_attempt_at <= $2
-                   and (o.claimed_until is null or o.claimed_until < $2)
-                   and not exists (select 1 from outbox e
-                                   where e.state = 'pending' and e.installation_uuid = o.installation_uuid
-                                     and e.sentry_issue_id = o.sentry_issue_id and e.id < o.id)
-                 order by o.next_attempt_at, o.id limit $3{lock})
-             returning id, installation_uuid, sentry_issue_id, ticket_id, kind, payload, change_at, attempts"
-        );
+        let sql = claim_outbox_sql(self.backend());
         // The sender is in less of a hurry than a person: it lets the
         // worker's transaction run on for a while.
         let _turn = self.write_turn_patiently().await;
@@ -475,4 +490,32 @@ impl Store {
 
 fn kind_label(row: &OutboxRow) -> &'static str {
     row.kind.parse::<OutboxKind>().map_or("change", OutboxKind::label)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Backend, DatabaseUrl};
+
+    /// SQLite walks `outbox_due` in due order and stops at the claim's
+    /// size. Fails if it plans the claim as it did unguided: every pending
+    /// row found through `outbox_state`, then sorted, for each claim.
+    #[tokio::test]
+    async fn sqlites_claim_walks_the_due_index_and_sorts_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&DatabaseUrl::sqlite_file(&dir.path().join("ib.db"))).await.unwrap();
+        store.migrate().await.unwrap();
+        let Store::Sqlite(pool) = &store else { unreachable!("a SQLite URL") };
+        let plan: Vec<(i64, i64, i64, String)> =
+            sqlx::query_as(&format!("explain query plan {}", claim_outbox_sql(Backend::Sqlite)))
+                .bind(0_i64)
+                .bind(0_i64)
+                .bind(32_i64)
+                .fetch_all(pool)
+                .await
+                .unwrap();
+        let steps: Vec<&str> = plan.iter().map(|(.., step)| step.as_str()).collect();
+        assert!(steps.iter().any(|step| step.starts_with("SEARCH o USING INDEX outbox_due")), "{steps:?}");
+        assert!(!steps.iter().any(|step| step.contains("TEMP B-TREE")), "nothing is sorted: {steps:?}");
+    }
 }
