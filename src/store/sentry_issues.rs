@@ -181,7 +181,7 @@ static RECORD_ISSUE_AND_CLAIM_TICKET: LazyLock<String> = LazyLock::new(|| {
 });
 /// SQLite only ([`ApplyTx::record_issue_reading_linked_ticket`]).
 static RECORD_ISSUE_AND_READ_LINKED_TICKET: LazyLock<String> =
-    LazyLock::new(|| format!("{}; {}", *RECORD_ISSUE, super::tickets::linked_ticket_sql()));
+    LazyLock::new(|| format!("{}; {}", *RECORD_ISSUE, *super::tickets::LINKED_TICKET));
 
 /// The statement that records an issue ([`ApplyTx::record_issue`]), with
 /// parameters $1 to $13 as [`bind_issue`] binds them. The delivery's status

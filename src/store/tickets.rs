@@ -16,18 +16,18 @@ use crate::domain::ticket_rules::ChangeOrder;
 use crate::domain::time::now_ms;
 
 /// The ticket a Sentry issue ($2) is linked to, in an installation ($1),
-/// as a [`TicketStateRow`].
-pub(crate) fn linked_ticket_sql() -> String {
+/// as a [`TicketStateRow`]. Made once: the worker reads it for many
+/// deliveries.
+pub(crate) static LINKED_TICKET: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
     format!(
         "select {TICKET_STATE_COLUMNS} from ticket_link l join ticket t on t.id = l.ticket_id {TICKET_STATE_JOIN}
          where l.installation_uuid = $1 and l.sentry_issue_id = $2"
     )
-}
+});
 
 /// The ticket a Sentry issue is linked to, in an installation.
 async fn linked_ticket(conn: Conn<'_>, installation: &str, issue: &str) -> Result<Option<TicketState>, StoreError> {
-    let sql = linked_ticket_sql();
-    let row = on_conn!(conn, |c| sqlx::query_as::<_, TicketStateRow>(&sql)
+    let row = on_conn!(conn, |c| sqlx::query_as::<_, TicketStateRow>(&LINKED_TICKET)
         .bind(installation)
         .bind(issue)
         .fetch_optional(c)
